@@ -28,14 +28,14 @@ export const CanaryConditionSchema = z.object({
 export type CanaryCondition = z.infer<typeof CanaryConditionSchema>;
 
 /** Result of the last run of one metric check (fledge addition). */
-export const MetricResultSchema = z.object({
+export const CanaryStatusMetricSchema = z.object({
   name: z.string(),
   value: z.number().optional().meta({ description: 'Last observed value; absent when the query returned no data' }),
   passed: z.boolean().optional(),
   message: z.string().optional(),
   lastCheckTime: z.string().optional(),
 });
-export type MetricResult = z.infer<typeof MetricResultSchema>;
+export type CanaryStatusMetric = z.infer<typeof CanaryStatusMetricSchema>;
 
 const count = z.int().min(0);
 
@@ -61,7 +61,7 @@ export const CanaryStatusSchema = z
     workflowId: z.string().optional().meta({ description: 'Temporal workflow id of the rollout (fledge)' }),
     runId: z.string().optional().meta({ description: 'Temporal run id of the current rollout (fledge)' }),
     step: count.optional().meta({ description: 'Analysis step of the current rollout (fledge)' }),
-    metrics: z.array(MetricResultSchema).optional().meta({ description: 'Last metric check results (fledge)' }),
+    metrics: z.array(CanaryStatusMetricSchema).optional().meta({ description: 'Last metric check results (fledge)' }),
   })
   .meta({ description: 'CanaryStatus defines the observed state of a canary.' });
 export type CanaryStatus = z.infer<typeof CanaryStatusSchema>;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { CanarySchema } from './canary.ts';
 import type { Canary, CanarySpec, Provider } from './canary.ts';
 import { MetricTemplateSchema } from './metric-template.ts';
