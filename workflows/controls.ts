@@ -1,6 +1,10 @@
-// Controls of the rollout workflow: search attributes, signals, updates and queries.
-// This module is imported by the workflow and by the test harness (which registers the
-// search attributes on the dev server), so it must stay free of Node-only imports.
+// Controls of the rollout workflow: search attributes, signals, updates and the status query.
+// Imported by the workflow, by clients (CLI, tests) and by the test harness (which registers the search
+// attributes on the dev server), so it holds only definitions and pure functions.
+
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CanaryPhase, CanaryRef, MetricResult, Revision, Routes } from '../api/ports.ts';
+import type { ControlRequest, RolloutState, StepRecord } from './state.ts';
 
 export type SearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Datetime' | 'Bool' | 'Double';
 
@@ -11,3 +15,149 @@ export const SEARCH_ATTRIBUTES: readonly { name: string; type: SearchAttributeTy
   { name: 'FledgePhase', type: 'Keyword' },
   { name: 'FledgeRevision', type: 'Keyword' },
 ];
+
+/** Workflow type name and id scheme: one workflow id per Canary, one execution per rollout. */
+export const ROLLOUT_WORKFLOW = 'rollout';
+export function rolloutWorkflowId(canary: CanaryRef): string {
+  return `canary/${canary.namespace}/${canary.name}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------------------
+
+export type ControlName = 'promote' | 'abort' | 'pause' | 'resume' | 'retry';
+export const CONTROL_NAMES: readonly ControlName[] = ['promote', 'abort', 'pause', 'resume', 'retry'];
+export type ControlInput = ControlRequest;
+
+export interface ControlResult {
+  accepted: true;
+  control: ControlName;
+  phase: string;
+  message: string;
+}
+
+/** Updates validate synchronously and reject with a clear message; signals of the same name are fire-and-forget. */
+export const controlUpdates = {
+  promote: defineUpdate<ControlResult, [ControlInput]>('promote'),
+  abort: defineUpdate<ControlResult, [ControlInput]>('abort'),
+  pause: defineUpdate<ControlResult, [ControlInput]>('pause'),
+  resume: defineUpdate<ControlResult, [ControlInput]>('resume'),
+  retry: defineUpdate<ControlResult, [ControlInput]>('retry'),
+} as const;
+
+export const controlSignals = {
+  promote: defineSignal<[ControlInput]>('promote'),
+  abort: defineSignal<[ControlInput]>('abort'),
+  pause: defineSignal<[ControlInput]>('pause'),
+  resume: defineSignal<[ControlInput]>('resume'),
+  retry: defineSignal<[ControlInput]>('retry'),
+} as const;
+
+/** From the watcher: the target's pod template changed (duplicate hashes are no-ops). */
+export const newRevisionSignal = defineSignal<[Revision]>('newRevision');
+/** From the watcher: the Canary object is gone; the workflow stops without touching the world. */
+export const canaryDeletedSignal = defineSignal<[]>('canaryDeleted');
+
+export interface StatusView {
+  canary: CanaryRef;
+  revision: Revision;
+  pendingRevision?: Revision;
+  phase: CanaryPhase | 'Pending';
+  paused: boolean;
+  weights: Routes;
+  step: number;
+  iterations: number;
+  failedChecks: number;
+  threshold: number;
+  metrics: MetricResult[];
+  waitingFor: string;
+  message: string;
+  steps: StepRecord[];
+}
+
+export const statusQuery = defineQuery<StatusView>('status');
+
+export function statusView(state: RolloutState): StatusView {
+  return {
+    canary: state.canary,
+    revision: state.revision,
+    pendingRevision: state.pendingRevision,
+    phase: state.phase,
+    paused: Boolean(state.paused),
+    weights: { ...state.routes },
+    step: state.step,
+    iterations: state.iterations,
+    failedChecks: state.failedChecks,
+    threshold: state.threshold,
+    metrics: state.metrics,
+    waitingFor: state.waitingFor,
+    message: state.message,
+    steps: state.steps,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Validation (pure): why a control cannot apply now, or undefined when it can
+// ---------------------------------------------------------------------------------------------------------
+
+const ANALYSING = ['Waiting', 'Progressing', 'WaitingPromotion'];
+
+export function rejectControl(control: ControlName, state: RolloutState, input: unknown): string | undefined {
+  if (!isControlInput(input)) return `${control} needs { by: string; reason?: string }`;
+  const phase = state.phase;
+  const bootstrap = phase === 'Pending' || phase === 'Initializing' || phase === 'Initialized';
+  switch (control) {
+    case 'promote':
+      if (state.promoteRequested) return 'promotion already requested';
+      if (bootstrap) return `nothing to promote: canary is ${phase} (no rollout under way)`;
+      if (!ANALYSING.includes(phase)) return `nothing to promote: canary is ${phase}`;
+      return undefined;
+    case 'abort':
+      if (state.abortRequested) return 'abort already requested';
+      if (phase === 'Promoting' || phase === 'Finalising') return `too late to abort: canary is ${phase}`;
+      if (!ANALYSING.includes(phase)) return `nothing to abort: canary is ${phase}`;
+      return undefined;
+    case 'pause':
+      if (state.paused) return `already paused (by ${state.paused.by})`;
+      if (phase === 'Succeeded' || phase === 'Failed' || phase === 'Initialized')
+        return `nothing to pause: canary is ${phase}`;
+      return undefined;
+    case 'resume':
+      if (!state.paused) return 'not paused';
+      return undefined;
+    case 'retry':
+      if (state.retryRequested) return 'retry already requested';
+      if (phase !== 'Failed') return `nothing to retry: canary is ${phase}`;
+      return undefined;
+  }
+}
+
+function isControlInput(input: unknown): input is ControlInput {
+  if (typeof input !== 'object' || input === null) return false;
+  const { by, reason } = input as Record<string, unknown>;
+  return typeof by === 'string' && by.length > 0 && (reason === undefined || typeof reason === 'string');
+}
+
+/** Apply an accepted control to the state (the next tick acts on it). Returns a human-readable note. */
+export function applyControl(control: ControlName, state: RolloutState, input: ControlInput): string {
+  const who = `${input.by}${input.reason ? ` (${input.reason})` : ''}`;
+  switch (control) {
+    case 'promote':
+      state.promoteRequested = input;
+      return `promote requested by ${who}`;
+    case 'abort':
+      state.abortRequested = input;
+      return `abort requested by ${who}`;
+    case 'pause':
+      state.paused = input;
+      state.waitingFor = `resume (paused by ${input.by})`;
+      return `paused by ${who}`;
+    case 'resume':
+      state.paused = undefined;
+      return `resumed by ${who}`;
+    case 'retry':
+      state.retryRequested = input;
+      return `retry requested by ${who}`;
+  }
+}

@@ -1,0 +1,315 @@
+// Activity ports of the rollout workflow: what the workflow may ask of the world, and what it gets back.
+//
+// The workflow imports these with `import type` and calls them through `proxyActivities`, so this module is
+// pure types. Real implementations live in activities/ (`createActivities(deps)`), scripted ones in
+// test/scripted/. Every input and output is plain JSON and lands in workflow history: activities never
+// return secrets (tokens, webhook URLs read from Secrets stay inside the activity).
+
+import type { CanaryPhase } from './status.ts';
+
+export type { CanaryPhase };
+
+/** Which Canary object a rollout is about. */
+export interface CanaryRef {
+  namespace: string;
+  name: string;
+}
+
+/** A pod-template revision of the target, as computed by the watcher (canonical hash, fenced by generation). */
+export interface Revision {
+  hash: string;
+  generation: number;
+}
+
+/** Traffic split between primary and canary, absolute weights (0–100), and whether the canary gets a mirror. */
+export interface Routes {
+  primary: number;
+  canary: number;
+  mirrored: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The spec as the workflow needs it
+// ---------------------------------------------------------------------------------------------------------
+
+/** Flagger's webhook types; an absent type means `rollout`. */
+export type WebhookType =
+  | 'confirm-rollout'
+  | 'pre-rollout'
+  | 'rollout'
+  | 'confirm-traffic-increase'
+  | 'confirm-promotion'
+  | 'post-rollout'
+  | 'rollback'
+  | 'event';
+
+export interface WebhookSpec {
+  name: string;
+  type: WebhookType;
+  /** URL as written in the Canary (not a secret); the activity may resolve more from Secrets. */
+  url: string;
+  timeout?: string;
+  metadata?: Record<string, string>;
+  /** Other fields of the webhook (muteAlert, retries, …) passed through untouched. */
+  [extra: string]: unknown;
+}
+
+export interface ThresholdRange {
+  min?: number;
+  max?: number;
+}
+
+export interface MetricSpec {
+  name: string;
+  interval?: string;
+  thresholdRange?: ThresholdRange;
+  /** Legacy single threshold (Flagger's `threshold`). */
+  threshold?: number;
+  templateRef?: { name: string; namespace?: string };
+  query?: string;
+  templateVariables?: Record<string, string>;
+}
+
+export interface AlertSpec {
+  name: string;
+  severity: 'info' | 'warn' | 'error';
+  providerRef: { name: string; namespace?: string };
+}
+
+/**
+ * The Canary spec reduced to what drives the rollout, with defaults applied. The observe activity builds it from
+ * the validated Canary (see workflows/spec.ts `toRolloutSpec`), so the workflow never re-parses YAML.
+ */
+export interface RolloutSpec {
+  targetRef: { apiVersion?: string; kind: string; name: string };
+  provider?: string;
+  suspend: boolean;
+  skipAnalysis: boolean;
+  progressDeadlineSeconds: number;
+  analysis: {
+    /** Analysis interval in milliseconds (no 10 s floor). */
+    intervalMs: number;
+    /** Failed checks before rollback. */
+    threshold: number;
+    maxWeight?: number;
+    stepWeight?: number;
+    stepWeights?: number[];
+    stepWeightPromotion?: number;
+    iterations?: number;
+    /** True when `analysis.match` has entries (A/B testing). */
+    match: boolean;
+    mirror: boolean;
+    mirrorWeight?: number;
+    webhooks: WebhookSpec[];
+    metrics: MetricSpec[];
+    alerts: AlertSpec[];
+  };
+}
+
+export type SpecResult = { ok: true; spec: RolloutSpec } | { ok: false; errors: { path: string; message: string }[] };
+
+// ---------------------------------------------------------------------------------------------------------
+// observe: one read per tick
+// ---------------------------------------------------------------------------------------------------------
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, e.g. "waiting for rollout to finish: 1 of 2 updated replicas are available". */
+  message?: string;
+  /** The cluster itself reports the progress deadline exceeded (Deployment condition ProgressDeadlineExceeded). */
+  deadlineExceeded?: boolean;
+}
+
+export interface ObserveInput {
+  canary: CanaryRef;
+}
+
+export interface Observation {
+  /** False when the Canary object is gone (deleted). */
+  found: boolean;
+  spec: SpecResult;
+  primary: Readiness;
+  canary: Readiness;
+  /** Current routes as the router reports them (Flagger's GetRoutes). */
+  routes: Routes;
+  /** What `.status` says now; used to tell a first bootstrap from a new revision. */
+  status: { phase?: CanaryPhase | ''; lastAppliedRevision?: string };
+}
+
+export interface ObservePort {
+  observe(input: ObserveInput): Promise<Observation>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// targets: primary and canary workloads
+// ---------------------------------------------------------------------------------------------------------
+
+export interface TargetInput {
+  canary: CanaryRef;
+  revision: Revision;
+}
+
+export interface ScaleInput extends TargetInput {
+  /** `up` restores the canary's replicas (scale from zero), `down` scales it to zero. */
+  direction: 'up' | 'down';
+}
+
+export interface TargetsPort {
+  /** Create or update the primary workload, its configs and autoscaler (idempotent; Flagger's Initialize). */
+  initializePrimary(input: TargetInput): Promise<void>;
+  scaleCanary(input: ScaleInput): Promise<void>;
+  /** Copy the canary's pod template (and tracked configs) to the primary (Flagger's Promote). */
+  promotePrimary(input: TargetInput): Promise<void>;
+  /** Readiness of both workloads (observe already reports it; this is for callers outside a tick). */
+  checkReadiness(input: TargetInput): Promise<{ primary: Readiness; canary: Readiness }>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// routes
+// ---------------------------------------------------------------------------------------------------------
+
+export interface SetRoutesInput {
+  canary: CanaryRef;
+  routes: Routes;
+}
+
+export interface RoutesPort {
+  /** Create/adopt services and the mesh/ingress objects, routing all traffic to the primary when new. */
+  reconcileRoutes(input: { canary: CanaryRef }): Promise<Routes>;
+  /** Set absolute weights (idempotent). Returns the routes now in force. */
+  setRoutes(input: SetRoutesInput): Promise<Routes>;
+  getRoutes(input: { canary: CanaryRef }): Promise<Routes>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// metrics
+// ---------------------------------------------------------------------------------------------------------
+
+export type MetricVerdict = 'pass' | 'fail' | 'no-data';
+
+export interface MetricResult {
+  name: string;
+  /** Observed value; null when the query returned no data. */
+  value: number | null;
+  range: ThresholdRange;
+  verdict: MetricVerdict;
+  /** Flagger's event text for a failure, e.g. "Halt podinfo.test advancement error-rate 5.00 > 1". */
+  message?: string;
+}
+
+export interface MetricsInput {
+  canary: CanaryRef;
+  metrics: MetricSpec[];
+  /** Analysis interval, the default window of a metric without its own interval. */
+  interval: string;
+}
+
+export interface MetricsOutcome {
+  /** True when every metric passed. */
+  ok: boolean;
+  results: MetricResult[];
+}
+
+export interface MetricsPort {
+  /**
+   * Run every metric check. A query that ran and returned a bad value or no data is a failed check (verdict
+   * `fail` / `no-data`). An unreachable backend is an infrastructure error: throw, so the retry policy retries it.
+   */
+  runMetrics(input: MetricsInput): Promise<MetricsOutcome>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// webhooks
+// ---------------------------------------------------------------------------------------------------------
+
+export interface WebhookInput {
+  canary: CanaryRef;
+  revision: Revision;
+  hook: WebhookSpec;
+  /** Phase sent in the payload (Flagger sends Progressing for gates, the final phase for post-rollout). */
+  phase: CanaryPhase;
+}
+
+export interface WebhookOutcome {
+  /** Flagger's rule: an HTTP status ≤ 202 is success; anything else (or no answer) is a failure. */
+  ok: boolean;
+  message: string;
+}
+
+export interface WebhooksPort {
+  callWebhook(input: WebhookInput): Promise<WebhookOutcome>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// alerts, status and events
+// ---------------------------------------------------------------------------------------------------------
+
+export type AlertSeverity = 'info' | 'warn' | 'error';
+
+export interface AlertInput {
+  canary: CanaryRef;
+  message: string;
+  severity: AlertSeverity;
+  /** Add Flagger's metadata fields (target, threshold, deadline, routing). */
+  metadata: boolean;
+  alerts: AlertSpec[];
+}
+
+export interface AlertsPort {
+  /** Best effort, like Flagger: failures are logged by the activity, never fail the rollout. */
+  sendAlert(input: AlertInput): Promise<void>;
+}
+
+export interface CanaryEvent {
+  type: 'Normal' | 'Warning';
+  /** Flagger's message text; the reason is always `Synced`. */
+  message: string;
+}
+
+export interface StatusProjection {
+  phase: CanaryPhase;
+  canaryWeight: number;
+  failedChecks: number;
+  iterations: number;
+  step: number;
+  /** Revision under analysis (fledge: `.status.lastAppliedSpec` holds the canary's revision hash). */
+  revision: string;
+  /** Revision the primary runs, set on Initialized and Succeeded. */
+  lastPromotedRevision?: string;
+  metrics: MetricResult[];
+  /** Condition message (Flagger's Promoted condition). */
+  message: string;
+  workflowId: string;
+  runId: string;
+}
+
+export interface WriteStatusInput {
+  canary: CanaryRef;
+  status: StatusProjection;
+}
+
+export interface RecordEventsInput {
+  canary: CanaryRef;
+  /** Deterministic event names are derived from this (run id + sequence), so a retry is a 409, not a duplicate. */
+  runId: string;
+  firstSequence: number;
+  events: CanaryEvent[];
+  /** `event` webhooks: each event is also posted to each of them (Flagger's sendEventToWebhook). */
+  eventHooks: WebhookSpec[];
+  revision: Revision;
+  phase: CanaryPhase;
+}
+
+export interface StatusPort {
+  writeStatus(input: WriteStatusInput): Promise<void>;
+  recordEvents(input: RecordEventsInput): Promise<void>;
+}
+
+/** Every activity the rollout workflow calls. Names are unique across ports so one object can implement all. */
+export type RolloutActivities = ObservePort &
+  TargetsPort &
+  RoutesPort &
+  MetricsPort &
+  WebhooksPort &
+  AlertsPort &
+  StatusPort;

@@ -1,0 +1,557 @@
+// One tick of a rollout, in Flagger's order (pkg/controller/scheduler.go advanceCanary):
+// observe → controls → readiness / progress deadline → skipAnalysis → rollback hooks → promotion → finalising →
+// failed-check threshold → analysis (pre-rollout or rollout hooks + metrics) → strategy step (gates, routes).
+//
+// No Temporal import here: the ports are passed in, so unit tests drive a tick with plain fakes and the workflow
+// drives it with proxied activities. Events and alerts go to `state.outbox`; the workflow projects them.
+
+import type {
+  CanaryPhase,
+  Observation,
+  Readiness,
+  RolloutActivities,
+  RolloutSpec,
+  Routes,
+  WebhookSpec,
+  WebhookType,
+} from '../api/ports.ts';
+import { hooksOfType, strategyOf } from './spec.ts';
+import { alert, emit, type RolloutState } from './state.ts';
+import {
+  ALL_TO_CANARY,
+  ALL_TO_PRIMARY,
+  advanceCanary,
+  maxWeight,
+  nextStepWeight,
+  promotionShift,
+  sameRoutes,
+} from './weights.ts';
+
+export type TickPorts = Pick<
+  RolloutActivities,
+  | 'observe'
+  | 'initializePrimary'
+  | 'scaleCanary'
+  | 'promotePrimary'
+  | 'reconcileRoutes'
+  | 'setRoutes'
+  | 'runMetrics'
+  | 'callWebhook'
+>;
+
+export interface TickEnv {
+  ports: TickPorts;
+  /** Workflow clock, ms. */
+  now(): number;
+}
+
+/** `continue`: wait an interval and tick again; `final`: this execution's rollout reached its last phase. */
+export type TickOutcome = 'continue' | 'final';
+
+interface Tick {
+  state: RolloutState;
+  spec: RolloutSpec;
+  obs: Observation;
+  env: TickEnv;
+}
+
+export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOutcome> {
+  const obs = await env.ports.observe({ canary: state.canary });
+  if (!obs.found) {
+    state.deleted = true;
+    return 'final';
+  }
+  state.routes = obs.routes;
+  if (!obs.spec.ok) return invalidSpec(state, obs.spec.errors);
+  const t: Tick = { state, spec: obs.spec.spec, obs, env };
+  state.intervalMs = t.spec.analysis.intervalMs;
+  state.threshold = t.spec.analysis.threshold;
+  if (state.message.startsWith('invalid spec')) state.message = '';
+
+  if (state.phase === 'Pending' && classify(t) === 'final') return 'final';
+  if (state.phase === 'Initializing') return initialize(t);
+  if (state.abortRequested && !isFinal(state.phase)) return abort(t);
+  if (t.spec.suspend) return wait(t, 'spec.suspend to be false', 'skipping canary run as object is suspended');
+  if (state.paused) return wait(t, `resume (paused by ${state.paused.by})`);
+  if (state.pendingRevision && !isFinal(state.phase) && acceptNewRevision(t)) return restartAnalysis(t);
+  if (state.promoteRequested) return promoteNow(t);
+  if (!state.started) return startRollout(t);
+  return advance(t);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Start: bootstrap or new revision
+// ---------------------------------------------------------------------------------------------------------
+
+/** First tick: bootstrap a new Canary, start a rollout, or find nothing to do. */
+function classify(t: Tick): TickOutcome {
+  const { state, obs } = t;
+  const status = obs.status;
+  if (!status.phase || status.phase === 'Initializing') {
+    state.phase = 'Initializing';
+    return 'continue';
+  }
+  const known = status.lastAppliedRevision === state.revision.hash;
+  if (known && state.cause !== 'retry' && ['Initialized', 'Succeeded', 'Failed'].includes(status.phase)) {
+    state.phase = status.phase as CanaryPhase;
+    state.waitingFor = 'nothing: revision already handled';
+    return 'final';
+  }
+  // A rollout interrupted mid-way (e.g. the workflow was terminated) starts over, as Flagger does on restart.
+  state.phase = ['Initialized', 'Succeeded', 'Failed', 'Waiting'].includes(status.phase)
+    ? (status.phase as CanaryPhase)
+    : 'Initialized';
+  return 'continue';
+}
+
+/** Flagger's Initialize + Reconcile: primary, services and routes; canary scaled to zero once the primary is ready. */
+async function initialize(t: Tick): Promise<TickOutcome> {
+  const { state, env } = t;
+  const target = { canary: state.canary, revision: state.revision };
+  await env.ports.initializePrimary(target);
+  state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
+  if (!t.obs.primary.ready) {
+    state.waitingFor = `primary ready: ${t.obs.primary.message ?? 'not ready'}`;
+    return 'continue';
+  }
+  await env.ports.scaleCanary({ ...target, direction: 'down' });
+  state.phase = 'Initialized';
+  state.lastPromotedRevision = state.revision.hash;
+  state.waitingFor = 'nothing: initialized';
+  emit(state, 'Normal', `Initialization done! ${name(t)}`);
+  alert(state, `New ${t.spec.targetRef.kind} detected, initialization completed.`, 'info', true);
+  return 'final';
+}
+
+/** Confirm-rollout gate, then scale the canary up and enter Progressing (Flagger's checkCanaryStatus). */
+async function startRollout(t: Tick): Promise<TickOutcome> {
+  const { state, env } = t;
+  const primary = t.spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
+  if (primary !== 'ready') return primary === 'exceeded' ? 'final' : 'continue';
+  const blocked = await firstFailingHook(t, 'confirm-rollout', 'Progressing');
+  if (blocked) {
+    if (state.phase !== 'Waiting') {
+      state.phase = 'Waiting';
+      emit(state, 'Warning', `Halt ${name(t)} advancement waiting for approval ${blocked.name}`);
+      alert(state, 'Canary is waiting for approval.', 'warn');
+    }
+    state.waitingFor = `approval from confirm-rollout hook ${blocked.name}`;
+    return 'continue';
+  }
+  if (state.phase === 'Waiting') {
+    for (const hook of hooksOfType(t.spec, 'confirm-rollout'))
+      emit(state, 'Normal', `Confirm-rollout check ${hook.name} passed`);
+  }
+  emit(state, 'Normal', `New revision detected! Scaling up ${targetName(t)}`);
+  alert(state, 'New revision detected, progressing canary analysis.', 'info', true);
+  await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'up' });
+  resetAnalysis(state);
+  state.started = true;
+  state.phase = 'Progressing';
+  state.waitingFor = 'next analysis interval';
+  return 'continue';
+}
+
+function resetAnalysis(state: RolloutState): void {
+  state.iterations = 0;
+  state.failedChecks = 0;
+  state.step = 0;
+  state.metrics = [];
+  state.notReadySince = {};
+}
+
+/** A newer revision: restart analysis during Progressing/WaitingPromotion, adopt it before start. */
+function acceptNewRevision(t: Tick): boolean {
+  const { state } = t;
+  const next = state.pendingRevision!;
+  if (state.phase === 'Promoting' || state.phase === 'Finalising') return false; // after the final phase
+  state.pendingRevision = undefined;
+  state.revision = next;
+  // Not started yet (Waiting for confirm-rollout): just analyse the newer revision when it starts.
+  return state.started;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Analysis ticks
+// ---------------------------------------------------------------------------------------------------------
+
+async function advance(t: Tick): Promise<TickOutcome> {
+  const { state, spec } = t;
+  const primary = spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
+  if (primary !== 'ready') return primary === 'exceeded' ? 'final' : 'continue';
+  const canaryReady = await readyOrDeadline(t, 'canary', t.obs.canary);
+  if (canaryReady === 'exceeded') return 'final';
+  if (canaryReady === 'waiting') return 'continue';
+  if (spec.skipAnalysis) return skipAnalysis(t);
+  if ((state.phase === 'Progressing' || state.phase === 'WaitingPromotion') && (await rollbackHookFired(t)))
+    return 'final';
+  if (state.phase === 'Promoting') return promotionStep(t);
+  if (state.phase === 'Finalising') return finalise(t);
+  if (state.failedChecks >= spec.analysis.threshold) {
+    await rollback(t);
+    return 'final';
+  }
+  if (!(await analysisPassed(t))) return 'continue';
+  state.waitingFor = 'next analysis interval';
+  switch (strategyOf(spec)) {
+    case 'ab':
+      return abStep(t);
+    case 'blue-green':
+      return blueGreenStep(t);
+    case 'canary':
+      return canaryStep(t);
+  }
+}
+
+async function restartAnalysis(t: Tick): Promise<TickOutcome> {
+  const { state } = t;
+  await setRoutes(t, ALL_TO_PRIMARY);
+  resetAnalysis(state);
+  state.phase = 'Progressing';
+  emit(state, 'Normal', `New revision detected! Restarting analysis for ${targetName(t)}`);
+  return 'continue';
+}
+
+/** Flagger: pre-rollout hooks on the first analysis tick, rollout hooks and metrics afterwards. */
+async function analysisPassed(t: Tick): Promise<boolean> {
+  const { state, spec } = t;
+  const firstTick =
+    state.routes.canary === 0 && state.iterations === 0 && !(spec.analysis.mirror && state.routes.mirrored);
+  if (firstTick) {
+    emit(state, 'Normal', `Starting canary analysis for ${targetName(t)}`);
+    for (const hook of hooksOfType(spec, 'pre-rollout')) {
+      const r = await callHook(t, hook, 'Progressing');
+      if (!r.ok)
+        return failedCheck(t, `Halt ${name(t)} advancement pre-rollout check ${hook.name} failed ${r.message}`);
+      emit(state, 'Normal', `Pre-rollout check ${hook.name} passed`);
+    }
+    return true;
+  }
+  for (const hook of hooksOfType(spec, 'rollout')) {
+    const r = await callHook(t, hook, 'Progressing');
+    if (!r.ok) return failedCheck(t, `Halt ${name(t)} advancement external check ${hook.name} failed ${r.message}`);
+  }
+  if (spec.analysis.metrics.length === 0) return true;
+  const outcome = await t.env.ports.runMetrics({
+    canary: state.canary,
+    metrics: spec.analysis.metrics,
+    interval: '1m',
+  });
+  state.metrics = outcome.results;
+  if (outcome.ok) return true;
+  const failed = outcome.results.find((m) => m.verdict !== 'pass');
+  return failedCheck(t, failed?.message ?? `Halt ${name(t)} advancement metric ${failed?.name ?? '?'} failed`);
+}
+
+function failedCheck(t: Tick, message: string): false {
+  t.state.failedChecks++;
+  t.state.waitingFor = 'next analysis interval (last check failed)';
+  emit(t.state, 'Warning', message);
+  return false;
+}
+
+async function canaryStep(t: Tick): Promise<TickOutcome> {
+  const { state, spec } = t;
+  if (nextStepWeight(spec.analysis, state.routes.canary) <= 0) return 'continue';
+  // Flagger runs the traffic-increase gate only while traffic is not mirrored and before promotion.
+  if (!state.routes.mirrored && state.phase === 'Progressing') {
+    const blocked = await firstFailingHook(t, 'confirm-traffic-increase', 'Progressing');
+    if (blocked) {
+      emit(state, 'Warning', `Halt ${name(t)} advancement waiting for traffic increase approval ${blocked.name}`);
+      alert(state, 'Canary traffic increase is waiting for approval.', 'warn');
+      state.waitingFor = `approval from confirm-traffic-increase hook ${blocked.name}`;
+      return 'continue';
+    }
+    for (const hook of hooksOfType(spec, 'confirm-traffic-increase'))
+      emit(state, 'Normal', `Confirm-traffic-increase check ${hook.name} passed`);
+  }
+  if (state.routes.canary < maxWeight(spec.analysis)) {
+    const next = advanceCanary(spec.analysis, state.routes);
+    await setRoutes(t, next);
+    state.step++;
+    emit(state, 'Normal', `Advance ${name(t)} canary weight ${next.canary}`);
+    return 'continue';
+  }
+  if (!(await promotionApproved(t))) return 'continue';
+  return promote(t);
+}
+
+async function abStep(t: Tick): Promise<TickOutcome> {
+  const { state, spec } = t;
+  const iterations = spec.analysis.iterations ?? 0;
+  if (state.iterations < iterations) {
+    await setRoutes(t, ALL_TO_CANARY);
+    state.iterations++;
+    state.step++;
+    emit(state, 'Normal', `Advance ${name(t)} canary iteration ${state.iterations}/${iterations}`);
+    return 'continue';
+  }
+  if (!(await promotionApproved(t))) return 'continue';
+  return promote(t);
+}
+
+async function blueGreenStep(t: Tick): Promise<TickOutcome> {
+  const { state, spec } = t;
+  const iterations = spec.analysis.iterations ?? 0;
+  if (state.iterations < iterations) {
+    // Mirror for the whole blue/green test when asked.
+    if (spec.analysis.mirror && !state.routes.mirrored) await setRoutes(t, { ...ALL_TO_PRIMARY, mirrored: true });
+    state.iterations++;
+    state.step++;
+    emit(state, 'Normal', `Advance ${name(t)} canary iteration ${state.iterations}/${iterations}`);
+    return 'continue';
+  }
+  if (!(await promotionApproved(t))) return 'continue';
+  if (state.iterations === iterations) {
+    // Switch traffic to the canary before the primary is updated, so users never hit a half-rolled primary.
+    const text = spec.analysis.mirror
+      ? 'Stop traffic mirroring and route all traffic to canary'
+      : 'Routing all traffic to canary';
+    emit(state, 'Normal', text);
+    await setRoutes(t, ALL_TO_CANARY);
+    state.iterations++;
+    return 'continue';
+  }
+  return promote(t);
+}
+
+/** Confirm-promotion gate: while closed the canary waits in WaitingPromotion and analysis keeps running. */
+async function promotionApproved(t: Tick): Promise<boolean> {
+  const { state } = t;
+  const blocked = await firstFailingHook(t, 'confirm-promotion', 'Progressing');
+  if (blocked) {
+    if (state.phase !== 'WaitingPromotion') {
+      state.phase = 'WaitingPromotion';
+      emit(state, 'Warning', `Halt ${name(t)} advancement waiting for promotion approval ${blocked.name}`);
+      alert(state, 'Canary promotion is waiting for approval.', 'warn');
+    }
+    state.waitingFor = `approval from confirm-promotion hook ${blocked.name}`;
+    return false;
+  }
+  for (const hook of hooksOfType(t.spec, 'confirm-promotion'))
+    emit(state, 'Normal', `Confirm-promotion check ${hook.name} passed`);
+  return true;
+}
+
+/** Copy the canary template to the primary and enter Promoting. */
+async function promote(t: Tick): Promise<TickOutcome> {
+  const { state, env } = t;
+  const target = t.spec.targetRef.name;
+  emit(
+    state,
+    'Normal',
+    `Copying ${target}.${state.canary.namespace} template spec to ${target}-primary.${state.canary.namespace}`,
+  );
+  await env.ports.promotePrimary({ canary: state.canary, revision: state.revision });
+  state.phase = 'Promoting';
+  state.waitingFor = 'primary rollout';
+  return 'continue';
+}
+
+/** Promoting: route traffic back to the (now updated) primary, at once or by stepWeightPromotion. */
+async function promotionStep(t: Tick): Promise<TickOutcome> {
+  const { state, spec } = t;
+  const swp = spec.analysis.stepWeightPromotion ?? 0;
+  if (swp <= 0) {
+    emit(state, 'Normal', 'Routing all traffic to primary');
+    await setRoutes(t, ALL_TO_PRIMARY);
+    state.phase = 'Finalising';
+    return 'continue';
+  }
+  const next = promotionShift(swp, state.routes);
+  await setRoutes(t, next);
+  emit(state, 'Normal', `Advance ${name(t)} primary weight ${next.primary}`);
+  if (next.primary >= 100) state.phase = 'Finalising';
+  return 'continue';
+}
+
+async function finalise(t: Tick): Promise<TickOutcome> {
+  const { state, env } = t;
+  await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'down' });
+  state.phase = 'Succeeded';
+  state.lastPromotedRevision = state.revision.hash;
+  state.waitingFor = 'nothing: promotion finished';
+  await postRolloutHooks(t, 'Succeeded');
+  emit(state, 'Normal', `Promotion completed! Scaling down ${targetName(t)}`);
+  alert(state, 'Canary analysis completed successfully, promotion finished.', 'info');
+  return 'final';
+}
+
+async function skipAnalysis(t: Tick): Promise<TickOutcome> {
+  const { state, env } = t;
+  await setRoutes(t, ALL_TO_PRIMARY);
+  const target = t.spec.targetRef.name;
+  emit(
+    state,
+    'Normal',
+    `Copying ${target}.${state.canary.namespace} template spec to ${target}-primary.${state.canary.namespace}`,
+  );
+  await env.ports.promotePrimary({ canary: state.canary, revision: state.revision });
+  await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'down' });
+  state.phase = 'Succeeded';
+  state.lastPromotedRevision = state.revision.hash;
+  state.waitingFor = 'nothing: promotion finished';
+  emit(state, 'Normal', `Promotion completed! Canary analysis was skipped for ${targetName(t)}`);
+  alert(state, 'Canary analysis was skipped, promotion finished.', 'info');
+  return 'final';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Readiness, deadlines, rollback
+// ---------------------------------------------------------------------------------------------------------
+
+/** Readiness of one workload; past the progress deadline it rolls back (or, for the primary after promotion, halts). */
+async function readyOrDeadline(
+  t: Tick,
+  which: 'primary' | 'canary',
+  r: Readiness,
+): Promise<'ready' | 'waiting' | 'exceeded'> {
+  const { state } = t;
+  const now = t.env.now();
+  if (r.ready) {
+    state.notReadySince[which] = undefined;
+    return 'ready';
+  }
+  const since = (state.notReadySince[which] ??= now);
+  const message = r.message ?? `${which} not ready`;
+  const exceeded = r.deadlineExceeded || now - since > t.spec.progressDeadlineSeconds * 1000;
+  if (!exceeded) {
+    state.waitingFor = `${which} ready: ${message}`;
+    emit(state, 'Warning', message);
+    return 'waiting';
+  }
+  if (which === 'primary' && (state.phase === 'Promoting' || state.phase === 'Finalising')) {
+    await haltPromotion(t, message);
+    return 'exceeded';
+  }
+  emit(state, 'Warning', `Rolling back ${name(t)} progress deadline exceeded ${message}`);
+  alert(state, `Progress deadline exceeded ${message}`, 'error');
+  await rollback(t);
+  return 'exceeded';
+}
+
+/**
+ * The primary failed to roll out after promotion: the canary is the only healthy copy of the new revision, so
+ * leave routes and the canary alone and mark the rollout Failed (Flagger PR #1931) instead of rolling back.
+ */
+async function haltPromotion(t: Tick, message: string): Promise<void> {
+  const { state } = t;
+  emit(
+    state,
+    'Warning',
+    `Halt ${name(t)} promotion: primary not ready, progress deadline exceeded ${message}; traffic stays on the canary`,
+  );
+  alert(state, `Promotion halted, primary not ready: ${message}`, 'error');
+  state.phase = 'Failed';
+  state.waitingFor = 'a fix: new revision or retry';
+  await postRolloutHooks(t, 'Failed');
+}
+
+async function rollbackHookFired(t: Tick): Promise<boolean> {
+  const { state } = t;
+  for (const hook of hooksOfType(t.spec, 'rollback')) {
+    const r = await callHook(t, hook, state.phase as CanaryPhase);
+    if (!r.ok) {
+      emit(state, 'Normal', `Rollback hook ${hook.name} not signaling a rollback`);
+      continue;
+    }
+    emit(state, 'Warning', `Rollback check ${hook.name} passed`);
+    emit(state, 'Warning', `Rolling back ${name(t)} manual webhook invoked`);
+    alert(state, 'Rolling back manual webhook invoked', 'warn');
+    await rollback(t);
+    return true;
+  }
+  return false;
+}
+
+async function abort(t: Tick): Promise<TickOutcome> {
+  const { state } = t;
+  const req = state.abortRequested!;
+  state.abortRequested = undefined;
+  emit(state, 'Warning', `Rolling back ${name(t)} aborted by ${req.by}${req.reason ? `: ${req.reason}` : ''}`);
+  alert(state, `Rollout aborted by ${req.by}`, 'warn');
+  await rollback(t);
+  return 'final';
+}
+
+/** Flagger's rollback: all traffic to the primary, canary scaled to zero, Failed, post-rollout hooks. */
+export async function rollback(t: Tick): Promise<void> {
+  const { state, env } = t;
+  if (state.failedChecks >= t.spec.analysis.threshold) {
+    emit(state, 'Warning', `Rolling back ${name(t)} failed checks threshold reached ${state.failedChecks}`);
+    alert(state, `Failed checks threshold reached ${state.failedChecks}`, 'error');
+  }
+  await setRoutes(t, ALL_TO_PRIMARY);
+  emit(state, 'Warning', `Canary failed! Scaling down ${name(t)}`);
+  await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'down' });
+  state.phase = 'Failed';
+  state.waitingFor = 'a fix: new revision or retry';
+  await postRolloutHooks(t, 'Failed');
+}
+
+async function promoteNow(t: Tick): Promise<TickOutcome> {
+  const { state } = t;
+  const req = state.promoteRequested!;
+  state.promoteRequested = undefined;
+  emit(state, 'Normal', `Promotion requested by ${req.by}${req.reason ? `: ${req.reason}` : ''}`);
+  state.started = true;
+  return promote(t);
+}
+
+async function postRolloutHooks(t: Tick, phase: CanaryPhase): Promise<void> {
+  for (const hook of hooksOfType(t.spec, 'post-rollout')) {
+    const r = await callHook(t, hook, phase);
+    if (r.ok) emit(t.state, 'Normal', `Post-rollout check ${hook.name} passed`);
+    else emit(t.state, 'Warning', `Post-rollout hook ${hook.name} failed ${r.message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------------------------
+
+function wait(t: Tick, what: string, event?: string): TickOutcome {
+  t.state.waitingFor = what;
+  if (event) emit(t.state, 'Normal', event);
+  return 'continue';
+}
+
+function invalidSpec(state: RolloutState, errors: { path: string; message: string }[]): TickOutcome {
+  const message = `invalid spec: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`;
+  if (state.message !== message) emit(state, 'Warning', message);
+  state.message = message;
+  state.waitingFor = 'a valid Canary spec';
+  return 'continue';
+}
+
+async function firstFailingHook(t: Tick, type: WebhookType, phase: CanaryPhase): Promise<WebhookSpec | undefined> {
+  for (const hook of hooksOfType(t.spec, type)) {
+    const r = await callHook(t, hook, phase);
+    if (!r.ok) return hook;
+  }
+  return undefined;
+}
+
+function callHook(t: Tick, hook: WebhookSpec, phase: CanaryPhase) {
+  return t.env.ports.callWebhook({ canary: t.state.canary, revision: t.state.revision, hook, phase });
+}
+
+/** Set routes unless they already are what we want (saves an activity per tick for A/B and blue/green). */
+async function setRoutes(t: Tick, routes: Routes): Promise<void> {
+  if (sameRoutes(t.state.routes, routes)) return;
+  t.state.routes = await t.env.ports.setRoutes({ canary: t.state.canary, routes });
+}
+
+function isFinal(phase: RolloutState['phase']): boolean {
+  return phase === 'Succeeded' || phase === 'Failed' || phase === 'Initialized';
+}
+
+/** `<canary name>.<namespace>`, as Flagger formats most event texts. */
+function name(t: Tick): string {
+  return `${t.state.canary.name}.${t.state.canary.namespace}`;
+}
+
+/** `<target name>.<namespace>`, used by the events about the workload. */
+function targetName(t: Tick): string {
+  return `${t.spec.targetRef.name}.${t.state.canary.namespace}`;
+}
