@@ -237,12 +237,9 @@ export const CanaryMetricSchema = z
     query: z.string().optional(),
     templateRef: CrossNamespaceRefSchema.optional(),
     templateVariables: stringMap.optional(),
-    noDataPolicy: z
-      .enum(['fail', 'skip', 'pass'])
-      .default('fail')
-      .meta({
-        description: 'What an empty query result means: fail the check (default), skip it, or pass it (fledge)',
-      }),
+    noDataPolicy: z.enum(['fail', 'skip', 'pass']).default('fail').meta({
+      description: 'What an empty query result means: fail the check (default), skip it, or pass it (fledge)',
+    }),
   })
   .refine(
     (m) => Boolean(m.query) || m.templateRef !== undefined || (BUILTIN_METRICS as readonly string[]).includes(m.name),
