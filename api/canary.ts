@@ -244,7 +244,6 @@ export const CanaryMetricSchema = z
   .refine(
     (m) => Boolean(m.query) || m.templateRef !== undefined || (BUILTIN_METRICS as readonly string[]).includes(m.name),
     {
-      path: ['query'],
       error: (iss) =>
         `metric ${JSON.stringify((iss.input as { name?: unknown }).name)} needs a query, a templateRef, ` +
         `or a builtin name (${BUILTIN_METRICS.join(', ')})`,
@@ -449,7 +448,7 @@ function strategyIssues(spec: SpecShape): Issue[] {
   const issues: Issue[] = [];
   if (set.length !== 1)
     issues.push({
-      path: ['analysis', set[1] ?? 'iterations'],
+      path: set.length === 0 ? ['analysis'] : ['analysis', set[1] ?? ''],
       message:
         set.length === 0
           ? 'set one of iterations (blue/green, A/B testing), stepWeight or stepWeights (canary)'

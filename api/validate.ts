@@ -23,9 +23,11 @@ export function parseCanary(
   raw: unknown,
   options: ParseCanaryOptions = {},
 ): { ok: true; canary: Canary; warnings: string[] } | { ok: false; errors: ValidationError[] } {
-  const parsed = safeParse(CanarySchema, withDefaultProvider(raw, options.defaultProvider ?? 'kubernetes'));
-  if (!parsed.ok) return parsed;
-  return { ok: true, canary: parsed.value, warnings: deriveStrategy(parsed.value.spec).warnings };
+  return guarded(() => {
+    const parsed = safeParse(CanarySchema, withDefaultProvider(raw, options.defaultProvider ?? 'kubernetes'));
+    if (!parsed.ok) return parsed;
+    return { ok: true, canary: parsed.value, warnings: deriveStrategy(parsed.value.spec).warnings };
+  });
 }
 
 export function parseMetricTemplate(raw: unknown): ParseResult<'metricTemplate', MetricTemplate> {
@@ -109,12 +111,18 @@ export function serviceNames(canary: Pick<Canary, 'spec'>): { apex: string; prim
 type Parsed<T> = { ok: true; value: T } | { ok: false; errors: ValidationError[] };
 
 function safeParse<T>(schema: z.ZodType<T>, raw: unknown): Parsed<T> {
-  try {
+  return guarded(() => {
     const result = schema.safeParse(raw, { error: friendlyMessage });
     if (result.success) return { ok: true, value: result.data };
     return { ok: false, errors: result.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })) };
+  });
+}
+
+/** Exotic inputs (throwing getters, revoked proxies, cycles) must not take the worker down. */
+function guarded<T>(f: () => T): T | { ok: false; errors: ValidationError[] } {
+  try {
+    return f();
   } catch (err) {
-    // Exotic inputs (throwing getters, revoked proxies) must not take the worker down.
     return { ok: false, errors: [{ path: ROOT, message: `unreadable input: ${String(err)}` }] };
   }
 }
@@ -172,5 +180,5 @@ function show(input: unknown): string {
   if (Array.isArray(input)) return 'a list';
   if (typeof input === 'object') return 'an object';
   if (typeof input === 'string') return JSON.stringify(input.length > 40 ? `${input.slice(0, 40)}…` : input);
-  return `${typeof input} ${String(input)}`;
+  return typeof input === 'number' || typeof input === 'boolean' ? String(input) : typeof input;
 }
