@@ -263,9 +263,10 @@ export const WEBHOOK_TYPES = [
 ] as const;
 export type WebhookType = (typeof WEBHOOK_TYPES)[number];
 
+// A pattern rather than URL.parse: this module is also loaded inside Temporal's workflow sandbox.
+const HTTP_URL = /^https?:\/\/[^\s/?#]+([/?#]\S*)?$/i;
 function isHttpUrl(s: string): boolean {
-  const url = URL.parse(s);
-  return url !== null && (url.protocol === 'http:' || url.protocol === 'https:');
+  return HTTP_URL.test(s);
 }
 
 export const CanaryWebhookSchema = z.object({
