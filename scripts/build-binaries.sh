@@ -101,6 +101,9 @@ one() {
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(temporal etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl)
 mkdir -p "$FLEDGE_CACHE"
+# Test files and helpers may ask at the same time: one builds, the others wait for it.
+exec 9>"$FLEDGE_CACHE/.build.lock"
+flock 9
 start=$SECONDS
 out=""
 for n in "${names[@]}"; do
