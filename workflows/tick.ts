@@ -295,7 +295,8 @@ async function blueGreenStep(t: Tick): Promise<TickOutcome> {
   const iterations = spec.analysis.iterations ?? 0;
   if (state.iterations < iterations) {
     // Mirror for the whole blue/green test when asked.
-    if (spec.analysis.mirror && !state.routes.mirrored) await setRoutes(t, { ...ALL_TO_PRIMARY, mirrored: true });
+    if (spec.analysis.mirror && !state.routes.mirrored && routed(t))
+      await setRoutes(t, { ...ALL_TO_PRIMARY, mirrored: true });
     state.iterations++;
     state.step++;
     emit(state, 'Normal', `Advance ${name(t)} canary iteration ${state.iterations}/${iterations}`);
@@ -307,8 +308,10 @@ async function blueGreenStep(t: Tick): Promise<TickOutcome> {
     const text = spec.analysis.mirror
       ? 'Stop traffic mirroring and route all traffic to canary'
       : 'Routing all traffic to canary';
-    emit(state, 'Normal', text);
-    await setRoutes(t, ALL_TO_CANARY);
+    if (routed(t)) {
+      emit(state, 'Normal', text);
+      await setRoutes(t, ALL_TO_CANARY);
+    }
     state.iterations++;
     return 'continue';
   }
@@ -352,6 +355,11 @@ async function promote(t: Tick): Promise<TickOutcome> {
 async function promotionStep(t: Tick): Promise<TickOutcome> {
   const { state, spec } = t;
   const swp = spec.analysis.stepWeightPromotion ?? 0;
+  if (!routed(t)) {
+    // The kubernetes provider has no traffic to shift: the apex Service already selects the primary.
+    state.phase = 'Finalising';
+    return 'continue';
+  }
   if (swp <= 0) {
     emit(state, 'Normal', 'Routing all traffic to primary');
     await setRoutes(t, ALL_TO_PRIMARY);
@@ -540,6 +548,11 @@ function callHook(t: Tick, hook: WebhookSpec, phase: CanaryPhase) {
 async function setRoutes(t: Tick, routes: Routes): Promise<void> {
   if (sameRoutes(t.state.routes, routes)) return;
   t.state.routes = await t.env.ports.setRoutes({ canary: t.state.canary, routes });
+}
+
+/** False for the kubernetes provider, which cannot split traffic (Flagger skips its route calls). */
+function routed(t: Tick): boolean {
+  return t.spec.provider !== 'kubernetes';
 }
 
 function isFinal(phase: RolloutState['phase']): boolean {

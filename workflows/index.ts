@@ -1,0 +1,2 @@
+// Workflows registered by the worker (bundled with bundleWorkflowCode).
+export { rollout } from './rollout.ts';
