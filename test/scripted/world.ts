@@ -124,8 +124,8 @@ function handle(canaries: Canaries, op: string, key: string, args: unknown): unk
     case 'observe':
       return observe(c);
     case 'initializePrimary':
+      if (!c.primary.exists) c.log.actions.push('initialize-primary');
       c.primary.exists = true;
-      c.log.actions.push('initialize-primary');
       return null;
     case 'reconcileRoutes':
       return c.routes;

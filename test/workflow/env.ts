@@ -30,7 +30,7 @@ export interface TestEnv {
 
 export async function setupEnv(label: string, opts: { worker?: boolean } = {}): Promise<TestEnv> {
   quietRuntime();
-  const [temporal, world, bundlePath] = await Promise.all([startTemporal(), startWorld(), workflowBundlePath()]);
+  const [temporal, world, bundlePath] = await Promise.all([devServer(), startWorld(), workflowBundlePath()]);
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection, namespace: temporal.namespace });
   const taskQueue = `fledge-${label}`;
@@ -63,6 +63,21 @@ export async function setupEnv(label: string, opts: { worker?: boolean } = {}): 
       await world.close();
       await temporal.stop();
     },
+  };
+}
+
+/**
+ * The dev server for this test file. FLEDGE_TEST_TEMPORAL_ADDRESS reuses one already running (with our search
+ * attributes registered) for fast local iteration; by default each file starts its own.
+ */
+async function devServer(): Promise<TemporalServer> {
+  const address = process.env.FLEDGE_TEST_TEMPORAL_ADDRESS;
+  if (!address) return startTemporal();
+  return {
+    address,
+    namespace: process.env.FLEDGE_TEST_TEMPORAL_NAMESPACE ?? 'fledge-test',
+    pid: 0,
+    stop: async () => {},
   };
 }
 
