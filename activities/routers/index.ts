@@ -1,0 +1,88 @@
+// The routes activities (RoutesPort): read the Canary from the apiserver, validate it with the api/ schema, pick
+// the router of its provider and act. Invalid specs and unsupported providers fail without retries.
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Logger } from 'pino';
+import { GATEWAY_REFS_REQUIRED } from '../../api/canary.ts';
+import type { Canary, Provider } from '../../api/canary.ts';
+import type { CanaryRef, Routes, RoutesPort, SetRoutesInput } from '../../api/ports.ts';
+import { parseCanary } from '../../api/validate.ts';
+import type { ValidationError } from '../../api/validate.ts';
+import { FAILURE, statusCode, toFailure } from './errors.ts';
+import { routerFor } from './registry.ts';
+import type { Router, RouterDeps } from './router.ts';
+
+export type { Router, RouterDeps } from './router.ts';
+export { routerFor, ROUTER_NAMES, RESERVED_PROVIDERS } from './registry.ts';
+
+export interface RoutesDeps {
+  kube: KubeConfig;
+  log?: Logger;
+  /** Provider of Canaries that name none (Flagger's `-mesh-provider`); default kubernetes. */
+  defaultProvider?: string;
+  /** See RouterDeps.allowUnreportedParents. */
+  allowUnreportedParents?: boolean;
+  /** See RouterDeps.random. */
+  random?: () => string;
+}
+
+export interface RoutesActivities extends RoutesPort {
+  /** Undo fledge's routing for a deleted Canary (restore an adopted route, delete a created one). */
+  finalizeRoutes(input: { canary: CanaryRef }): Promise<void>;
+}
+
+export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
+  const custom = deps.kube.makeApiClient(CustomObjectsApi);
+  const routerDeps: RouterDeps = {
+    kube: deps.kube,
+    ...(deps.log ? { log: deps.log } : {}),
+    ...(deps.allowUnreportedParents !== undefined ? { allowUnreportedParents: deps.allowUnreportedParents } : {}),
+    ...(deps.random ? { random: deps.random } : {}),
+  };
+
+  async function loadCanary(ref: CanaryRef): Promise<Canary> {
+    let raw: unknown;
+    try {
+      raw = await custom.getNamespacedCustomObject({
+        group: 'flagger.app',
+        version: 'v1beta1',
+        namespace: ref.namespace,
+        plural: 'canaries',
+        name: ref.name,
+      });
+    } catch (err) {
+      if (statusCode(err) === 404)
+        throw ApplicationFailure.nonRetryable(`Canary ${ref.namespace}/${ref.name} not found`, FAILURE.canaryNotFound);
+      throw err;
+    }
+    const parsed = parseCanary(raw, deps.defaultProvider ? { defaultProvider: deps.defaultProvider as Provider } : {});
+    if (!parsed.ok) throw ApplicationFailure.nonRetryable(specErrorMessage(parsed.errors), FAILURE.invalidSpec);
+    return parsed.canary;
+  }
+
+  /** Loads the Canary, picks its router and maps failures for Temporal. */
+  async function withRouter<T>(ref: CanaryRef, what: string, act: (r: Router, c: Canary) => Promise<T>): Promise<T> {
+    const canary = await loadCanary(ref);
+    const router = routerFor(canary.spec.provider ?? 'kubernetes', routerDeps);
+    try {
+      return await act(router, canary);
+    } catch (err) {
+      throw toFailure(err, `${what} ${ref.namespace}/${ref.name}`);
+    }
+  }
+
+  return {
+    reconcileRoutes: ({ canary }): Promise<Routes> =>
+      withRouter(canary, 'reconcile routes of', (r, c) => r.reconcile(c)),
+    setRoutes: ({ canary, routes }: SetRoutesInput): Promise<Routes> =>
+      withRouter(canary, 'set routes of', (r, c) => r.setRoutes(c, routes.primary, routes.canary, routes.mirrored)),
+    getRoutes: ({ canary }): Promise<Routes> => withRouter(canary, 'get routes of', (r, c) => r.getRoutes(c)),
+    finalizeRoutes: ({ canary }): Promise<void> => withRouter(canary, 'finalize routes of', (r, c) => r.finalize(c)),
+  };
+}
+
+/** Flagger's own error texts (e.g. the gatewayRefs one) come first and verbatim, so alerts and runbooks match. */
+export function specErrorMessage(errors: ValidationError[]): string {
+  return errors.map((e) => (e.message === GATEWAY_REFS_REQUIRED ? e.message : `${e.path}: ${e.message}`)).join('; ');
+}

@@ -1,0 +1,41 @@
+// Routers by provider name. Names fledge does not implement yet are reserved (a clear "not supported yet"),
+// names Flagger never had are a validation error: never a silent fallback to some other router.
+import { ApplicationFailure } from '@temporalio/common';
+import { FLAGGER_PROVIDERS } from '../../api/canary.ts';
+import { FAILURE } from './errors.ts';
+import { createGatewayApiRouter } from './gateway-api.ts';
+import { createKubernetesRouter } from './kubernetes.ts';
+import type { Router, RouterDeps } from './router.ts';
+
+const FACTORIES = {
+  'gatewayapi:v1': (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
+  'gatewayapi:v1beta1': (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1beta1' }),
+  // Flagger's alias of the newest Gateway API version it knows.
+  gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
+  kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
+} satisfies Record<string, (deps: RouterDeps) => Router>;
+
+export type RouterName = keyof typeof FACTORIES;
+export const ROUTER_NAMES = Object.keys(FACTORIES) as RouterName[];
+
+/** Flagger v1.44 provider names fledge reserves for later routers. */
+export const RESERVED_PROVIDERS: readonly string[] = FLAGGER_PROVIDERS.filter((p) => !(p in FACTORIES));
+
+export function isRouterName(name: string): name is RouterName {
+  return Object.hasOwn(FACTORIES, name);
+}
+
+/** The router of a provider; throws a non-retryable ApplicationFailure for reserved and unknown names. */
+export function routerFor(provider: string, deps: RouterDeps): Router {
+  if (isRouterName(provider)) return FACTORIES[provider](deps);
+  const supported = 'gatewayapi:v1, gatewayapi:v1beta1, kubernetes';
+  if (RESERVED_PROVIDERS.includes(provider))
+    throw ApplicationFailure.nonRetryable(
+      `provider "${provider}" is not supported yet by fledge (supported: ${supported})`,
+      FAILURE.unsupportedProvider,
+    );
+  throw ApplicationFailure.nonRetryable(
+    `unknown provider "${provider}" (supported: ${supported})`,
+    FAILURE.invalidSpec,
+  );
+}

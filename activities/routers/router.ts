@@ -1,0 +1,31 @@
+// The router contract (Flagger's pkg/router Interface): one implementation per traffic provider.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Canary } from '../../api/canary.ts';
+import type { Routes } from '../../api/ports.ts';
+
+export interface Router {
+  /** Create or adopt the routing objects; a new route sends all traffic to the primary. Returns routes in force. */
+  reconcile(canary: Canary): Promise<Routes>;
+  /** Put absolute weights (and the canary mirror) in force; idempotent. Returns the routes now in force. */
+  setRoutes(canary: Canary, primaryWeight: number, canaryWeight: number, mirrored: boolean): Promise<Routes>;
+  /** Routes as the cluster has them; throws a retryable error while the routing layer has not accepted them. */
+  getRoutes(canary: Canary): Promise<Routes>;
+  /** Undo fledge's routing when the Canary is deleted (revertOnDeletion). */
+  finalize(canary: Canary): Promise<void>;
+}
+
+export interface RouterDeps {
+  kube: KubeConfig;
+  log?: Logger;
+  /**
+   * Let getRoutes pass parents that have not written any status (Flagger's behaviour). Default false: a parent
+   * must report Accepted=True for the current generation, so a route no gateway picked up never looks ready.
+   */
+  allowUnreportedParents?: boolean;
+  /** Source of session cookie values; default 32 random alphanumerics. */
+  random?: () => string;
+}
+
+/** Field manager of every fledge write, so apply ownership is visible in managedFields. */
+export const FIELD_MANAGER = 'fledge';
