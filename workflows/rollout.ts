@@ -45,6 +45,9 @@ export interface RolloutOptions {
   maxTicksPerRun?: number;
   /** How long a Failed rollout stays open for `retry` or a new revision; default 24 h. */
   retryWindowMs?: number;
+  /** Start-to-close timeout of the (non-local) activities, e.g. "2m" (default); a dead worker's attempt is
+   * retried after it. */
+  activityTimeout?: string;
 }
 
 export interface RolloutInput {
@@ -64,35 +67,45 @@ export interface RolloutResult {
   deleted: boolean;
 }
 
-// Activity groups: reads retry forever (they are cheap and idempotent), actions a long time, checks with a
-// bounded timeout so a hung backend is an infrastructure error (retried), never a failed check.
+// Activity groups: reads and actions retry until they succeed (they are idempotent); checks have a bounded
+// timeout so a hung metric backend is an infrastructure error (retried), never a failed check.
 const retry = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' };
 const nonRetryableErrorTypes = ['TargetNotFound', 'InvalidSpec'];
 
 // observe is a pure read, so it runs as a local activity: one marker event instead of three events and a
 // workflow task per tick. Retried with backoff like any activity; a long outage just delays the tick.
-const reads = proxyLocalActivities<Pick<RolloutActivities, 'observe'>>({
-  startToCloseTimeout: '30s',
-  localRetryThreshold: '10s',
-  retry: { ...retry, nonRetryableErrorTypes },
-});
-const actions = proxyActivities<
-  Pick<RolloutActivities, 'initializePrimary' | 'scaleCanary' | 'promotePrimary' | 'reconcileRoutes' | 'setRoutes'>
->({ startToCloseTimeout: '2m', retry: { ...retry, nonRetryableErrorTypes } });
-const checks = proxyActivities<Pick<RolloutActivities, 'runMetrics' | 'callWebhook'>>({
-  startToCloseTimeout: '2m',
-  retry,
-});
-// Projection runs as local activities: one marker event each instead of three events and a workflow task,
-// which keeps a 10-step rollout well inside the history budget. They are idempotent (status apply, named events).
-const projection = proxyLocalActivities<Pick<RolloutActivities, 'writeStatus' | 'recordEvents'>>({
-  startToCloseTimeout: '30s',
-  retry: { ...retry, maximumAttempts: 10 },
-});
-const notify = proxyLocalActivities<Pick<RolloutActivities, 'sendAlert'>>({
-  startToCloseTimeout: '30s',
-  retry: { ...retry, maximumAttempts: 3 },
-});
+/** Activity proxies, grouped by retry policy and timeout; built per execution from the rollout options. */
+function activityGroups(options: RolloutOptions | undefined) {
+  const timeout = options?.activityTimeout ?? '2m';
+  return {
+    // observe is a pure read, so it runs as a local activity: one marker event instead of three events and a
+    // workflow task per tick. Retried with backoff like any activity; a long outage just delays the tick.
+    reads: proxyLocalActivities<Pick<RolloutActivities, 'observe'>>({
+      startToCloseTimeout: '30s',
+      localRetryThreshold: '10s',
+      retry: { ...retry, nonRetryableErrorTypes },
+    }),
+    // Actions are idempotent (absolute routes, declarative scale and apply), so retrying them is always safe.
+    actions: proxyActivities<
+      Pick<RolloutActivities, 'initializePrimary' | 'scaleCanary' | 'promotePrimary' | 'reconcileRoutes' | 'setRoutes'>
+    >({ startToCloseTimeout: timeout, retry: { ...retry, nonRetryableErrorTypes } }),
+    checks: proxyActivities<Pick<RolloutActivities, 'runMetrics' | 'callWebhook'>>({
+      startToCloseTimeout: timeout,
+      retry,
+    }),
+    // Projection runs as local activities too: one marker event each, which keeps a 10-step rollout well inside
+    // the history budget. They are idempotent (status apply, events named by run id + sequence).
+    projection: proxyLocalActivities<Pick<RolloutActivities, 'writeStatus' | 'recordEvents'>>({
+      startToCloseTimeout: '30s',
+      retry: { ...retry, maximumAttempts: 10 },
+    }),
+    notify: proxyLocalActivities<Pick<RolloutActivities, 'sendAlert'>>({
+      startToCloseTimeout: '30s',
+      retry: { ...retry, maximumAttempts: 3 },
+    }),
+  };
+}
+type ActivityGroups = ReturnType<typeof activityGroups>;
 
 const DEFAULT_MAX_TICKS_PER_RUN = 500;
 const DEFAULT_RETRY_WINDOW_MS = 24 * 3600_000;
@@ -102,7 +115,8 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   state.ticksThisRun = 0;
   const wake = { arrived: false };
   installHandlers(state, wake);
-  const env = tickEnv();
+  const acts = activityGroups(input.options);
+  const env = tickEnv(acts);
   const visibility = new Visibility();
   visibility.update(state);
   const projected: Projected = { lastStatus: '' };
@@ -111,7 +125,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     wake.arrived = false;
     const outcome = await runTick(state, env);
     state.ticksThisRun++;
-    await project(state, env.spec, projected);
+    await project(state, env.spec, projected, acts);
     visibility.update(state);
     if (outcome === 'final' || state.deleted) break;
     if (runIsLong(state, input)) return carryOn(input, state);
@@ -149,7 +163,7 @@ async function carryOn(input: RolloutInput, state: RolloutState): Promise<never>
   return continueAsNew<typeof rollout>({ ...input, carried: state });
 }
 
-function tickEnv(): TickEnv & { spec?: RolloutSpec } {
+function tickEnv({ reads, actions, checks }: ActivityGroups): TickEnv & { spec?: RolloutSpec } {
   const ports: TickPorts = {
     observe: async (i) => {
       const obs = await reads.observe(i);
@@ -221,7 +235,12 @@ interface Projected {
   lastStatus: string;
 }
 
-async function project(state: RolloutState, spec: RolloutSpec | undefined, done: Projected): Promise<void> {
+async function project(
+  state: RolloutState,
+  spec: RolloutSpec | undefined,
+  done: Projected,
+  { projection, notify }: ActivityGroups,
+): Promise<void> {
   const { events, alerts } = state.outbox;
   state.outbox = { events: [], alerts: [] };
   if (events.length > 0) recordStep(state, 'tick', events.map((e) => e.message).join('; '), Date.now());

@@ -1,7 +1,7 @@
 // One bundled build of the workflows, cached on disk and keyed by a hash of the sources it is built from
 // (workflows/ and api/), so every test file and every worker child process reuses it instead of re-bundling.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { REPO_ROOT } from './proc.ts';
@@ -46,5 +46,11 @@ export async function workflowBundlePath(): Promise<string> {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, code);
   renameSync(tmp, path);
+  // Bundles of older sources are never used again.
+  for (const old of readdirSync(CACHE_DIR)) {
+    if (old.startsWith('workflow-bundle-') && old.endsWith('.js') && join(CACHE_DIR, old) !== path) {
+      rmSync(join(CACHE_DIR, old), { force: true });
+    }
+  }
   return path;
 }

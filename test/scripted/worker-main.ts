@@ -16,6 +16,8 @@ const worker = await Worker.create({
   taskQueue,
   workflowBundle: { codePath: bundlePath },
   activities: createScriptedActivities(worldUrl),
+  // A killed worker's sticky queue is abandoned quickly, so its successor picks the rollout up in about a second.
+  stickyQueueScheduleToStartTimeout: '1s',
 });
 process.on('SIGTERM', () => worker.shutdown());
 console.log('worker ready');
