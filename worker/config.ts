@@ -1,0 +1,382 @@
+// Configuration of the controller process: command-line flags, each with an environment variable, for Flagger's
+// global options that still apply plus fledge's own (mode, Temporal, data dir, ports). Parsing is pure (argv and
+// env are arguments) so tests need not touch process.env.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+
+export const MODES = ['all', 'worker', 'watcher', 'loadtester'] as const;
+export type Mode = (typeof MODES)[number];
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface TemporalConfig {
+  /** No address anywhere (flag, TEMPORAL_ADDRESS, config file): start `temporal server start-dev` ourselves. */
+  embedded: boolean;
+  namespace: string;
+  /** Connection options for NativeConnection / Connection; `address` is filled in for the embedded server. */
+  connection: NativeConnectionOptions;
+  /** Embedded dev server ports (frontend and Web UI, both on 127.0.0.1). */
+  devServerPort: number;
+  devServerUiPort: number;
+}
+
+export interface WorkerConfig {
+  mode: Mode;
+  dataDir: string;
+  taskQueue: string;
+  temporal: TemporalConfig;
+  /** Path to a prebuilt workflow bundle (container images ship one); absent: bundle workflows/ at start. */
+  workflowBundle?: string;
+  kubeconfig?: string;
+  /** Default traffic provider for Canaries without `spec.provider` (Flagger's -mesh-provider). */
+  meshProvider: string;
+  /** Prometheus URL of the builtin metrics (Flagger's -metrics-server). */
+  metricsServer: string;
+  /** Pod labels used for selectors, first match wins (Flagger's -selector-labels). */
+  selectorLabels: string[];
+  /** Label/annotation prefixes copied from the target to the primary (Flagger's -include-label-prefix). */
+  includeLabelPrefix: string[];
+  /** Namespaces to watch; empty means all (Flagger's -namespace, here a comma list). */
+  namespaces: string[];
+  clusterName: string;
+  slack: { url?: string; proxyUrl?: string; user: string; channel?: string };
+  msteams: { url?: string; proxyUrl?: string };
+  eventWebhook?: string;
+  configTracking: boolean;
+  /** Forbid cross-namespace references to MetricTemplates and AlertProviders (Flagger's -no-cross-namespace-refs). */
+  noCrossNamespaceRefs: boolean;
+  /** HTTP server with /healthz, /readyz and /metrics. */
+  listenAddress: string;
+  port: number;
+  /** Where Temporal's core (Rust) metrics are served; empty: a free loopback port, merged into /metrics. */
+  coreMetricsAddress: string;
+  loadtesterPort: number;
+  logLevel: LogLevel;
+}
+
+/** One option: its flag, its environment variable and its default (as the string the env would hold). */
+interface OptionSpec {
+  key: string;
+  flags: string;
+  env: string;
+  help: string;
+  default?: string;
+  choices?: readonly string[];
+}
+
+// Flagger's own env names (SLACK_URL, MSTEAMS_URL, EVENT_WEBHOOK_URL, …) are kept so existing Secrets still work.
+const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'mode',
+    flags: '--mode <mode>',
+    env: 'FLEDGE_MODE',
+    help: 'what this process runs',
+    default: 'all',
+    choices: MODES,
+  },
+  {
+    key: 'dataDir',
+    flags: '--data-dir <dir>',
+    env: 'FLEDGE_DATA_DIR',
+    help: 'state of the embedded Temporal dev server',
+  },
+  {
+    key: 'taskQueue',
+    flags: '--task-queue <name>',
+    env: 'FLEDGE_TASK_QUEUE',
+    help: 'Temporal task queue',
+    default: 'fledge',
+  },
+  {
+    key: 'temporalAddress',
+    flags: '--temporal-address <host:port>',
+    env: 'TEMPORAL_ADDRESS',
+    help: 'Temporal frontend (none: start an embedded dev server)',
+  },
+  {
+    key: 'temporalNamespace',
+    flags: '--temporal-namespace <ns>',
+    env: 'TEMPORAL_NAMESPACE',
+    help: 'Temporal namespace',
+  },
+  {
+    key: 'temporalProfile',
+    flags: '--temporal-profile <name>',
+    env: 'TEMPORAL_PROFILE',
+    help: 'profile of the Temporal config file',
+  },
+  {
+    key: 'devServerPort',
+    flags: '--dev-server-port <port>',
+    env: 'FLEDGE_DEV_SERVER_PORT',
+    help: 'embedded dev server frontend port',
+    default: '7233',
+  },
+  {
+    key: 'devServerUiPort',
+    flags: '--dev-server-ui-port <port>',
+    env: 'FLEDGE_DEV_SERVER_UI_PORT',
+    help: 'embedded dev server Web UI port',
+    default: '8233',
+  },
+  {
+    key: 'workflowBundle',
+    flags: '--workflow-bundle <file>',
+    env: 'FLEDGE_WORKFLOW_BUNDLE',
+    help: 'prebuilt workflow bundle (node worker/bundle.ts)',
+  },
+  {
+    key: 'kubeconfig',
+    flags: '--kubeconfig <file>',
+    env: 'KUBECONFIG',
+    help: 'kubeconfig (default: in-cluster config or ~/.kube/config)',
+  },
+  {
+    key: 'meshProvider',
+    flags: '--mesh-provider <name>',
+    env: 'FLEDGE_MESH_PROVIDER',
+    help: 'default traffic provider',
+    default: 'kubernetes',
+  },
+  {
+    key: 'metricsServer',
+    flags: '--metrics-server <url>',
+    env: 'FLEDGE_METRICS_SERVER',
+    help: 'Prometheus URL for builtin metrics',
+    default: 'http://prometheus:9090',
+  },
+  {
+    key: 'selectorLabels',
+    flags: '--selector-labels <list>',
+    env: 'FLEDGE_SELECTOR_LABELS',
+    help: 'pod selector labels, comma-separated',
+    default: 'app,name,app.kubernetes.io/name',
+  },
+  {
+    key: 'includeLabelPrefix',
+    flags: '--include-label-prefix <list>',
+    env: 'FLEDGE_INCLUDE_LABEL_PREFIX',
+    help: 'label prefixes copied to the primary, comma-separated',
+    default: '',
+  },
+  {
+    key: 'namespaces',
+    flags: '--namespace <list>',
+    env: 'FLEDGE_NAMESPACE',
+    help: 'namespaces to watch, comma-separated (default all)',
+    default: '',
+  },
+  {
+    key: 'clusterName',
+    flags: '--cluster-name <name>',
+    env: 'FLEDGE_CLUSTER_NAME',
+    help: 'cluster name shown in alerts',
+    default: '',
+  },
+  { key: 'slackUrl', flags: '--slack-url <url>', env: 'SLACK_URL', help: 'Slack incoming webhook' },
+  { key: 'slackProxyUrl', flags: '--slack-proxy-url <url>', env: 'SLACK_PROXY_URL', help: 'proxy for Slack' },
+  { key: 'slackUser', flags: '--slack-user <name>', env: 'SLACK_USER', help: 'Slack user name', default: 'flagger' },
+  { key: 'slackChannel', flags: '--slack-channel <name>', env: 'SLACK_CHANNEL', help: 'Slack channel' },
+  { key: 'msteamsUrl', flags: '--msteams-url <url>', env: 'MSTEAMS_URL', help: 'MS Teams incoming webhook' },
+  { key: 'msteamsProxyUrl', flags: '--msteams-proxy-url <url>', env: 'MSTEAMS_PROXY_URL', help: 'proxy for MS Teams' },
+  {
+    key: 'eventWebhook',
+    flags: '--event-webhook <url>',
+    env: 'EVENT_WEBHOOK_URL',
+    help: 'webhook receiving every canary event',
+  },
+  {
+    key: 'configTracking',
+    flags: '--enable-config-tracking <bool>',
+    env: 'FLEDGE_ENABLE_CONFIG_TRACKING',
+    help: 'track ConfigMaps and Secrets',
+    default: 'true',
+  },
+  {
+    key: 'noCrossNamespaceRefs',
+    flags: '--forbid-cross-namespace-refs <bool>',
+    env: 'FLEDGE_NO_CROSS_NAMESPACE_REFS',
+    help: 'forbid cross-namespace template/provider refs',
+    default: 'false',
+  },
+  {
+    key: 'listenAddress',
+    flags: '--listen-address <host>',
+    env: 'FLEDGE_LISTEN_ADDRESS',
+    help: 'address of the health and metrics server',
+    default: '0.0.0.0',
+  },
+  {
+    key: 'port',
+    flags: '--port <port>',
+    env: 'FLEDGE_PORT',
+    help: 'port of /healthz, /readyz and /metrics',
+    default: '8080',
+  },
+  {
+    key: 'coreMetricsAddress',
+    flags: '--core-metrics-address <host:port>',
+    env: 'FLEDGE_CORE_METRICS_ADDRESS',
+    help: 'separate endpoint for Temporal core metrics (default: merged into /metrics)',
+    default: '',
+  },
+  {
+    key: 'loadtesterPort',
+    flags: '--loadtester-port <port>',
+    env: 'FLEDGE_LOADTESTER_PORT',
+    help: 'port of the load tester (mode loadtester)',
+    default: '8080',
+  },
+  {
+    key: 'logLevel',
+    flags: '--log-level <level>',
+    env: 'FLEDGE_LOG_LEVEL',
+    help: 'log level',
+    default: 'info',
+    choices: LOG_LEVELS,
+  },
+];
+
+export function defaultDataDir(env: Record<string, string | undefined>): string {
+  const base = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
+  return join(base, 'fledge');
+}
+
+/** The command with every option; `--help` lists the env variable of each. */
+export function workerCommand(): Command {
+  const cmd = new Command('fledge-worker')
+    .description('fledge controller: Temporal worker for canary rollouts, Kubernetes watcher, load tester')
+    .allowExcessArguments(false)
+    .exitOverride();
+  for (const o of OPTIONS) {
+    const opt = new Option(o.flags, `${o.help} [env ${o.env}]`);
+    if (o.choices) opt.choices(o.choices);
+    if (o.default !== undefined) opt.default(o.default);
+    cmd.addOption(opt);
+  }
+  return cmd;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses argv (without node and script) and env into the process configuration; throws ConfigError. */
+export function parseWorkerConfig(argv: string[], env: Record<string, string | undefined>): WorkerConfig {
+  const cmd = workerCommand().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new ConfigError(err.message.replace(/^error: /, ''));
+    throw err;
+  }
+  const raw = rawValues(cmd, env);
+  return buildConfig(raw, env);
+}
+
+/** Flag value if given on the command line, else the env variable, else the default. */
+function rawValues(cmd: Command, env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const opts = cmd.opts<Record<string, string | undefined>>();
+  const out: Record<string, string | undefined> = {};
+  for (const o of OPTIONS) {
+    // commander names the value after the flag (--temporal-address → temporalAddress), not after our key.
+    const attr = new Option(o.flags).attributeName();
+    const fromCli = cmd.getOptionValueSource(attr) === 'cli';
+    const fromEnv = env[o.env];
+    let value = fromCli || fromEnv === undefined || fromEnv === '' ? opts[attr] : fromEnv;
+    if (!fromCli && fromEnv && o.choices && !o.choices.includes(fromEnv))
+      throw new ConfigError(`${o.env}=${fromEnv} is invalid; allowed: ${o.choices.join(', ')}`);
+    if (value === '') value = undefined;
+    out[o.key] = value;
+  }
+  return out;
+}
+
+function buildConfig(raw: Record<string, string | undefined>, env: Record<string, string | undefined>): WorkerConfig {
+  return {
+    mode: raw.mode as Mode,
+    dataDir: raw.dataDir ?? defaultDataDir(env),
+    taskQueue: raw.taskQueue ?? 'fledge',
+    temporal: temporalConfig(raw, env),
+    workflowBundle: raw.workflowBundle,
+    kubeconfig: raw.kubeconfig,
+    meshProvider: raw.meshProvider ?? 'kubernetes',
+    metricsServer: raw.metricsServer ?? 'http://prometheus:9090',
+    selectorLabels: list(raw.selectorLabels),
+    includeLabelPrefix: list(raw.includeLabelPrefix),
+    namespaces: list(raw.namespaces),
+    clusterName: raw.clusterName ?? '',
+    slack: {
+      url: raw.slackUrl,
+      proxyUrl: raw.slackProxyUrl,
+      user: raw.slackUser ?? 'flagger',
+      channel: raw.slackChannel,
+    },
+    msteams: { url: raw.msteamsUrl, proxyUrl: raw.msteamsProxyUrl },
+    eventWebhook: raw.eventWebhook,
+    configTracking: bool('--enable-config-tracking', raw.configTracking ?? 'true'),
+    noCrossNamespaceRefs: bool('--forbid-cross-namespace-refs', raw.noCrossNamespaceRefs ?? 'false'),
+    listenAddress: raw.listenAddress ?? '0.0.0.0',
+    port: port('--port', raw.port ?? '8080'),
+    coreMetricsAddress: raw.coreMetricsAddress ?? '',
+    loadtesterPort: port('--loadtester-port', raw.loadtesterPort ?? '8080'),
+    logLevel: raw.logLevel as LogLevel,
+  };
+}
+
+/**
+ * Temporal connection from @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+ * TEMPORAL_TLS*, the TOML config file and its profiles), with our flags on top.
+ */
+export function temporalConfig(
+  raw: Record<string, string | undefined>,
+  env: Record<string, string | undefined>,
+): TemporalConfig {
+  const profile = loadProfile(raw.temporalProfile, env);
+  const address = raw.temporalAddress ?? profile.address;
+  const namespace = raw.temporalNamespace ?? profile.namespace ?? 'default';
+  const connection = toClientOptions({ ...profile, address }).connectionOptions;
+  return {
+    embedded: !address,
+    namespace,
+    connection,
+    devServerPort: port('--dev-server-port', raw.devServerPort ?? '7233'),
+    devServerUiPort: port('--dev-server-ui-port', raw.devServerUiPort ?? '8233'),
+  };
+}
+
+function loadProfile(profile: string | undefined, env: Record<string, string | undefined>): ClientConfigProfile {
+  const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  try {
+    return loadClientConfigProfile({ profile, overrideEnvVars: vars });
+  } catch (err) {
+    throw new ConfigError(`Temporal client configuration: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function bool(flag: string, value: string): boolean {
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new ConfigError(`${flag} must be true or false, not ${JSON.stringify(value)}`);
+}
+
+function port(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${flag} must be a port number, not ${value}`);
+  return n;
+}
+
+/** The option table, for docs and the Helm chart test (every flag has a value). */
+export function optionTable(): { flag: string; env: string; default?: string; help: string }[] {
+  return OPTIONS.map((o) => ({ flag: o.flags.split(' ')[0] ?? o.flags, env: o.env, default: o.default, help: o.help }));
+}
