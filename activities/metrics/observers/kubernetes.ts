@@ -1,0 +1,3 @@
+import { httpObserver } from './http.ts';
+
+export const kubernetes = httpObserver('kubernetes');
