@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
+import { format } from 'prettier';
 import { REPO_ROOT } from '../harness/proc.ts';
 import {
   NAMESPACE,
@@ -53,14 +56,18 @@ async function recordRun(
   // Walk the chain backwards from the last run via each run's first event (continued from).
   let runId: string | undefined = (await handle.describe()).runId;
   while (runId) {
-    const run = env.client.workflow.getHandle(handle.workflowId, runId);
-    const history = await run.fetchHistory();
+    const run: WorkflowHandle = env.client.workflow.getHandle(handle.workflowId, runId);
+    const history: History = await run.fetchHistory();
     runs.unshift({ workflowId: handle.workflowId, history: JSON.parse(historyToJSON(history)) });
     runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
   }
   if (RECORD) {
     mkdirSync(HISTORIES, { recursive: true });
-    runs.forEach((r, i) => writeFileSync(join(HISTORIES, `${file}-${i + 1}.json`), JSON.stringify(r.history) + '\n'));
+    for (const [i, r] of runs.entries()) {
+      // Written as Prettier formats JSON, so `prettier --check .` stays green after re-recording.
+      const text = await format(JSON.stringify(r.history), { parser: 'json' });
+      writeFileSync(join(HISTORIES, `${file}-${i + 1}.json`), text);
+    }
   }
   return runs;
 }
