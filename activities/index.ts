@@ -1,0 +1,43 @@
+// createActivities(deps): every port of the rollout workflow, composed from one factory per area.
+import type { RolloutActivities } from '../api/ports.ts';
+import type { ActivityDeps, AreaOptions } from './deps.ts';
+import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
+import { createMetricsActivities } from './metrics/index.ts';
+import { createAlertActivities } from './notifiers/index.ts';
+import { createRoutesActivities, type RoutesActivities } from './routers/index.ts';
+import { createWebhookActivities, postEvent, type WebhookDeps } from './webhooks/index.ts';
+
+export type { ActivityDeps, AreaOptions } from './deps.ts';
+
+export type FledgeActivities = RolloutActivities & KubernetesActivities & Pick<RoutesActivities, 'finalizeRoutes'>;
+
+export function createActivities(deps: ActivityDeps & AreaOptions): FledgeActivities {
+  const { kube, log, defaultProvider } = deps;
+  const webhookDeps: WebhookDeps = { kube, log, eventWebhook: deps.eventWebhook };
+  const routes = createRoutesActivities({ kube, log, defaultProvider });
+  const k8s = createKubernetesActivities(deps, {
+    getRoutes: routes.getRoutes,
+    postEvent: async (input, event, sequence) => {
+      await postEvent(webhookDeps, {
+        canary: input.canary,
+        revision: input.revision,
+        phase: input.phase,
+        event,
+        hooks: input.eventHooks,
+        idempotencyKey: `canary/${input.canary.namespace}/${input.canary.name}/${input.runId}/event-${sequence}`,
+      });
+    },
+  });
+  return {
+    ...k8s,
+    ...routes,
+    // The router switches traffic between Services that the Kubernetes activities create: Services first.
+    reconcileRoutes: async (input) => {
+      await k8s.reconcileServices(input);
+      return routes.reconcileRoutes(input);
+    },
+    ...createMetricsActivities({ kube, log, defaultProvider, metricsServer: deps.metricsServer }),
+    ...createWebhookActivities(webhookDeps),
+    ...createAlertActivities({ kube, log, globalNotifier: deps.globalNotifier }),
+  };
+}

@@ -1,0 +1,84 @@
+// Typed API clients and the three ways fledge writes: server-side apply (field manager `fledge`), JSON merge
+// patch, and create-if-absent. client-node 2.x patches default to JSON-patch, so every patch names its type.
+import {
+  ApiException,
+  AppsV1Api,
+  AutoscalingV2Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+
+export const FIELD_MANAGER = 'fledge';
+export const GROUP = 'flagger.app';
+export const VERSION = 'v1beta1';
+export const CANARIES = 'canaries';
+
+export interface Kube {
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  autoscaling: AutoscalingV2Api;
+  custom: CustomObjectsApi;
+  objects: KubernetesObjectApi;
+}
+
+export function makeKube(kc: KubeConfig): Kube {
+  return {
+    apps: kc.makeApiClient(AppsV1Api),
+    core: kc.makeApiClient(CoreV1Api),
+    autoscaling: kc.makeApiClient(AutoscalingV2Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    objects: KubernetesObjectApi.makeApiClient(kc),
+  };
+}
+
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export function statusCode(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const code = (err as { code?: unknown; statusCode?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export const isNotFound = (err: unknown) => statusCode(err) === 404;
+export const isConflict = (err: unknown) => statusCode(err) === 409;
+
+/** Reads, returning undefined for 404 (any other error is an infrastructure error and propagates). */
+export async function readOptional<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Server-side apply: idempotent, and a no-op apply leaves resourceVersion alone. */
+export async function apply<T extends KubernetesObject>(kube: Kube, obj: T): Promise<T> {
+  return kube.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+}
+
+/** Creates, treating "already exists" as done (the caller's next apply converges the rest). */
+export async function createIfAbsent<T extends KubernetesObject>(kube: Kube, obj: T): Promise<boolean> {
+  try {
+    await kube.objects.create(obj, undefined, undefined, FIELD_MANAGER);
+    return true;
+  } catch (err) {
+    if (isConflict(err)) return false;
+    throw err;
+  }
+}
+
+/** A short description of an API error without its body (bodies can echo object data). */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiException) {
+    const body = err.body as { message?: unknown } | string | undefined;
+    const message = typeof body === 'object' && body && typeof body.message === 'string' ? body.message : '';
+    return `HTTP ${err.code}${message ? `: ${message}` : ''}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,277 @@
+// The Kubernetes activities: observe, targets (primary, configs, HPA, scaling), services, status and events,
+// and the finalizer. Each is idempotent: server-side apply or declarative merge patches, named events.
+import type { V1DaemonSet, V1Deployment } from '@kubernetes/client-node';
+import type {
+  CanaryEvent,
+  CanaryRef,
+  ObservePort,
+  Observation,
+  Readiness,
+  RecordEventsInput,
+  Routes,
+  ScaleInput,
+  StatusPort,
+  TargetInput,
+  TargetsPort,
+} from '../../api/ports.ts';
+import type { Canary } from '../../api/canary.ts';
+import { parseCanary } from '../../api/validate.ts';
+import type { Provider } from '../../api/canary.ts';
+import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
+import type { ActivityDeps } from '../deps.ts';
+import { describeError, makeKube, mergePatch, type Kube } from './client.ts';
+import { canaryId, invalidSpec, loadCanary, readCanary, targetNotFound, type RawCanary } from './canary.ts';
+import { checksums } from './configs.ts';
+import { ensureFinalizer, finalizeCanary } from './finalizer.ts';
+import { reconcileServices, servicePlan } from './services.ts';
+import {
+  canaryEvent,
+  createEvent,
+  eventName,
+  nextCondition,
+  patchStatus,
+  problemEventName,
+  statusPatch,
+  trackedConfigsPatch,
+} from './status.ts';
+import {
+  applyPrimary,
+  readAutoscaler,
+  readConfigs,
+  readWorkload,
+  reconcilePrimaryHpa,
+  writePrimaryConfigs,
+} from './targets.ts';
+import {
+  DEFAULT_SELECTOR_LABELS,
+  SCALE_TO_ZERO_NODE_SELECTOR,
+  isWorkloadKind,
+  missingSelectorMessage,
+  primaryName,
+  readiness,
+  replicasFromZero,
+  selectorLabel,
+  type Workload,
+  type WorkloadKind,
+} from './workload.ts';
+
+export interface KubernetesActivityOptions {
+  /** Current routes from the router (observe reports them); default: all traffic on the primary. */
+  getRoutes?: (input: { canary: CanaryRef }) => Promise<Routes>;
+  /** Posts one new event to the canary's `event` webhooks (the webhooks activities implement it); best effort. */
+  postEvent?: (input: RecordEventsInput, event: CanaryEvent, sequence: number) => Promise<void>;
+}
+
+export interface KubernetesActivities extends ObservePort, TargetsPort, StatusPort {
+  /** Apex, primary and canary Services (used by the kubernetes router's reconcileRoutes). */
+  reconcileServices(input: { canary: CanaryRef }): Promise<void>;
+  /** revertOnDeletion: restore target and apex Service, then release the finalizer (called by the watcher). */
+  finalizeCanary(input: { canary: CanaryRef }): Promise<void>;
+}
+
+const ALL_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
+
+/** A Canary together with its resolved target, as most activities need it. */
+interface Resolved {
+  raw: RawCanary;
+  canary: Canary;
+  kind: WorkloadKind;
+  target: Workload;
+  selector: { label: string; value: string };
+}
+
+export function createKubernetesActivities(
+  deps: ActivityDeps,
+  options: KubernetesActivityOptions = {},
+): KubernetesActivities {
+  const kube: Kube = makeKube(deps.kube);
+  const log = deps.log.child({ activities: 'kubernetes' });
+  const now = () => (deps.clock ? deps.clock() : new Date());
+  const labels = deps.selectorLabels ?? DEFAULT_SELECTOR_LABELS;
+  const includeLabelPrefix = deps.includeLabelPrefix ?? [];
+
+  /** Canary, target and selector label, or a clear condition + Warning event and a non-retryable failure. */
+  async function resolve(ref: CanaryRef): Promise<Resolved> {
+    const { raw, canary } = await loadCanary(kube, ref, deps.defaultProvider);
+    const { kind, name } = canary.spec.targetRef;
+    if (!isWorkloadKind(kind)) throw invalidSpec(`targetRef.kind ${kind} is not supported by fledge yet`);
+    const target = await readWorkload(kube, kind, ref.namespace, name);
+    if (!target) {
+      const message = `${kind.toLowerCase()} ${name}.${ref.namespace} not found`;
+      await reportProblem(raw, 'TargetNotFound', message);
+      throw targetNotFound(message);
+    }
+    const selector = selectorLabel(target, labels);
+    if (!selector) {
+      const message = missingSelectorMessage(kind, target, labels);
+      await reportProblem(raw, 'InvalidTarget', message);
+      throw invalidSpec(message);
+    }
+    return { raw, canary, kind, target, selector };
+  }
+
+  /** A target problem: the Promoted condition says why (status False), and one Warning event per problem. */
+  async function reportProblem(raw: RawCanary, reason: string, message: string): Promise<void> {
+    log.warn({ canary: canaryId(raw.metadata), reason }, message);
+    const conditions = nextCondition(raw.status?.conditions, { status: 'False', reason, message }, now());
+    if (conditions) await patchStatus(kube, raw, { conditions });
+    await createEvent(kube, canaryEvent(raw, problemEventName(raw, message), { type: 'Warning', message }, now()));
+  }
+
+  async function hpaMin(canary: Canary): Promise<number | undefined> {
+    return (await readAutoscaler(kube, canary))?.spec?.minReplicas;
+  }
+
+  async function readinessOf(r: Resolved): Promise<{ primary: Readiness; canary: Readiness }> {
+    const a = r.canary.spec.analysis;
+    const deadline = r.canary.spec.progressDeadlineSeconds;
+    const primary = await readWorkload(kube, r.kind, r.raw.metadata.namespace, primaryName(r.target.metadata!.name!));
+    return {
+      primary: primary
+        ? readiness(r.kind, primary, deadline, a.primaryReadyThreshold, now())
+        : { ready: false, message: `${r.kind.toLowerCase()} ${primaryName(r.target.metadata!.name!)} not found` },
+      canary: readiness(r.kind, r.target, deadline, a.canaryReadyThreshold, now()),
+    };
+  }
+
+  async function writeTracked(r: Resolved, configs: Record<string, string>): Promise<void> {
+    const current = r.raw.status?.trackedConfigs ?? {};
+    const same =
+      Object.keys(current).length === Object.keys(configs).length &&
+      Object.entries(configs).every(([k, v]) => current[k] === v);
+    if (!same) await patchStatus(kube, r.raw, { trackedConfigs: trackedConfigsPatch(r.raw, configs) });
+  }
+
+  async function syncPrimary(r: Resolved, revision: string, init: boolean): Promise<void> {
+    const ns = r.raw.metadata.namespace;
+    const existing = await readWorkload(kube, r.kind, ns, primaryName(r.target.metadata!.name!));
+    await ensureFinalizer(kube, r.raw, r.canary.spec.revertOnDeletion);
+    const hpa = await readAutoscaler(kube, r.canary);
+    // Flagger's Initialize leaves an existing primary alone: it is only changed by a promotion.
+    if (!(init && existing)) {
+      const configs = await readConfigs(kube, ns, r.target);
+      await writePrimaryConfigs(kube, r.raw, configs);
+      await applyPrimary(
+        kube,
+        { ...r, configs, revision, includeLabelPrefix, hpaMinReplicas: hpa?.spec?.minReplicas },
+        existing,
+      );
+      await writeTracked(r, checksums(configs));
+    }
+    if (hpa) await reconcilePrimaryHpa(kube, r.raw, hpa, r.target.metadata!.name!, init);
+    else if (r.canary.spec.autoscalerRef && r.canary.spec.autoscalerRef.kind === 'HorizontalPodAutoscaler')
+      log.warn({ canary: canaryId(r.raw.metadata) }, `autoscaler ${r.canary.spec.autoscalerRef.name} not found`);
+  }
+
+  return {
+    async observe({ canary: ref }): Promise<Observation> {
+      const raw = await readCanary(kube, ref);
+      if (!raw) return notFound();
+      const parsed = parseCanary(raw, { defaultProvider: deps.defaultProvider as Provider | undefined });
+      const status = { phase: raw.status?.phase, lastAppliedRevision: raw.status?.lastAppliedSpec };
+      const routes = options.getRoutes ? await options.getRoutes({ canary: ref }) : ALL_PRIMARY;
+      if (!parsed.ok) return { found: true, spec: parsed, ...unknownReadiness('invalid spec'), routes, status };
+      const spec = { ok: true as const, spec: toRolloutSpec(parsed.canary) };
+      const { kind, name } = parsed.canary.spec.targetRef;
+      const target = isWorkloadKind(kind) ? await readWorkload(kube, kind, ref.namespace, name) : undefined;
+      const selector = target && selectorLabel(target, labels);
+      if (!target || !selector || !isWorkloadKind(kind))
+        return { found: true, spec, ...unknownReadiness(`${kind.toLowerCase()} ${name} not found`), routes, status };
+      const ready = await readinessOf({ raw, canary: parsed.canary, kind, target, selector });
+      return { found: true, spec, ...ready, routes, status };
+    },
+
+    async initializePrimary({ canary, revision }: TargetInput) {
+      const r = await resolve(canary);
+      await syncPrimary(r, revision.hash, true);
+    },
+
+    async promotePrimary({ canary, revision }: TargetInput) {
+      const r = await resolve(canary);
+      await syncPrimary(r, revision.hash, false);
+    },
+
+    async scaleCanary({ canary, direction }: ScaleInput) {
+      const r = await resolve(canary);
+      await scale(kube, r, direction === 'up' ? await upReplicas(r) : 0);
+    },
+
+    async checkReadiness({ canary }: TargetInput) {
+      return readinessOf(await resolve(canary));
+    },
+
+    async reconcileServices({ canary }) {
+      const r = await resolve(canary);
+      if (!r.canary.spec.service) return;
+      const plan = servicePlan(r.raw, r.canary, r.selector, r.target.spec?.template?.spec?.containers);
+      await reconcileServices(kube, r.raw, plan);
+    },
+
+    async finalizeCanary({ canary }) {
+      const raw = await readCanary(kube, canary);
+      if (raw) await finalizeCanary(kube, raw, { labels, log, now, defaultProvider: deps.defaultProvider });
+    },
+
+    async writeStatus({ canary, status }) {
+      const raw = await readCanary(kube, canary);
+      if (!raw) return;
+      await patchStatus(kube, raw, statusPatch(raw, status, now()));
+    },
+
+    async recordEvents(input: RecordEventsInput) {
+      const raw = await readCanary(kube, input.canary);
+      if (!raw) return;
+      for (const [i, e] of input.events.entries()) {
+        const created = await createEvent(
+          kube,
+          canaryEvent(raw, eventName(raw.metadata.name, input.runId, input.firstSequence + i), e, now()),
+        );
+        // Only a new event goes to the event webhooks: a retried activity must not post twice.
+        if (!created || !options.postEvent) continue;
+        await options.postEvent(input, e, input.firstSequence + i).catch((err: unknown) => {
+          log.warn({ error: describeError(err) }, 'event webhook failed');
+        });
+      }
+    },
+  };
+
+  async function upReplicas(r: Resolved): Promise<number> {
+    if (r.kind !== 'Deployment') return 1;
+    return replicasFromZero((r.target as V1Deployment).spec?.replicas, await hpaMin(r.canary));
+  }
+}
+
+/** Deployments: spec.replicas. DaemonSets: Flagger's nodeSelector no node matches (0) or not (up). */
+export async function scale(kube: Kube, r: { kind: WorkloadKind; target: Workload }, replicas: number) {
+  const name = r.target.metadata!.name!;
+  const namespace = r.target.metadata!.namespace!;
+  if (r.kind === 'Deployment') {
+    if ((r.target as V1Deployment).spec?.replicas === replicas) return;
+    await kube.apps.patchNamespacedDeployment(
+      { name, namespace, body: { spec: { replicas } }, fieldManager: 'fledge' },
+      mergePatch,
+    );
+    return;
+  }
+  const selector = (r.target as V1DaemonSet).spec?.template?.spec?.nodeSelector ?? {};
+  const down = replicas === 0;
+  if ((selector[SCALE_TO_ZERO_NODE_SELECTOR] === 'true') === down) return;
+  const body = {
+    spec: { template: { spec: { nodeSelector: { [SCALE_TO_ZERO_NODE_SELECTOR]: down ? 'true' : null } } } },
+  };
+  await kube.apps.patchNamespacedDaemonSet({ name, namespace, body, fieldManager: 'fledge' }, mergePatch);
+}
+
+function unknownReadiness(message: string): { primary: Readiness; canary: Readiness } {
+  return { primary: { ready: false, message }, canary: { ready: false, message } };
+}
+
+function notFound(): Observation {
+  return {
+    found: false,
+    spec: { ok: false, errors: [{ path: '', message: 'canary not found' }] },
+    ...unknownReadiness('canary not found'),
+    routes: ALL_PRIMARY,
+    status: {},
+  };
+}

@@ -1,0 +1,122 @@
+// The apex, primary and canary ClusterIP Services (Flagger's KubernetesDefaultRouter): apex and primary select
+// the primary pods, canary the target's. An existing apex Service is adopted: only its selector and ports change.
+import type { V1Container, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import type { Canary } from '../../api/canary.ts';
+import { serviceNames } from '../../api/validate.ts';
+import { PRIMARY_SUFFIX } from './configs.ts';
+import { apply, readOptional, type Kube } from './client.ts';
+import type { RawCanary } from './canary.ts';
+import { ownerRef } from './canary.ts';
+
+/** Sidecars whose ports port discovery leaves out (as Flagger does). */
+const MESH_SIDECARS = new Set(['istio-proxy', 'envoy', 'linkerd-proxy', 'appmesh-envoy']);
+
+type ServiceSpec = NonNullable<Canary['spec']['service']>;
+
+export function servicePorts(svc: ServiceSpec, containers: V1Container[] | undefined): V1ServicePort[] {
+  const main: V1ServicePort = {
+    name: svc.portName,
+    protocol: 'TCP',
+    port: svc.port,
+    targetPort: (svc.targetPort ?? svc.port) as unknown as V1ServicePort['targetPort'],
+  };
+  if (svc.appProtocol) main.appProtocol = svc.appProtocol;
+  const ports = [main];
+  if (!svc.portDiscovery) return ports;
+  for (const c of containers ?? []) {
+    if (MESH_SIDECARS.has(c.name)) continue;
+    (c.ports ?? []).forEach((p, i) => {
+      const isMain =
+        svc.targetPort === undefined
+          ? p.containerPort === svc.port
+          : typeof svc.targetPort === 'number'
+            ? p.containerPort === svc.targetPort
+            : p.name === svc.targetPort;
+      if (isMain) return;
+      const name = p.name || `tcp-${c.name}-${i}`;
+      if (ports.some((q) => q.name === name || q.port === p.containerPort)) return;
+      ports.push({
+        name,
+        protocol: 'TCP',
+        port: p.containerPort,
+        targetPort: p.containerPort as unknown as V1ServicePort['targetPort'],
+      });
+    });
+  }
+  return ports;
+}
+
+export interface ServicePlan {
+  apex: V1Service;
+  primary: V1Service;
+  canary: V1Service;
+}
+
+/** The three Services as fledge wants them; `label`/`value` are the target's selector label and value. */
+export function servicePlan(
+  raw: RawCanary,
+  canary: Canary,
+  selector: { label: string; value: string },
+  containers: V1Container[] | undefined,
+): ServicePlan {
+  const svc = canary.spec.service as ServiceSpec;
+  const names = serviceNames(canary);
+  const ports = servicePorts(svc, containers);
+  const unmanaged = svc.unmanagedMetadata ?? {};
+  const build = (
+    name: string,
+    value: string,
+    meta: { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined,
+    headless: boolean,
+  ): V1Service => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name,
+      namespace: raw.metadata.namespace,
+      labels: without({ ...meta?.labels, [selector.label]: name }, unmanaged.labels),
+      annotations: without({ ...meta?.annotations }, unmanaged.annotations),
+      ownerReferences: [ownerRef(raw)],
+    },
+    spec: {
+      type: 'ClusterIP',
+      ...(headless ? { clusterIP: 'None' } : {}),
+      selector: { [selector.label]: value },
+      ports,
+      ...(svc.trafficDistribution ? { trafficDistribution: svc.trafficDistribution } : {}),
+    },
+  });
+  const primaryValue = `${selector.value}${PRIMARY_SUFFIX}`;
+  return {
+    apex: build(names.apex, primaryValue, svc.apex, false),
+    primary: build(names.primary, primaryValue, svc.primary, Boolean(svc.headless)),
+    canary: build(names.canary, selector.value, svc.canary, Boolean(svc.headless)),
+  };
+}
+
+function without(map: Record<string, string>, keys: string[] | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).filter(([k]) => !keys?.includes(k)));
+}
+
+export function isOwnedBy(obj: { metadata?: { ownerReferences?: { uid?: string }[] } }, uid: string): boolean {
+  return Boolean(obj.metadata?.ownerReferences?.some((o) => o.uid === uid));
+}
+
+/** Apply the three Services; an apex Service someone else created keeps its metadata, owner and cluster IP. */
+export async function reconcileServices(kube: Kube, raw: RawCanary, plan: ServicePlan): Promise<void> {
+  const existing = await readOptional(() =>
+    kube.core.readNamespacedService({ name: plan.apex.metadata?.name ?? '', namespace: raw.metadata.namespace }),
+  );
+  if (existing && !isOwnedBy(existing, raw.metadata.uid)) {
+    await apply(kube, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: plan.apex.metadata?.name, namespace: raw.metadata.namespace },
+      spec: { selector: plan.apex.spec?.selector, ports: plan.apex.spec?.ports },
+    } as V1Service);
+  } else {
+    await apply(kube, plan.apex);
+  }
+  await apply(kube, plan.primary);
+  await apply(kube, plan.canary);
+}
