@@ -1,0 +1,97 @@
+// A real Prometheus (Debian's package) on a free loopback port, holding known series: the test describes
+// counters by their per-second rate, the harness writes them as OpenMetrics, backfills them into the TSDB with
+// `promtool tsdb create-blocks-from openmetrics` around "now", and starts Prometheus on that TSDB, so instant
+// queries evaluated at the current time see a steady, exactly known rate.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, makeTempDir, removeTempDir, spawnServer, waitReady } from './proc.ts';
+
+export interface CounterSpec {
+  name: string;
+  labels: Record<string, string>;
+  /** Increase per second, constant over the whole backfilled range. */
+  perSecond: number;
+}
+
+export interface PrometheusOptions {
+  counters: CounterSpec[];
+  /** Contents of --web.config.file (basic_auth_users, …); none means no auth. */
+  webConfig?: string;
+  /** Authorization header of the readiness probe, when webConfig asks for auth. */
+  readyAuth?: string;
+  /** Half-width of the backfilled range around now, seconds (default 30 min). */
+  spanSeconds?: number;
+  stepSeconds?: number;
+}
+
+export interface PrometheusServer {
+  url: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export async function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServer> {
+  const dir = makeTempDir('prometheus');
+  const tsdb = join(dir, 'tsdb');
+  backfill(dir, tsdb, opts);
+  const config = join(dir, 'prometheus.yml');
+  writeFileSync(config, 'global:\n  evaluation_interval: 1m\n');
+  const port = await freePort();
+  const args = [
+    `--config.file=${config}`,
+    `--storage.tsdb.path=${tsdb}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--storage.tsdb.retention.time=30d',
+  ];
+  if (opts.webConfig) {
+    const web = join(dir, 'web.yml');
+    writeFileSync(web, opts.webConfig);
+    args.push(`--web.config.file=${web}`);
+  }
+  const server = spawnServer({ name: 'prometheus', bin: 'prometheus', args, logFile: join(dir, 'prometheus.log') });
+  const url = `http://127.0.0.1:${port}`;
+  const headers: Record<string, string> = opts.readyAuth ? { authorization: opts.readyAuth } : {};
+  try {
+    await waitReady(server, async () => (await fetch(`${url}/-/ready`, { headers })).status === 200, {
+      timeoutMs: 60_000,
+    });
+  } catch (err) {
+    removeTempDir(dir);
+    throw err;
+  }
+  return {
+    url,
+    dir,
+    async stop() {
+      await server.stop();
+      removeTempDir(dir);
+    },
+  };
+}
+
+/** Samples every `step` s from now − span to now + span, so "now" stays inside the data for the whole test. */
+function backfill(dir: string, tsdb: string, opts: PrometheusOptions): void {
+  const span = opts.spanSeconds ?? 1800;
+  const step = opts.stepSeconds ?? 5;
+  const now = Math.floor(Date.now() / 1000 / step) * step;
+  const lines: string[] = [];
+  const byName = new Map<string, CounterSpec[]>();
+  for (const c of opts.counters) byName.set(c.name, [...(byName.get(c.name) ?? []), c]);
+  // OpenMetrics wants each family contiguous; an untyped family accepts any sample name.
+  for (const [name, specs] of byName) {
+    lines.push(`# TYPE ${name} unknown`);
+    for (const spec of specs) {
+      const labels = Object.entries(spec.labels)
+        .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)
+        .join(',');
+      for (let t = now - span, i = 0; t <= now + span; t += step, i++) {
+        lines.push(`${name}{${labels}} ${spec.perSecond * step * i} ${t}`);
+      }
+    }
+  }
+  lines.push('# EOF');
+  const file = join(dir, 'series.om');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', file, tsdb], { stdio: 'pipe' });
+}
