@@ -112,4 +112,4 @@ for n in "${names[@]}"; do
   out+="$line"$'\n'
 done
 if [ $# -eq 0 ]; then printf '%s' "$out" >"$FLEDGE_CACHE/bin.env"; fi
-log "binaries ready in $((SECONDS - start))s (cache: $FLEDGE_CACHE)"
+[ $((SECONDS - start)) -lt 2 ] || log "binaries ready in $((SECONDS - start))s (cache: $FLEDGE_CACHE)"
