@@ -2,6 +2,7 @@
 // kubeconfig of the harness cluster and a quiet logger.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { GlobalNotifier } from './notifiers/index.ts';
 
 export interface ActivityDeps {
   kube: KubeConfig;
@@ -25,5 +26,5 @@ export interface AreaOptions {
   /** Flagger's `-event-webhook`. */
   eventWebhook?: string;
   /** Flagger's global Slack/Teams/… notifier. */
-  globalNotifier?: import('./notifiers/index.ts').GlobalNotifier;
+  globalNotifier?: GlobalNotifier;
 }

@@ -1,0 +1,469 @@
+// The watcher: informers on Canaries, Deployments, DaemonSets, ConfigMaps and Secrets turn cluster changes into
+// workflow messages the moment they happen (Flagger polls). It keeps no state a restart could lose: revisions are
+// fenced by an annotation on the Canary, duplicates are no-ops in the workflow, and a re-list replays everything.
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+  type V1ConfigMap,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { CanaryRef, Revision } from '../api/ports.ts';
+import {
+  CONTROL_NAMES,
+  ROLLOUT_WORKFLOW,
+  canaryDeletedSignal,
+  controlSignals,
+  newRevisionSignal,
+  rolloutWorkflowId,
+  type ControlName,
+} from '../workflows/controls.ts';
+import type { RolloutInput } from '../workflows/rollout.ts';
+import { CANARIES, GROUP, VERSION, describeError, makeKube, mergePatch } from '../activities/kubernetes/client.ts';
+import type { RawCanary } from '../activities/kubernetes/canary.ts';
+import {
+  checksums,
+  trackedConfigs,
+  configRefsOf,
+  configKey,
+  type ConfigRef,
+} from '../activities/kubernetes/configs.ts';
+import { FINALIZER } from '../activities/kubernetes/finalizer.ts';
+import { createKubernetesActivities } from '../activities/kubernetes/index.ts';
+import { isWorkloadKind, type Workload } from '../activities/kubernetes/workload.ts';
+import { OBSERVED_ANNOTATION, decideRevision, formatMark, parseMark, type RevisionMark } from './revision.ts';
+
+export interface WatcherOptions {
+  kube: KubeConfig;
+  client: Client;
+  taskQueue: string;
+  log: Logger;
+  /** Namespaces to watch; default all. */
+  namespaces?: string[];
+  /** Re-list a stream that has said nothing for this long; default 5 min. */
+  watchdogMs?: number;
+  /** Restart backoff after an informer error: first delay and cap; default 500 ms and 30 s. */
+  backoffMs?: { initial: number; max: number };
+  /** revertOnDeletion; default the Kubernetes activities' finalizeCanary. */
+  finalize?: (canary: CanaryRef) => Promise<void>;
+  /** Called after each signal, for metrics and tests. */
+  onSignal?: (s: { canary: CanaryRef; signal: string; revision?: Revision; at: number }) => void;
+}
+
+export interface Watcher {
+  /** Resolves once every informer has listed its objects and is watching. */
+  synced: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `flagger.app/<control>: "true"` annotations; `flagger.app/canaryWeight: "0"` means abort (popular guides say so). */
+const COMMAND_PREFIX = 'flagger.app/';
+const WEIGHT_ANNOTATION = 'flagger.app/canaryWeight';
+const BY = 'annotation';
+
+type Kind = 'canary' | 'deployment' | 'daemonset' | 'configmap' | 'secret';
+
+export function startWatcher(opts: WatcherOptions): Watcher {
+  const log = opts.log.child({ component: 'watcher' });
+  const kube = makeKube(opts.kube);
+  const k8s = createKubernetesActivities({ kube: opts.kube, log: opts.log });
+  const finalize = opts.finalize ?? ((canary: CanaryRef) => k8s.finalizeCanary({ canary }));
+  const namespaces = opts.namespaces?.length ? opts.namespaces : [undefined];
+  const watches: ManagedInformer[] = [];
+  const caches = new Map<Kind, ObjectCache<KubernetesObject>[]>();
+  const queues = new Map<string, Promise<void>>();
+  const canaryGenerations = new Map<string, number>();
+  let stopped = false;
+
+  /** One chain per Canary: its events are handled in order, different Canaries in parallel. */
+  function enqueue(ref: CanaryRef, what: string, work: () => Promise<void>): void {
+    const key = `${ref.namespace}/${ref.name}`;
+    const next = (queues.get(key) ?? Promise.resolve())
+      .then(() => (stopped ? undefined : work()))
+      .catch((err: unknown) => log.error({ canary: key, error: describeError(err) }, `${what} failed`));
+    queues.set(key, next);
+    void next.finally(() => {
+      if (queues.get(key) === next) queues.delete(key);
+    });
+  }
+
+  function get<T>(kind: Kind, namespace: string, name: string): T | undefined {
+    for (const c of caches.get(kind) ?? []) {
+      const found = c.get(name, namespace);
+      if (found) return found as unknown as T;
+    }
+    return undefined;
+  }
+
+  function list<T>(kind: Kind, namespace: string): T[] {
+    return (caches.get(kind) ?? []).flatMap((c) => c.list(namespace) as unknown as T[]);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Signals
+  // -------------------------------------------------------------------------------------------------------
+
+  async function signalWithStart(ref: CanaryRef, revision: Revision, cause: string): Promise<void> {
+    const input: RolloutInput = { canary: ref, revision, cause };
+    await opts.client.workflow.signalWithStart(ROLLOUT_WORKFLOW, {
+      workflowId: rolloutWorkflowId(ref),
+      taskQueue: opts.taskQueue,
+      args: [input],
+      signal: newRevisionSignal,
+      signalArgs: [revision],
+    });
+    log.info({ canary: `${ref.name}.${ref.namespace}`, revision, cause }, 'rollout signalled');
+    opts.onSignal?.({ canary: ref, signal: 'newRevision', revision, at: Date.now() });
+  }
+
+  async function signal(ref: CanaryRef, name: string, send: () => Promise<void>): Promise<void> {
+    try {
+      await send();
+      opts.onSignal?.({ canary: ref, signal: name, at: Date.now() });
+    } catch (err) {
+      // Nothing running for this Canary: a control or a deletion has nothing to act on.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      log.info({ canary: `${ref.name}.${ref.namespace}`, signal: name }, 'no rollout running; signal dropped');
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Canary events
+  // -------------------------------------------------------------------------------------------------------
+
+  async function onCanary(c: RawCanary): Promise<void> {
+    const ref = refOf(c);
+    if (c.metadata.deletionTimestamp) {
+      if (c.metadata.finalizers?.includes(FINALIZER)) await finalize(ref);
+      return;
+    }
+    await runCommands(c, ref);
+    const seen = canaryGenerations.get(c.metadata.uid);
+    canaryGenerations.set(c.metadata.uid, c.metadata.generation ?? 0);
+    // Status and annotation writes do not change the generation: only a new or edited spec is looked at here.
+    if (seen !== undefined && seen === c.metadata.generation) return;
+    await evaluate(c);
+  }
+
+  async function runCommands(c: RawCanary, ref: CanaryRef): Promise<void> {
+    const annotations = c.metadata.annotations ?? {};
+    const commands: { control: ControlName; annotation: string }[] = [];
+    for (const control of CONTROL_NAMES)
+      if (annotations[`${COMMAND_PREFIX}${control}`] === 'true')
+        commands.push({ control, annotation: `${COMMAND_PREFIX}${control}` });
+    if (annotations[WEIGHT_ANNOTATION] === '0') commands.push({ control: 'abort', annotation: WEIGHT_ANNOTATION });
+    if (commands.length === 0) return;
+    const handle = opts.client.workflow.getHandle(rolloutWorkflowId(ref));
+    for (const { control, annotation } of commands) {
+      await signal(ref, control, () => handle.signal(controlSignals[control], { by: BY, reason: annotation }));
+    }
+    // Delivered: remove the annotations, so a re-list does not deliver them again.
+    const remove = Object.fromEntries(commands.map((x) => [x.annotation, null]));
+    await patchCanary(c, { metadata: { annotations: remove } });
+  }
+
+  async function onCanaryDeleted(c: RawCanary): Promise<void> {
+    canaryGenerations.delete(c.metadata.uid);
+    const ref = refOf(c);
+    const handle = opts.client.workflow.getHandle(rolloutWorkflowId(ref));
+    await signal(ref, 'canaryDeleted', () => handle.signal(canaryDeletedSignal));
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Revisions
+  // -------------------------------------------------------------------------------------------------------
+
+  /** Is the Canary's target (with its configs) at a new revision? Then signal-with-start, and move the fence. */
+  async function evaluate(c: RawCanary): Promise<void> {
+    const ref = refOf(c);
+    const target = targetOf(c);
+    const bootstrap = !c.status?.phase;
+    if (!target) {
+      // A new Canary whose target is missing still gets its workflow: it reports the problem on the Canary.
+      if (bootstrap && !parseMark(mark(c))) await signalWithStart(ref, { hash: '', generation: 0 }, 'bootstrap');
+      return;
+    }
+    const configs = checksums(await trackedConfigs(target.spec?.template?.spec, (r) => configOf(c, r)));
+    const state = { generation: target.metadata?.generation ?? 0, template: target.spec?.template, configs };
+    const previous = parseMark(mark(c));
+    const decision = decideRevision(state, previous, bootstrap ? {} : (c.status ?? {}));
+    if (decision.signal) await signalWithStart(ref, decision.revision, bootstrap ? 'bootstrap' : 'new-revision');
+    else log.debug({ canary: `${ref.name}.${ref.namespace}`, why: decision.why }, 'no new revision');
+    if (decision.mark && !sameMark(decision.mark, previous))
+      await patchCanary(c, { metadata: { annotations: { [OBSERVED_ANNOTATION]: formatMark(decision.mark) } } });
+  }
+
+  function targetOf(c: RawCanary): Workload | undefined {
+    const ref = c.spec?.targetRef as { kind?: string; name?: string } | undefined;
+    if (!ref?.name || !ref.kind || !isWorkloadKind(ref.kind)) return undefined;
+    return get<Workload>(ref.kind === 'Deployment' ? 'deployment' : 'daemonset', c.metadata.namespace, ref.name);
+  }
+
+  function configOf(c: RawCanary, r: ConfigRef): V1ConfigMap | V1Secret | undefined {
+    return get(r.kind, c.metadata.namespace, r.name);
+  }
+
+  function canariesOf(namespace: string): RawCanary[] {
+    return list<RawCanary>('canary', namespace).filter((c) => !c.metadata.deletionTimestamp);
+  }
+
+  function onTarget(kind: 'Deployment' | 'DaemonSet', w: KubernetesObject): void {
+    const ns = w.metadata?.namespace ?? '';
+    for (const c of canariesOf(ns)) {
+      const ref = c.spec?.targetRef as { kind?: string; name?: string } | undefined;
+      if (ref?.kind === kind && ref.name === w.metadata?.name)
+        enqueue(refOf(c), 'target change', () => evaluate(latest(c)));
+    }
+  }
+
+  function onConfig(kind: 'configmap' | 'secret', obj: KubernetesObject): void {
+    const ns = obj.metadata?.namespace ?? '';
+    const key = configKey({ kind, name: obj.metadata?.name ?? '' });
+    for (const c of canariesOf(ns)) {
+      const target = targetOf(c);
+      if (target && configRefsOf(target.spec?.template?.spec).has(key))
+        enqueue(refOf(c), 'config change', () => evaluate(latest(c)));
+    }
+  }
+
+  /** The newest cached copy (a queued job may run after a later event updated the Canary). */
+  function latest(c: RawCanary): RawCanary {
+    return get<RawCanary>('canary', c.metadata.namespace, c.metadata.name) ?? c;
+  }
+
+  async function patchCanary(c: RawCanary, body: object): Promise<void> {
+    await kube.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: c.metadata.namespace,
+        plural: CANARIES,
+        name: c.metadata.name,
+        body,
+        fieldManager: 'fledge',
+      },
+      mergePatch,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Informers
+  // -------------------------------------------------------------------------------------------------------
+
+  const apps = opts.kube.makeApiClient(AppsV1Api);
+  const core = opts.kube.makeApiClient(CoreV1Api);
+  const custom = opts.kube.makeApiClient(CustomObjectsApi);
+
+  function watch(kind: Kind, namespace: string | undefined, on: Handlers): void {
+    const { path, listFn } = source(kind, namespace, { apps, core, custom });
+    const w = new ManagedInformer(opts.kube, path, listFn, on, log.child({ watch: path }), {
+      watchdogMs: opts.watchdogMs ?? 300_000,
+      backoff: opts.backoffMs ?? { initial: 500, max: 30_000 },
+    });
+    watches.push(w);
+    caches.set(kind, [...(caches.get(kind) ?? []), w.informer]);
+  }
+
+  const guard =
+    <T>(what: string, f: (o: T) => void) =>
+    (o: T) => {
+      try {
+        f(o);
+      } catch (err) {
+        log.error({ error: describeError(err) }, `${what} handler failed`);
+      }
+    };
+
+  for (const ns of namespaces) {
+    watch('canary', ns, {
+      upsert: guard<KubernetesObject>('canary', (o) => {
+        const c = o as unknown as RawCanary;
+        enqueue(refOf(c), 'canary event', () => onCanary(latest(c)));
+      }),
+      remove: guard<KubernetesObject>('canary delete', (o) => {
+        const c = o as unknown as RawCanary;
+        enqueue(refOf(c), 'canary deletion', () => onCanaryDeleted(c));
+      }),
+    });
+    const target = (kind: 'Deployment' | 'DaemonSet') => guard<KubernetesObject>(kind, (o) => onTarget(kind, o));
+    watch('deployment', ns, { upsert: target('Deployment'), remove: target('Deployment') });
+    watch('daemonset', ns, { upsert: target('DaemonSet'), remove: target('DaemonSet') });
+    const config = (kind: 'configmap' | 'secret') => guard<KubernetesObject>(kind, (o) => onConfig(kind, o));
+    watch('configmap', ns, { upsert: config('configmap'), remove: config('configmap') });
+    watch('secret', ns, { upsert: config('secret'), remove: config('secret') });
+  }
+
+  // Targets and configs first, so the first Canary events find them in the caches.
+  const order: ManagedInformer[] = [
+    ...watches.filter((w) => !w.path.includes('/canaries')),
+    ...watches.filter((w) => w.path.includes('/canaries')),
+  ];
+  const synced = (async () => {
+    for (const w of order) await w.start();
+    log.info({ informers: watches.length }, 'watcher synced');
+  })();
+
+  return {
+    synced,
+    async stop() {
+      stopped = true;
+      await Promise.all(watches.map((w) => w.stop()));
+      await Promise.allSettled([...queues.values()]);
+    },
+  };
+}
+
+function refOf(c: RawCanary): CanaryRef {
+  return { namespace: c.metadata.namespace, name: c.metadata.name };
+}
+
+function mark(c: RawCanary): string | undefined {
+  return c.metadata.annotations?.[OBSERVED_ANNOTATION];
+}
+
+function sameMark(a: RevisionMark, b: RevisionMark | undefined): boolean {
+  return Boolean(b) && a.generation === b!.generation && a.configs === b!.configs && a.hash === b!.hash;
+}
+
+interface Clients {
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+}
+
+type ListFn = () => Promise<KubernetesListObject<KubernetesObject>>;
+
+function source(kind: Kind, ns: string | undefined, c: Clients): { path: string; listFn: ListFn } {
+  const scope = (api: string, plural: string) => (ns ? `${api}/namespaces/${ns}/${plural}` : `${api}/${plural}`);
+  switch (kind) {
+    case 'canary': {
+      const q = { group: GROUP, version: VERSION, plural: CANARIES };
+      return {
+        path: scope(`/apis/${GROUP}/${VERSION}`, CANARIES),
+        listFn: () =>
+          (ns
+            ? c.custom.listNamespacedCustomObject({ ...q, namespace: ns })
+            : c.custom.listClusterCustomObject(q)) as Promise<KubernetesListObject<KubernetesObject>>,
+      };
+    }
+    case 'deployment':
+      return {
+        path: scope('/apis/apps/v1', 'deployments'),
+        listFn: () =>
+          ns ? c.apps.listNamespacedDeployment({ namespace: ns }) : c.apps.listDeploymentForAllNamespaces(),
+      };
+    case 'daemonset':
+      return {
+        path: scope('/apis/apps/v1', 'daemonsets'),
+        listFn: () => (ns ? c.apps.listNamespacedDaemonSet({ namespace: ns }) : c.apps.listDaemonSetForAllNamespaces()),
+      };
+    case 'configmap':
+      return {
+        path: scope('/api/v1', 'configmaps'),
+        listFn: () => (ns ? c.core.listNamespacedConfigMap({ namespace: ns }) : c.core.listConfigMapForAllNamespaces()),
+      };
+    case 'secret':
+      return {
+        path: scope('/api/v1', 'secrets'),
+        listFn: () => (ns ? c.core.listNamespacedSecret({ namespace: ns }) : c.core.listSecretForAllNamespaces()),
+      };
+  }
+}
+
+interface Handlers {
+  upsert: (o: KubernetesObject) => void;
+  remove: (o: KubernetesObject) => void;
+}
+
+/**
+ * A client-node informer that stays up: client-node stops an informer on any error but 410 Gone, so we restart it
+ * with exponential backoff; and a watchdog restarts (re-lists) a stream that has been silent for too long.
+ */
+class ManagedInformer {
+  readonly informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+  readonly path: string;
+  private lastActivity = Date.now();
+  private delay: number;
+  private stopped = false;
+  private failed = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly watchdog: NodeJS.Timeout;
+  private readonly log: Logger;
+  private readonly opts: { watchdogMs: number; backoff: { initial: number; max: number } };
+  private ready!: () => void;
+  private readonly readyPromise = new Promise<void>((r) => (this.ready = r));
+
+  constructor(
+    kc: KubeConfig,
+    path: string,
+    listFn: ListFn,
+    on: Handlers,
+    log: Logger,
+    opts: { watchdogMs: number; backoff: { initial: number; max: number } },
+  ) {
+    this.path = path;
+    this.log = log;
+    this.opts = opts;
+    this.delay = opts.backoff.initial;
+    this.informer = makeInformer(kc, path, listFn);
+    const alive = () => {
+      this.lastActivity = Date.now();
+      this.delay = opts.backoff.initial;
+    };
+    this.informer.on('add', (o) => (alive(), on.upsert(o)));
+    this.informer.on('update', (o) => (alive(), on.upsert(o)));
+    this.informer.on('delete', (o) => (alive(), on.remove(o)));
+    this.informer.on('connect', () => (this.lastActivity = Date.now()));
+    this.informer.on('error', (err) => this.onError(err));
+    this.watchdog = setInterval(() => this.checkSilence(), Math.max(1000, Math.floor(opts.watchdogMs / 4)));
+    this.watchdog.unref();
+  }
+
+  /** Resolves after the first successful list; retries in the background until then. */
+  async start(): Promise<void> {
+    await this.attempt();
+    await this.readyPromise;
+  }
+
+  private async attempt(): Promise<void> {
+    if (this.stopped) return;
+    this.failed = false;
+    await this.informer.start();
+    if (!this.failed) this.ready();
+  }
+
+  private onError(err: unknown): void {
+    this.failed = true;
+    if (this.stopped) return;
+    this.log.warn({ error: describeError(err), retryInMs: this.delay }, 'informer stopped; restarting');
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => void this.attempt().catch((e: unknown) => this.onError(e)), this.delay);
+    this.delay = Math.min(this.delay * 2, this.opts.backoff.max);
+  }
+
+  private checkSilence(): void {
+    if (this.stopped || this.failed || Date.now() - this.lastActivity < this.opts.watchdogMs) return;
+    this.log.info({ silentMs: Date.now() - this.lastActivity }, 'watch silent; re-listing');
+    this.lastActivity = Date.now();
+    void this.informer
+      .stop()
+      .then(() => this.attempt())
+      .catch((e: unknown) => this.onError(e));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.watchdog);
+    await this.informer.stop();
+  }
+}
