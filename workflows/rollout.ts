@@ -3,6 +3,7 @@
 // status/events/alerts, then a durable wait that any control cuts short.
 
 import {
+  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -37,8 +38,8 @@ import {
   type ControlName,
   type ControlResult,
 } from './controls.ts';
-import { initialState, recordStep, type RolloutState } from './state.ts';
-import { runTick, type TickEnv, type TickPorts } from './tick.ts';
+import { emit, initialState, recordStep, type RolloutState } from './state.ts';
+import { runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
 
 export interface RolloutOptions {
   /** Continue-as-new after this many ticks in one run (long A/B runs); default 500. */
@@ -123,7 +124,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
 
   while (!state.deleted) {
     wake.arrived = false;
-    const outcome = await runTick(state, env);
+    const outcome = await tickOrHalt(state, env);
     state.ticksThisRun++;
     await project(state, env.spec, projected, acts);
     visibility.update(state);
@@ -132,6 +133,26 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     if (!wake.arrived) await condition(() => wake.arrived || state.deleted, state.intervalMs);
   }
   return afterFinal(input, state, visibility);
+}
+
+/**
+ * One tick; a non-retryable activity error (target not found, invalid object) halts this tick with a warning
+ * event instead of failing the workflow, like Flagger, which records the error and tries again next interval.
+ */
+async function tickOrHalt(state: RolloutState, env: TickEnv): Promise<TickOutcome> {
+  try {
+    const outcome = await runTick(state, env);
+    if (state.message.startsWith('halted: ')) state.message = '';
+    return outcome;
+  } catch (err) {
+    if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure) || !err.cause.nonRetryable) {
+      throw err;
+    }
+    state.message = `halted: ${err.cause.message}`;
+    state.waitingFor = 'next interval (last tick halted)';
+    emit(state, 'Warning', err.cause.message);
+    return 'continue';
+  }
 }
 
 /** After the final phase: start the pending revision, or keep a Failed rollout open for retry. */
@@ -244,11 +265,11 @@ async function project(
   const { events, alerts } = state.outbox;
   state.outbox = { events: [], alerts: [] };
   if (events.length > 0) recordStep(state, 'tick', events.map((e) => e.message).join('; '), Date.now());
-  if (state.phase === 'Pending') return;
-  const phase = state.phase;
+  // Before the first observation there is no phase to write; events (e.g. an invalid spec) still go out.
+  const phase: CanaryPhase = state.phase === 'Pending' ? 'Initializing' : state.phase;
   const status = statusProjection(state, phase);
   const key = JSON.stringify(status);
-  if (key !== done.lastStatus) {
+  if (state.phase !== 'Pending' && key !== done.lastStatus) {
     await projection.writeStatus({ canary: state.canary, status });
     done.lastStatus = key;
   }

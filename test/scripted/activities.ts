@@ -19,7 +19,8 @@ export function createScriptedActivities(worldUrl: string): RolloutActivities {
       body: JSON.stringify({ op, key: canaryKey(canary), args }),
     });
     const body = (await res.json()) as { result?: T; error?: string };
-    // A world error is an infrastructure error: thrown, so the activity retry policy retries it.
+    if (res.status === 404) throw targetNotFound(body.error ?? `world ${op}: not found`);
+    // Any other world error is an infrastructure error: thrown, so the activity retry policy retries it.
     if (!res.ok) throw new Error(body.error ?? `world ${op} failed with ${res.status}`);
     return body.result as T;
   }

@@ -24,6 +24,8 @@ export interface WorldCanary {
   hookCalls: Record<string, number>;
   /** Infrastructure faults: the next N calls of an activity throw (retried by the activity retry policy). */
   faults: Record<string, number>;
+  /** Non-retryable faults (e.g. target not found): the next N calls of an activity fail for good. */
+  fatalFaults?: Record<string, number>;
   log: WorldLog;
 }
 
@@ -61,6 +63,9 @@ export function newWorldCanary(init: WorldCanaryInit): WorldCanary {
 
 type Canaries = Map<string, WorldCanary>;
 
+/** Answered with 404: the scripted activities turn it into a non-retryable TargetNotFound failure. */
+class FatalWorldError extends Error {}
+
 export interface World {
   url: string;
   canaries: Canaries;
@@ -82,7 +87,7 @@ export async function startWorld(): Promise<World> {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ result: result ?? null }));
       } catch (err) {
-        res.writeHead(500, { 'content-type': 'application/json' });
+        res.writeHead(err instanceof FatalWorldError ? 404 : 500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: String(err instanceof Error ? err.message : err) }));
       }
     });
@@ -113,6 +118,11 @@ function handle(canaries: Canaries, op: string, key: string, args: unknown): unk
   if (!c) {
     if (op === 'observe') return { exists: false };
     throw new Error(`no canary ${key}`);
+  }
+  const fatal = c.fatalFaults?.[op];
+  if (fatal && fatal > 0) {
+    c.fatalFaults![op] = fatal - 1;
+    throw new FatalWorldError(`scripted: target of ${key} not found in ${op}`);
   }
   const fault = c.faults[op];
   if (fault && fault > 0) {

@@ -158,6 +158,13 @@ describe('rollout controls', { concurrency: true }, () => {
     );
     assert.equal(status.failedChecks, 0);
     assert.equal(status.threshold, 2);
+    // The Temporal UI's "current details" line and the search attributes.
+    const meta = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(meta.currentDetails ?? '', /^\*\*Progressing\*\* · primary 50% \/ canary 50% · step 2/);
+    const described = await handle.describe();
+    assert.deepEqual(described.searchAttributes.FledgeCanary, [name]);
+    assert.deepEqual(described.searchAttributes.FledgePhase, ['Progressing']);
+    assert.deepEqual(described.searchAttributes.FledgeRevision, ['rev-2']);
     await result(handle);
   });
 

@@ -13,6 +13,7 @@ import {
   seedInitialized,
   setupEnv,
   startRollout,
+  waitUntil,
   type TestEnv,
 } from './env.ts';
 
@@ -230,5 +231,45 @@ describe('rollout strategies', { concurrency: true }, () => {
     assert.equal(result.phase, 'Succeeded');
     assert.deepEqual(routeTrail(world.log.routes), ['70/30', '40/60', '65/35', '90/10', '100/0']);
     assert.deepEqual(world.log.phases, ['Progressing', 'Promoting', 'Finalising', 'Succeeded']);
+  });
+  it('infrastructure errors are retried, never counted as failed checks', async () => {
+    const name = 'infra-faults';
+    seedInitialized(env, {
+      raw: canaryRaw(name, { interval: '500ms', stepWeight: 50, threshold: 1, metrics: [metric('error-rate', 1)] }),
+      faults: { observe: 1, runMetrics: 2, setRoutes: 1 },
+    });
+    const { result, world } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(routeTrail(world.log.routes), ['50/50', '0/100', '100/0']);
+    assert.equal(world.status.projection?.failedChecks, 0);
+  });
+
+  it('a non-retryable error (target not found) halts the tick, not the workflow', async () => {
+    const name = 'target-not-found';
+    seedInitialized(env, {
+      raw: canaryRaw(name, { interval: '500ms', stepWeight: 50 }),
+      fatalFaults: { scaleCanary: 1 },
+    });
+    const { result, world } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(routeTrail(world.log.routes), ['50/50', '0/100', '100/0']);
+    assert.ok(world.log.events.some((e) => e.type === 'Warning' && e.message.includes('not found in scaleCanary')));
+  });
+
+  it('an invalid spec edited mid-rollout holds the rollout with a clear message until fixed', async () => {
+    const name = 'invalid-spec';
+    const world = seedInitialized(env, { raw: canaryRaw(name, { interval: '500ms', stepWeight: 25, maxWeight: 50 }) });
+    const handle = await startRollout(env, name);
+    await waitUntil('first step', () => world.log.routes.length >= 1);
+    const analysis = (world.raw.spec as { analysis: Record<string, unknown> }).analysis;
+    analysis.iterations = 3; // with stepWeight: two strategies at once
+    await waitUntil('invalid spec reported', () =>
+      Boolean(world.status.projection?.message.startsWith('invalid spec:')),
+    );
+    assert.deepEqual(routeTrail(world.log.routes), ['75/25']);
+    delete analysis.iterations;
+    assert.equal(((await handle.result()) as { phase: string }).phase, 'Succeeded');
+    assert.deepEqual(routeTrail(world.log.routes), ['75/25', '50/50', '100/0']);
+    assert.equal(world.log.events.filter((e) => e.message.startsWith('invalid spec:')).length, 1);
   });
 });
