@@ -2,7 +2,6 @@
 // in the order the rollout workflow calls them: bootstrap, configs, promotion, errors, deletion, idempotency.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k8s from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { startCluster, waitFor, type Cluster } from '../harness/cluster.ts';
 import { createKubernetesActivities, type KubernetesActivities } from '../../activities/kubernetes/index.ts';
