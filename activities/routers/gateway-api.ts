@@ -92,8 +92,8 @@ export function createGatewayApiRouter(deps: RouterDeps & { version: GatewayApiV
 
     async getRoutes(canary) {
       const route = await read(canary);
-      const name = `${ns(canary)}/${routeName(canary)}`;
-      if (!route) throw ApplicationFailure.retryable(`HTTPRoute ${name} not found`, FAILURE.routeNotFound);
+      // observe runs before the first reconcile creates the route: nothing is routed to the canary yet.
+      if (!route) return ALL_TO_PRIMARY;
       const acceptance = parentAcceptance(route, deps.allowUnreportedParents);
       if (!acceptance.ready) throw ApplicationFailure.retryable(acceptance.message, FAILURE.routeNotReady);
       return readRoutes(route, canary);

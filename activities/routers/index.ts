@@ -16,6 +16,8 @@ import type { Router, RouterDeps } from './router.ts';
 export type { Router, RouterDeps } from './router.ts';
 export { routerFor, ROUTER_NAMES, RESERVED_PROVIDERS } from './registry.ts';
 
+const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
+
 export interface RoutesDeps {
   kube: KubeConfig;
   log?: Logger;
@@ -42,6 +44,12 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
   };
 
   async function loadCanary(ref: CanaryRef): Promise<Canary> {
+    const parsed = await readCanary(ref);
+    if (!parsed.ok) throw ApplicationFailure.nonRetryable(specErrorMessage(parsed.errors), FAILURE.invalidSpec);
+    return parsed.canary;
+  }
+
+  async function readCanary(ref: CanaryRef): Promise<ReturnType<typeof parseCanary>> {
     let raw: unknown;
     try {
       raw = await custom.getNamespacedCustomObject({
@@ -56,28 +64,34 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
         throw ApplicationFailure.nonRetryable(`Canary ${ref.namespace}/${ref.name} not found`, FAILURE.canaryNotFound);
       throw err;
     }
-    const parsed = parseCanary(raw, deps.defaultProvider ? { defaultProvider: deps.defaultProvider as Provider } : {});
-    if (!parsed.ok) throw ApplicationFailure.nonRetryable(specErrorMessage(parsed.errors), FAILURE.invalidSpec);
-    return parsed.canary;
+    return parseCanary(raw, deps.defaultProvider ? { defaultProvider: deps.defaultProvider as Provider } : {});
   }
 
-  /** Loads the Canary, picks its router and maps failures for Temporal. */
-  async function withRouter<T>(ref: CanaryRef, what: string, act: (r: Router, c: Canary) => Promise<T>): Promise<T> {
-    const canary = await loadCanary(ref);
+  /** Picks the Canary's router, runs `act` and maps failures for Temporal. */
+  async function run<T>(canary: Canary, what: string, act: (r: Router, c: Canary) => Promise<T>): Promise<T> {
     const router = routerFor(canary.spec.provider ?? 'kubernetes', routerDeps);
     try {
       return await act(router, canary);
     } catch (err) {
-      throw toFailure(err, `${what} ${ref.namespace}/${ref.name}`);
+      throw toFailure(err, `${what} ${canary.metadata.namespace}/${canary.metadata.name}`);
     }
   }
+
+  const withRouter = async <T>(ref: CanaryRef, what: string, act: (r: Router, c: Canary) => Promise<T>) =>
+    run(await loadCanary(ref), what, act);
 
   return {
     reconcileRoutes: ({ canary }): Promise<Routes> =>
       withRouter(canary, 'reconcile routes of', (r, c) => r.reconcile(c)),
     setRoutes: ({ canary, routes }: SetRoutesInput): Promise<Routes> =>
       withRouter(canary, 'set routes of', (r, c) => r.setRoutes(c, routes.primary, routes.canary, routes.mirrored)),
-    getRoutes: ({ canary }): Promise<Routes> => withRouter(canary, 'get routes of', (r, c) => r.getRoutes(c)),
+    async getRoutes({ canary }): Promise<Routes> {
+      // observe reports an invalid spec as a condition and event: reading routes must not fail it first. No
+      // router acts on an invalid spec (reconcile and setRoutes refuse it), so nothing reaches the canary.
+      const parsed = await readCanary(canary);
+      if (!parsed.ok) return ALL_TO_PRIMARY;
+      return run(parsed.canary, 'get routes of', (r, c) => r.getRoutes(c));
+    },
     finalizeRoutes: ({ canary }): Promise<void> => withRouter(canary, 'finalize routes of', (r, c) => r.finalize(c)),
   };
 }

@@ -14,6 +14,7 @@ import type { Router, RouterDeps } from './router.ts';
 /** The apex selector that points at the primary, saved while the apex points at the canary. */
 export const PRIMARY_SELECTOR_ANNOTATION = 'fledge.app/primary-selector';
 const PRIMARY_SUFFIX = '-primary';
+const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
 
 /** Flagger's warnings for the kubernetes provider, used as failure messages when a caller asks for more. */
 export const KUBERNETES_WARNINGS = {
@@ -115,7 +116,13 @@ export function createKubernetesRouter(deps: RouterDeps): Router {
       return switchTo(canary, canaryWeight === 100 ? 'canary' : 'primary');
     },
     async getRoutes(canary) {
-      return routesOfSelector((await readApex(canary)).spec?.selector);
+      try {
+        return routesOfSelector((await readApex(canary)).spec?.selector);
+      } catch (err) {
+        // observe runs before initialization creates the apex Service: all traffic is still the target's.
+        if (err instanceof ApplicationFailure && err.type === FAILURE.routeNotFound) return ALL_TO_PRIMARY;
+        throw err;
+      }
     },
     async finalize(canary) {
       try {

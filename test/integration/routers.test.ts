@@ -15,6 +15,7 @@ let core: k8s.CoreV1Api;
 let routes: RoutesActivities;
 let namespace: string;
 let cookieSeq = 0;
+const ALL_PRIMARY = { primary: 100, canary: 0, mirrored: false };
 
 before(async () => {
   cluster = await startCluster();
@@ -447,11 +448,28 @@ test('an existing HTTPRoute is adopted and restored on finalize; a created one i
   await assert.rejects(stored('created'), (e: unknown) => (e as { code?: number }).code === 404);
 });
 
-test('gatewayapi:v1 without gatewayRefs fails for good with Flagger text', async () => {
+test('gatewayapi:v1 without gatewayRefs fails for good with Flagger text; getRoutes leaves it to observe', async () => {
   const canary = await createCanary('norefs', { service: { gatewayRefs: undefined } });
-  const failure = await rejection(routes.reconcileRoutes({ canary }));
-  assert.equal(failure.nonRetryable, true);
-  assert.equal(failure.message, 'GatewayRefs must be specified when using Gateway API as a provider.');
+  for (const call of [
+    () => routes.reconcileRoutes({ canary }),
+    () => routes.setRoutes({ canary, routes: ALL_PRIMARY }),
+  ]) {
+    const failure = await rejection(call());
+    assert.equal(failure.nonRetryable, true);
+    assert.equal(failure.message, 'GatewayRefs must be specified when using Gateway API as a provider.');
+  }
+  // observe reports the invalid spec as a condition and event; reading routes must not fail it first.
+  assert.deepEqual(await routes.getRoutes({ canary }), ALL_PRIMARY);
+});
+
+test('before the first reconcile there is no route: getRoutes reports all traffic on the primary', async () => {
+  const canary = await createCanary('fresh');
+  assert.deepEqual(await routes.getRoutes({ canary }), ALL_PRIMARY);
+  const k8sCanary = await createCanary('fresh-k8s', { provider: 'kubernetes', service: { gatewayRefs: undefined } });
+  assert.deepEqual(await routes.getRoutes({ canary: k8sCanary }), ALL_PRIMARY);
+  const gone = await rejection(routes.getRoutes({ canary: { namespace, name: 'missing' } }));
+  assert.equal(gone.nonRetryable, true);
+  assert.equal(gone.type, 'CanaryNotFound');
 });
 
 test('a spec the apiserver rejects fails for good with its reason', async () => {
