@@ -23,7 +23,7 @@ import { ConfigError, parseWorkerConfig, type WorkerConfig } from './config.ts';
 import { startDevServer, type DevServer } from './dev-server.ts';
 import { startHealthServer, type HealthServer, type ReadinessCheck } from './health.ts';
 import { METRICS_CONTENT_TYPE, forgetCanary, metricsText, recordCanaries, recordStatus, setInfo } from './metrics.ts';
-import { loadParts, syncedCheck, type Parts, type WatcherHandle } from './parts.ts';
+import { loadParts, syncedCheck, type ActivityDepsLike, type Parts, type WatcherHandle } from './parts.ts';
 
 export const VERSION = '0.1.0';
 const CANARY_LIST_INTERVAL_MS = 30_000;
@@ -268,7 +268,7 @@ async function startWorker(
   log.info({ taskQueue: config.taskQueue, namespace: config.temporal.namespace }, 'worker running');
 }
 
-function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig) {
+function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig): ActivityDepsLike {
   return {
     kube,
     log,
@@ -276,12 +276,18 @@ function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig) {
     includeLabelPrefix: config.includeLabelPrefix,
     defaultProvider: config.meshProvider,
     metricsServer: config.metricsServer,
-    clusterName: config.clusterName,
     eventWebhook: config.eventWebhook,
+    globalNotifier: {
+      slackUrl: config.slack.url,
+      slackUser: config.slack.user,
+      slackChannel: config.slack.channel,
+      slackProxyUrl: config.slack.proxyUrl,
+      msteamsUrl: config.msteams.url,
+      msteamsProxyUrl: config.msteams.proxyUrl,
+    },
+    clusterName: config.clusterName,
     configTracking: config.configTracking,
     noCrossNamespaceRefs: config.noCrossNamespaceRefs,
-    slack: config.slack,
-    msteams: config.msteams,
   };
 }
 

@@ -23,8 +23,15 @@ export interface ActivityDepsLike {
   eventWebhook?: string;
   configTracking?: boolean;
   noCrossNamespaceRefs?: boolean;
-  slack?: { url?: string; proxyUrl?: string; user: string; channel?: string };
-  msteams?: { url?: string; proxyUrl?: string };
+  /** Flagger's global Slack/Teams notifier (activities/notifiers GlobalNotifier). */
+  globalNotifier?: {
+    slackUrl?: string;
+    slackUser?: string;
+    slackChannel?: string;
+    slackProxyUrl?: string;
+    msteamsUrl?: string;
+    msteamsProxyUrl?: string;
+  };
 }
 
 export interface WatcherOptionsLike {
