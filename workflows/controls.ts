@@ -128,7 +128,7 @@ export function rejectControl(control: ControlName, state: RolloutState, input: 
       return undefined;
     case 'retry':
       if (state.retryRequested) return 'retry already requested';
-      if (phase !== 'Failed') return `nothing to retry: canary is ${phase}`;
+      if (phase !== 'Failed' || !state.final) return `nothing to retry: canary is ${phase}`;
       return undefined;
   }
 }

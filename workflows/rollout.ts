@@ -128,7 +128,10 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     state.ticksThisRun++;
     await project(state, env.spec, projected, acts);
     visibility.update(state);
-    if (outcome === 'final' || state.deleted) break;
+    if (outcome === 'final' || state.deleted) {
+      state.final = true;
+      break;
+    }
     if (runIsLong(state, input)) return carryOn(input, state);
     if (!wake.arrived) await condition(() => wake.arrived || state.deleted, state.intervalMs);
   }

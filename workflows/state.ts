@@ -61,6 +61,8 @@ export interface RolloutState {
   message: string;
   lastPromotedRevision?: string;
   deleted: boolean;
+  /** The rollout reached its final phase in this execution (a Failed one then waits for retry). */
+  final: boolean;
   steps: StepRecord[];
   /** Events and alerts decided in this tick, projected by the workflow at its end. */
   outbox: { events: CanaryEvent[]; alerts: PendingAlert[] };
@@ -87,6 +89,7 @@ export function initialState(canary: CanaryRef, revision: Revision, cause: strin
     waitingFor: 'first observation',
     message: '',
     deleted: false,
+    final: false,
     steps: [],
     outbox: { events: [], alerts: [] },
     eventSequence: 0,

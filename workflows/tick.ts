@@ -70,10 +70,10 @@ export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOu
 
   if (state.phase === 'Pending' && classify(t) === 'final') return 'final';
   if (state.phase === 'Initializing') return initialize(t);
-  if (state.abortRequested && !isFinal(state.phase)) return abort(t);
+  if (state.abortRequested) return abort(t);
   if (t.spec.suspend) return wait(t, 'spec.suspend to be false', 'skipping canary run as object is suspended');
   if (state.paused) return wait(t, `resume (paused by ${state.paused.by})`);
-  if (state.pendingRevision && !isFinal(state.phase) && acceptNewRevision(t)) return restartAnalysis(t);
+  if (state.pendingRevision && acceptNewRevision(t)) return restartAnalysis(t);
   if (state.promoteRequested) return promoteNow(t);
   if (!state.started) return startRollout(t);
   return advance(t);
@@ -553,10 +553,6 @@ async function setRoutes(t: Tick, routes: Routes): Promise<void> {
 /** False for the kubernetes provider, which cannot split traffic (Flagger skips its route calls). */
 function routed(t: Tick): boolean {
   return t.spec.provider !== 'kubernetes';
-}
-
-function isFinal(phase: RolloutState['phase']): boolean {
-  return phase === 'Succeeded' || phase === 'Failed' || phase === 'Initialized';
 }
 
 /** `<canary name>.<namespace>`, as Flagger formats most event texts. */
