@@ -1,0 +1,176 @@
+// The real routes activities inside a real rollout workflow: Temporal dev server, bundled workflow, in-process
+// worker, a real kube-apiserver with the Gateway API CRDs, and a stand-in gateway controller that accepts every
+// route generation. Workloads, metrics and status stay scripted. The HTTPRoute weights stored in the apiserver
+// are recorded after every step.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { RolloutActivities } from '../../api/ports.ts';
+import { createRoutesActivities } from '../../activities/routers/index.ts';
+import type { HTTPRoute } from '../../activities/routers/httproute.ts';
+import { startCluster, type Cluster } from '../harness/cluster.ts';
+import { createScriptedActivities } from '../scripted/activities.ts';
+import {
+  NAMESPACE,
+  canaryRaw,
+  runToEnd,
+  seedInitialized,
+  setupEnv,
+  startRollout,
+  waitUntil,
+  type TestEnv,
+} from '../workflow/env.ts';
+import { GATEWAY_REFS_REQUIRED } from '../../api/canary.ts';
+
+let cluster: Cluster;
+let custom: k8s.CustomObjectsApi;
+let env: TestEnv;
+let stopWorker = async () => {};
+let gatewayRunning = true;
+let gatewayLoop: Promise<void> = Promise.resolve();
+/** Weights of the stored HTTPRoute after every setRoutes, per canary: "80/20", "100/0m" (mirrored). */
+const stored = new Map<string, string[]>();
+
+const HTTPROUTES = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: NAMESPACE, plural: 'httproutes' };
+
+async function readRoute(name: string): Promise<HTTPRoute> {
+  return (await custom.getNamespacedCustomObject({ ...HTTPROUTES, name })) as HTTPRoute;
+}
+
+function describeRoute(route: HTTPRoute, name: string): string {
+  const rule = route.spec.rules[0];
+  const weight = (svc: string) => rule?.backendRefs.find((b) => b.name === svc)?.weight;
+  const mirrored = rule?.filters?.some((f) => f.type === 'RequestMirror') ? 'm' : '';
+  return `${weight(`${name}-primary`)}/${weight(`${name}-canary`)}${mirrored}`;
+}
+
+/** What a gateway controller does: accept each new generation of every route through the status subresource. */
+async function acceptRoutes(): Promise<void> {
+  while (gatewayRunning) {
+    const list = (await custom.listNamespacedCustomObject(HTTPROUTES)) as { items: HTTPRoute[] };
+    for (const route of list.items) {
+      const generation = route.metadata.generation ?? 1;
+      const accepted = route.status?.parents?.[0]?.conditions?.[0]?.observedGeneration === generation;
+      if (accepted) continue;
+      const parents = route.spec.parentRefs.map((parentRef) => ({
+        parentRef,
+        controllerName: 'example.com/gateway-controller',
+        conditions: [
+          {
+            type: 'Accepted',
+            status: 'True',
+            reason: 'Accepted',
+            message: 'Route is accepted',
+            observedGeneration: generation,
+            lastTransitionTime: new Date().toISOString(),
+          },
+        ],
+      }));
+      await custom
+        .patchNamespacedCustomObjectStatus({
+          ...HTTPROUTES,
+          name: route.metadata.name,
+          body: [{ op: 'add', path: '/status', value: { parents } }],
+        })
+        .catch(() => undefined); // a newer generation arrived meanwhile: the next pass accepts it
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  cluster = await startCluster();
+  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+  await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
+  env = await setupEnv('routers', { worker: false });
+  const scripted = createScriptedActivities(env.world.url);
+  const routes = createRoutesActivities({ kube: cluster.kubeConfig });
+  const activities: RolloutActivities = {
+    ...scripted,
+    // observe reports the routes the apiserver has, as activities/index.ts wires it.
+    observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
+    reconcileRoutes: async (input) => {
+      await scripted.reconcileRoutes(input);
+      return routes.reconcileRoutes(input);
+    },
+    setRoutes: async (input) => {
+      await scripted.setRoutes(input);
+      const now = await routes.setRoutes(input);
+      const name = input.canary.name;
+      stored.set(name, [...(stored.get(name) ?? []), describeRoute(await readRoute(name), name)]);
+      return now;
+    },
+    getRoutes: routes.getRoutes,
+  };
+  gatewayLoop = acceptRoutes();
+  const native = await NativeConnection.connect({ address: env.temporal.address });
+  const worker = await Worker.create({
+    connection: native,
+    namespace: env.temporal.namespace,
+    taskQueue: env.taskQueue,
+    workflowBundle: { codePath: env.bundlePath },
+    activities,
+  });
+  const running = worker.run();
+  stopWorker = async () => {
+    worker.shutdown();
+    await running;
+    await native.close();
+  };
+});
+
+after(async () => {
+  gatewayRunning = false;
+  await gatewayLoop.catch(() => undefined);
+  await stopWorker();
+  await env?.stop();
+  await cluster?.stop();
+});
+
+async function createCanary(raw: Record<string, unknown>): Promise<void> {
+  const { metadata, ...rest } = raw as { metadata: { name: string } };
+  await custom.createNamespacedCustomObject({
+    group: 'flagger.app',
+    version: 'v1beta1',
+    namespace: NAMESPACE,
+    plural: 'canaries',
+    body: { ...rest, metadata: { name: metadata.name } },
+  });
+}
+
+describe('Gateway API routes in a real workflow run', { concurrency: true }, () => {
+  it('a weighted canary walks the HTTPRoute to max weight and ends Succeeded at 100/0', async () => {
+    const name = 'gw-canary';
+    const raw = canaryRaw(name, { interval: '300ms', stepWeight: 20, maxWeight: 60 });
+    await createCanary(raw);
+    seedInitialized(env, { raw });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), ['80/20', '60/40', '40/60', '100/0']);
+    assert.equal(describeRoute(await readRoute(name), name), '100/0');
+  });
+
+  it('a mirrored canary records the mirror step and moves on (Flagger stalls at weight 0)', async () => {
+    const name = 'gw-mirror';
+    const raw = canaryRaw(name, { interval: '300ms', stepWeight: 50, maxWeight: 50, mirror: true });
+    await createCanary(raw);
+    seedInitialized(env, { raw });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), ['100/0m', '50/50', '100/0']);
+  });
+
+  it("a gatewayapi:v1 canary without gatewayRefs gets Flagger's error text as an event, and no route", async () => {
+    const name = 'gw-norefs';
+    const raw = canaryRaw(name, { interval: '300ms', stepWeight: 50 }, { service: { port: 80 } });
+    await createCanary(raw);
+    const world = seedInitialized(env, { raw });
+    const handle = await startRollout(env, name);
+    await waitUntil('the invalid-spec event', () =>
+      world.log.events.some((e) => e.type === 'Warning' && e.message.includes(GATEWAY_REFS_REQUIRED)),
+    );
+    await handle.terminate('test done');
+    await assert.rejects(readRoute(name), (e: unknown) => (e as { code?: number }).code === 404);
+  });
+});
