@@ -82,6 +82,9 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   const caches = new Map<Kind, ObjectCache<KubernetesObject>[]>();
   const queues = new Map<string, Promise<void>>();
   const canaryGenerations = new Map<string, number>();
+  // Fences this watcher wrote, by Canary uid: the informer cache shows our own write only a moment later, and a
+  // target event in between must not look like a first sight. Lost on restart, when the cache is complete anyway.
+  const writtenMarks = new Map<string, RevisionMark>();
   let stopped = false;
 
   /** One chain per Canary: its events are handled in order, different Canaries in parallel. */
@@ -173,6 +176,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
 
   async function onCanaryDeleted(c: RawCanary): Promise<void> {
     canaryGenerations.delete(c.metadata.uid);
+    writtenMarks.delete(c.metadata.uid);
     const ref = refOf(c);
     const handle = opts.client.workflow.getHandle(rolloutWorkflowId(ref));
     await signal(ref, 'canaryDeleted', () => handle.signal(canaryDeletedSignal));
@@ -189,17 +193,20 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     const bootstrap = !c.status?.phase;
     if (!target) {
       // A new Canary whose target is missing still gets its workflow: it reports the problem on the Canary.
-      if (bootstrap && !parseMark(mark(c))) await signalWithStart(ref, { hash: '', generation: 0 }, 'bootstrap');
+      if (bootstrap && !writtenMarks.has(c.metadata.uid) && !parseMark(mark(c)))
+        await signalWithStart(ref, { hash: '', generation: 0 }, 'bootstrap');
       return;
     }
     const configs = checksums(await trackedConfigs(target.spec?.template?.spec, (r) => configOf(c, r)));
     const state = { generation: target.metadata?.generation ?? 0, template: target.spec?.template, configs };
-    const previous = parseMark(mark(c));
+    const previous = writtenMarks.get(c.metadata.uid) ?? parseMark(mark(c));
     const decision = decideRevision(state, previous, bootstrap ? {} : (c.status ?? {}));
     if (decision.signal) await signalWithStart(ref, decision.revision, bootstrap ? 'bootstrap' : 'new-revision');
     else log.debug({ canary: `${ref.name}.${ref.namespace}`, why: decision.why }, 'no new revision');
-    if (decision.mark && !sameMark(decision.mark, previous))
+    if (decision.mark && !sameMark(decision.mark, previous)) {
       await patchCanary(c, { metadata: { annotations: { [OBSERVED_ANNOTATION]: formatMark(decision.mark) } } });
+      writtenMarks.set(c.metadata.uid, decision.mark);
+    }
   }
 
   function targetOf(c: RawCanary): Workload | undefined {
