@@ -50,6 +50,8 @@ export interface WebhookSpec {
   url: string;
   timeout?: string;
   metadata?: Record<string, string>;
+  /** No alert when this gate holds the rollout (Flagger's muteAlert). */
+  muteAlert?: boolean;
   /** Other fields of the webhook (muteAlert, retries, …) passed through untouched. */
   [extra: string]: unknown;
 }

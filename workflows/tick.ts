@@ -128,20 +128,19 @@ async function startRollout(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
   const primary = t.spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
   if (primary !== 'ready') return primary === 'exceeded' ? 'final' : 'continue';
-  const blocked = await firstFailingHook(t, 'confirm-rollout', 'Progressing');
+  // Flagger sends the canary's current phase (Initialized, Succeeded, Failed or Waiting) to confirm-rollout hooks.
+  const blocked = await firstFailingHook(t, 'confirm-rollout', state.phase as CanaryPhase);
   if (blocked) {
     if (state.phase !== 'Waiting') {
       state.phase = 'Waiting';
       emit(state, 'Warning', `Halt ${name(t)} advancement waiting for approval ${blocked.name}`);
-      alert(state, 'Canary is waiting for approval.', 'warn');
+      gateAlert(state, blocked, 'Canary is waiting for approval.');
     }
     state.waitingFor = `approval from confirm-rollout hook ${blocked.name}`;
     return 'continue';
   }
-  if (state.phase === 'Waiting') {
-    for (const hook of hooksOfType(t.spec, 'confirm-rollout'))
-      emit(state, 'Normal', `Confirm-rollout check ${hook.name} passed`);
-  }
+  for (const hook of hooksOfType(t.spec, 'confirm-rollout'))
+    emit(state, 'Normal', `Confirm-rollout check ${hook.name} passed`);
   emit(state, 'Normal', `New revision detected! Scaling up ${targetName(t)}`);
   alert(state, 'New revision detected, progressing canary analysis.', 'info', true);
   await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'up' });
@@ -258,7 +257,7 @@ async function canaryStep(t: Tick): Promise<TickOutcome> {
     const blocked = await firstFailingHook(t, 'confirm-traffic-increase', 'Progressing');
     if (blocked) {
       emit(state, 'Warning', `Halt ${name(t)} advancement waiting for traffic increase approval ${blocked.name}`);
-      alert(state, 'Canary traffic increase is waiting for approval.', 'warn');
+      gateAlert(state, blocked, 'Canary traffic increase is waiting for approval.');
       state.waitingFor = `approval from confirm-traffic-increase hook ${blocked.name}`;
       return 'continue';
     }
@@ -326,7 +325,7 @@ async function promotionApproved(t: Tick): Promise<boolean> {
     if (state.phase !== 'WaitingPromotion') {
       state.phase = 'WaitingPromotion';
       emit(state, 'Warning', `Halt ${name(t)} advancement waiting for promotion approval ${blocked.name}`);
-      alert(state, 'Canary promotion is waiting for approval.', 'warn');
+      gateAlert(state, blocked, 'Canary promotion is waiting for approval.');
     }
     state.waitingFor = `approval from confirm-promotion hook ${blocked.name}`;
     return false;
@@ -542,6 +541,11 @@ async function firstFailingHook(t: Tick, type: WebhookType, phase: CanaryPhase):
 
 function callHook(t: Tick, hook: WebhookSpec, phase: CanaryPhase) {
   return t.env.ports.callWebhook({ canary: t.state.canary, revision: t.state.revision, hook, phase });
+}
+
+/** A gate holds the rollout: warn, unless the hook mutes its alerts. */
+function gateAlert(state: RolloutState, hook: WebhookSpec, message: string): void {
+  if (!hook.muteAlert) alert(state, message, 'warn');
 }
 
 /** Set routes unless they already are what we want (saves an activity per tick for A/B and blue/green). */
