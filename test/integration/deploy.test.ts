@@ -1,0 +1,244 @@
+// Deploy artifacts and the controller process on real servers: the Helm chart renders and applies to a real
+// kube-apiserver (server-side dry-run), its ClusterRole allows exactly what fledge needs, the kustomize base
+// applies too, and `node worker/main.ts` serves /healthz, /readyz and /metrics, then stops cleanly on SIGTERM.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { startCluster, waitFor, type Cluster } from '../harness/cluster.ts';
+import { REPO_ROOT } from '../harness/proc.ts';
+import { startTemporal, type TemporalServer } from '../harness/temporal.ts';
+import { workflowBundlePath } from '../harness/workflow-bundle.ts';
+import { SEARCH_ATTRIBUTES } from '../../workflows/controls.ts';
+
+const run = promisify(execFile);
+const CHART = join(REPO_ROOT, 'deploy', 'chart');
+const RELEASE_NS = 'fledge-system';
+
+let helmBin: string;
+async function helm(...args: string[]): Promise<string> {
+  try {
+    return (await run(helmBin, args, { maxBuffer: 32 << 20 })).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`helm ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
+  }
+}
+
+function kinds(yaml: string): string[] {
+  return parseAllDocuments(yaml)
+    .map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null)
+    .filter((o) => o?.kind)
+    .map((o) => `${o?.kind}/${o?.metadata?.name}`);
+}
+
+let cluster: Cluster;
+before(async () => {
+  const out = (await run('bash', [join(REPO_ROOT, 'scripts', 'build-helm.sh')])).stdout;
+  helmBin = /^FLEDGE_HELM_BIN=(.+)$/m.exec(out)?.[1] ?? 'helm';
+  cluster = await startCluster();
+  await cluster.kubectl(['create', 'namespace', RELEASE_NS]);
+});
+after(async () => {
+  await cluster?.stop();
+});
+
+describe('deploy artifacts', () => {
+  it('CRD copies in the chart and the kustomize base match crds/', async () => {
+    await run('bash', [join(REPO_ROOT, 'deploy', 'sync-crds.sh'), '--check']);
+  });
+
+  it('helm lint passes; rendering without a Temporal address fails with a clear message', async () => {
+    await helm('lint', CHART, '--set', 'devServer.enabled=true');
+    await assert.rejects(helm('template', 'fl', CHART), /set temporal.address .* or devServer.enabled=true/);
+  });
+
+  it('the rendered chart (with the trial dev server) applies to the apiserver with server-side dry-run', async () => {
+    const yaml = await helm('template', 'fl', CHART, '--namespace', RELEASE_NS, '--set', 'devServer.enabled=true');
+    assert.deepEqual(kinds(yaml).sort(), [
+      'ClusterRole/fl-fledge',
+      'ClusterRoleBinding/fl-fledge',
+      'CustomResourceDefinition/alertproviders.flagger.app',
+      'CustomResourceDefinition/canaries.flagger.app',
+      'CustomResourceDefinition/metrictemplates.flagger.app',
+      'Deployment/fl-fledge',
+      'Deployment/fl-fledge-temporal',
+      'Service/fl-fledge',
+      'Service/fl-fledge-temporal',
+      'ServiceAccount/fl-fledge',
+    ]);
+    const out = await cluster.kubectl(
+      ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'],
+      yaml,
+    );
+    assert.match(out, /deployment.apps\/fl-fledge serverside-applied \(server dry run\)/);
+    for (const a of SEARCH_ATTRIBUTES) assert.ok(yaml.includes(`--search-attribute=${a.name}=${a.type}`), a.name);
+  });
+
+  it('every value reaches the controller: flags, Temporal Cloud API key, TLS, monitors, PDB', async () => {
+    const yaml = await helm(
+      ...['template', 'fl', CHART, '--namespace', RELEASE_NS],
+      ...['--set', 'temporal.address=ns.acct.tmprl.cloud:7233', '--set', 'temporal.namespace=ns.acct'],
+      ...['--set', 'temporal.apiKeySecret.name=temporal-key', '--set', 'temporal.tls.enabled=true'],
+      ...['--set', 'namespace=test\\,prod', '--set', 'clusterName=eu-1', '--set', 'eventWebhook=http://hook'],
+      ...['--set', 'slack.url=http://slack', '--set', 'slack.channel=ops', '--set', 'msteams.url=http://teams'],
+      ...['--set', 'includeLabelPrefix=team', '--set', 'noCrossNamespaceRefs=true', '--set', 'mode=worker'],
+      ...['--set', 'podMonitor.enabled=true', '--set', 'serviceMonitor.enabled=true'],
+      ...['--set', 'podDisruptionBudget.enabled=true', '--set', 'replicaCount=2'],
+    );
+    const deployment = parseAllDocuments(yaml)
+      .map((d) => d.toJS())
+      .find((o) => o?.kind === 'Deployment');
+    const container = deployment.spec.template.spec.containers[0];
+    const args: string[] = container.args;
+    for (const flag of [
+      '--mode=worker',
+      '--namespace=test,prod',
+      '--cluster-name=eu-1',
+      '--event-webhook=http://hook',
+      '--slack-url=http://slack',
+      '--slack-channel=ops',
+      '--msteams-url=http://teams',
+      '--include-label-prefix=team',
+      '--forbid-cross-namespace-refs=true',
+    ])
+      assert.ok(args.includes(flag), flag);
+    const env = Object.fromEntries(
+      (container.env as { name: string; value?: string }[]).map((e) => [e.name, e.value ?? 'from-secret']),
+    );
+    assert.equal(env.TEMPORAL_ADDRESS, 'ns.acct.tmprl.cloud:7233');
+    assert.equal(env.TEMPORAL_NAMESPACE, 'ns.acct');
+    assert.equal(env.TEMPORAL_API_KEY, 'from-secret');
+    assert.equal(env.TEMPORAL_TLS, 'true');
+    assert.equal(deployment.spec.replicas, 2);
+    const all = kinds(yaml);
+    for (const k of ['PodMonitor/fl-fledge', 'ServiceMonitor/fl-fledge', 'PodDisruptionBudget/fl-fledge'])
+      assert.ok(all.includes(k), k);
+  });
+
+  it('the ClusterRole allows what the activities and the watcher do, and nothing broader', async () => {
+    const yaml = await helm(
+      ...['template', 'fl', CHART, '--namespace', RELEASE_NS, '--set', 'temporal.address=t:7233'],
+      ...['--show-only', 'templates/rbac.yaml', '--show-only', 'templates/serviceaccount.yaml'],
+    );
+    await cluster.kubectl(['apply', '--server-side', '-f', '-'], yaml);
+    const as = `--as=system:serviceaccount:${RELEASE_NS}:fl-fledge`;
+    const can = async (verb: string, resource: string): Promise<boolean> => {
+      try {
+        await cluster.kubectl(['auth', 'can-i', verb, resource, '-n', 'test', as]);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const allowed: [string, string][] = [
+      ['watch', 'canaries.flagger.app'],
+      ['patch', 'canaries.flagger.app/status'],
+      ['get', 'metrictemplates.flagger.app'],
+      ['create', 'deployments.apps'],
+      ['patch', 'daemonsets.apps'],
+      ['create', 'services'],
+      ['patch', 'configmaps'],
+      ['get', 'secrets'],
+      ['create', 'events'],
+      ['create', 'horizontalpodautoscalers.autoscaling'],
+      ['delete', 'httproutes.gateway.networking.k8s.io'],
+    ];
+    for (const [verb, resource] of allowed) assert.ok(await can(verb, resource), `can ${verb} ${resource}`);
+    const denied: [string, string][] = [
+      ['delete', 'deployments.apps'],
+      ['delete', 'secrets'],
+      ['get', 'pods'],
+      ['create', 'canaries.flagger.app'],
+      ['create', 'clusterroles.rbac.authorization.k8s.io'],
+    ];
+    for (const [verb, resource] of denied) assert.ok(!(await can(verb, resource)), `cannot ${verb} ${resource}`);
+  });
+
+  it('the kustomize base builds and applies with server-side dry-run', async () => {
+    const yaml = await cluster.kubectl(['kustomize', join(REPO_ROOT, 'deploy', 'kustomize')]);
+    assert.ok(kinds(yaml).includes('Deployment/fledge'));
+    const out = await cluster.kubectl(
+      ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'],
+      yaml,
+    );
+    assert.match(out, /deployment.apps\/fledge serverside-applied \(server dry run\)/);
+  });
+
+  it('the Grafana dashboard is valid JSON over the Flagger metric names', () => {
+    const text = readFileSync(join(REPO_ROOT, 'deploy', 'grafana', 'fledge.json'), 'utf8');
+    const dash = JSON.parse(text) as { panels: unknown[] };
+    assert.ok(dash.panels.length >= 6);
+    for (const m of ['flagger_canary_weight', 'flagger_canary_metric_analysis', 'flagger_canary_status'])
+      assert.ok(text.includes(m), m);
+    assert.ok(text.includes('flagger_canary_duration_seconds_bucket'));
+  });
+});
+
+describe('controller process', () => {
+  let temporal: TemporalServer;
+  let child: ChildProcess | undefined;
+  before(async () => {
+    temporal = await startTemporal();
+  });
+  after(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await temporal?.stop();
+  });
+
+  it('serves /healthz, /readyz (worker running, watcher synced), /metrics with core metrics; exits 0 on SIGTERM', async () => {
+    const bundle = await workflowBundlePath();
+    child = spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'worker', 'main.ts'),
+        '--port',
+        '0',
+        '--listen-address',
+        '127.0.0.1',
+        '--task-queue',
+        'deploy-test',
+      ],
+      {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: temporal.address,
+          TEMPORAL_NAMESPACE: temporal.namespace,
+          KUBECONFIG: cluster.kubeconfigPath,
+          FLEDGE_WORKFLOW_BUNDLE: bundle,
+          FLEDGE_LOG_LEVEL: 'info',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let logs = '';
+    child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+    let url = '';
+    await waitFor(async () => {
+      url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(logs)?.[1] ?? '';
+      return Boolean(url);
+    }, `health server URL in the logs:\n${logs}`);
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    await waitFor(
+      async () => (await fetch(`${url}/readyz`)).status === 200,
+      'readyz 200 (worker running, watcher synced)',
+      120_000,
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}; readyz says: ${await (await fetch(`${url}/readyz`)).text()}\n${logs}`);
+    });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /flagger_info\{version="[^"]+",mesh_provider="kubernetes"\} 1/);
+    assert.match(metrics, /^temporal_\w+/m, 'Temporal core metrics merged');
+    const line = logs.split('\n').find((l) => l.includes('connected to Temporal'));
+    assert.ok(line && JSON.parse(line).component === 'fledge', 'JSON logs');
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 60_000))]);
+    assert.equal(code, 0, logs.split('\n').slice(-10).join('\n'));
+    assert.match(logs, /"msg":"stopped"/);
+  });
+});
