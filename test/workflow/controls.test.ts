@@ -8,6 +8,7 @@ import type { RolloutResult } from '../../workflows/rollout.ts';
 import {
   NAMESPACE,
   canaryRaw,
+  hook,
   metric,
   routeTrail,
   seedInitialized,
@@ -214,5 +215,54 @@ describe('rollout controls', { concurrency: true }, () => {
     const res = await result(handle);
     assert.equal(res.deleted, true);
     assert.deepEqual(trail(name), ['75/25']);
+  });
+  it('a new revision during promotion waits for it to finish, then rolls out as the next run', async () => {
+    const name = 'revision-while-promoting';
+    const world = seedInitialized(env, {
+      raw: canaryRaw(name, { interval: '500ms', stepWeight: 50, stepWeightPromotion: 25 }),
+    });
+    const handle = await startRollout(env, name);
+    await waitUntil('Promoting', () => world.log.phases.includes('Promoting'));
+    await handle.signal('newRevision', { hash: 'rev-3', generation: 3 });
+    const res = await result(handle);
+    assert.equal(res.revision.hash, 'rev-3');
+    assert.equal(res.phase, 'Succeeded');
+    assert.deepEqual(trail(name), [
+      '50/50',
+      '0/100',
+      '25/75',
+      '50/50',
+      '75/25',
+      '100/0',
+      '50/50',
+      '0/100',
+      '25/75',
+      '50/50',
+      '75/25',
+      '100/0',
+    ]);
+    assert.deepEqual(world.log.actions, [
+      'scale-canary up',
+      'promote rev-2',
+      'scale-canary down',
+      'scale-canary up',
+      'promote rev-3',
+      'scale-canary down',
+    ]);
+  });
+
+  it('a new revision while waiting for confirm-rollout replaces the one to analyse', async () => {
+    const name = 'revision-while-waiting';
+    const world = seedInitialized(env, {
+      raw: canaryRaw(name, { interval: '500ms', stepWeight: 50, webhooks: [hook('approve', 'confirm-rollout')] }),
+      hooks: { approve: [false, false, false, true] },
+    });
+    const handle = await startRollout(env, name);
+    await waitUntil('Waiting', () => world.log.phases.includes('Waiting'));
+    await handle.signal('newRevision', { hash: 'rev-3', generation: 3 });
+    const res = await result(handle);
+    assert.equal(res.revision.hash, 'rev-3');
+    assert.deepEqual(trail(name), ['50/50', '0/100', '100/0']);
+    assert.deepEqual(world.log.actions, ['scale-canary up', 'promote rev-3', 'scale-canary down']);
   });
 });
