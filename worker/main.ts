@@ -259,6 +259,9 @@ async function startWorker(
     taskQueue: config.taskQueue,
     ...workflowSource(config),
     activities,
+    // On SIGTERM running activities get this long to finish before they are cancelled (and retried elsewhere);
+    // the chart's terminationGracePeriodSeconds is longer.
+    shutdownGraceTime: '30s',
   });
   const worker = running.worker;
   running.workerRun = worker.run();
