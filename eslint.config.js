@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'crds/**', 'deploy/**', '**/*.d.ts'] },
+  { ignores: ['node_modules/**', '.fledge/**', 'crds/**', 'deploy/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -20,7 +20,19 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', '@kubernetes/*', 'undici', '@temporalio/client', '@temporalio/worker', '../activities/*', 'pino'], message: 'workflows import only pure modules (api/, @temporalio/workflow) and `import type` of activities' },
+            {
+              group: [
+                'node:*',
+                '@kubernetes/*',
+                'undici',
+                '@temporalio/client',
+                '@temporalio/worker',
+                '../activities/*',
+                'pino',
+              ],
+              message:
+                'workflows import only pure modules (api/, @temporalio/workflow) and `import type` of activities',
+            },
           ],
           paths: [],
         },
