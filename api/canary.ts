@@ -316,8 +316,9 @@ export const SessionAffinitySchema = z
   });
 export type SessionAffinity = z.infer<typeof SessionAffinitySchema>;
 
+// Flagger accepts step weights above 100 (the rollout clamps them to maxWeight), so only the lower bound holds.
 const stepWeights = z
-  .array(weight)
+  .array(z.int().min(1))
   .min(1)
   .refine((ws) => ws.every((w, i) => i === 0 || w > (ws[i - 1] ?? 0)), 'stepWeights must be strictly increasing');
 

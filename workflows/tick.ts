@@ -15,7 +15,7 @@ import type {
   WebhookSpec,
   WebhookType,
 } from '../api/ports.ts';
-import { hooksOfType, strategyOf } from './spec.ts';
+import { formatDuration, hooksOfType, strategyOf } from './spec.ts';
 import { alert, emit, type RolloutState } from './state.ts';
 import {
   ALL_TO_CANARY,
@@ -234,11 +234,14 @@ async function analysisPassed(t: Tick): Promise<boolean> {
   const outcome = await t.env.ports.runMetrics({
     canary: state.canary,
     metrics: spec.analysis.metrics,
-    interval: '1m',
+    // A metric without its own interval uses the analysis interval as its window (Flagger's rule).
+    interval: formatDuration(spec.analysis.intervalMs),
   });
   state.metrics = outcome.results;
   if (outcome.ok) return true;
-  const failed = outcome.results.find((m) => m.verdict !== 'pass');
+  // A metric skipped by its noDataPolicy carries no message: report the first failure that explains itself.
+  const failed =
+    outcome.results.find((m) => m.verdict !== 'pass' && m.message) ?? outcome.results.find((m) => m.verdict !== 'pass');
   return failedCheck(t, failed?.message ?? `Halt ${name(t)} advancement metric ${failed?.name ?? '?'} failed`);
 }
 

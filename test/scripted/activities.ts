@@ -65,7 +65,6 @@ export function createScriptedActivities(worldUrl: string): RolloutActivities {
 interface WorldObservation {
   exists: boolean;
   raw: Record<string, unknown>;
-  lenientStepWeights?: number[];
   primary: Observation['primary'];
   canary: Observation['canary'];
   routes: Observation['routes'];
@@ -87,9 +86,7 @@ function notFound(): Observation {
 function specOf(w: WorldObservation): Observation['spec'] {
   const parsed = parseCanary(w.raw);
   if (!parsed.ok) return { ok: false, errors: parsed.errors };
-  const spec = toRolloutSpec(parsed.canary);
-  if (w.lenientStepWeights) spec.analysis.stepWeights = w.lenientStepWeights;
-  return { ok: true, spec };
+  return { ok: true, spec: toRolloutSpec(parsed.canary) };
 }
 
 /** Thrown by a port for a target that does not exist: not retried. */

@@ -10,7 +10,6 @@ export interface WorldCanary {
   /** The Canary object as the apiserver would return it (validated by observe with the real schema). */
   raw: Record<string, unknown>;
   /** Flagger accepts stepWeights above 100 where our schema does not: set to bypass the schema for them. */
-  lenientStepWeights?: number[];
   exists: boolean;
   status: { phase?: string; lastAppliedRevision?: string; projection?: StatusProjection };
   primary: { exists: boolean; ready: boolean; message?: string; readyAfterPromote?: boolean; revision?: string };
@@ -171,7 +170,6 @@ function observe(c: WorldCanary) {
   return {
     exists: c.exists,
     raw: c.raw,
-    lenientStepWeights: c.lenientStepWeights,
     primary: c.primary.exists
       ? { ready: c.primary.ready, message: c.primary.ready ? undefined : (c.primary.message ?? 'primary not ready') }
       : { ready: false, message: 'primary not found' },

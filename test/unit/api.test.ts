@@ -405,13 +405,14 @@ test('cookieName must differ from primaryCookieName', () => {
   assertRejected(raw, 'spec.analysis.sessionAffinity.primaryCookieName', 'must differ from cookieName');
 });
 
-test('stepWeights must be positive, at most 100, and strictly increasing', () => {
+test('stepWeights must be positive and strictly increasing; overflow above 100 is accepted as in Flagger', () => {
   const at = (ws: unknown) => mutate(parseYaml(SESSION_AFFINITY_CANARY), ['spec', 'analysis', 'stepWeights'], ws);
   assertRejected(at([10, 5]), 'spec.analysis.stepWeights', 'strictly increasing');
   assertRejected(at([10, 10]), 'spec.analysis.stepWeights', 'strictly increasing');
   assertRejected(at([0, 10]), 'spec.analysis.stepWeights[0]', 'at least 1');
   assertRejected(at([-5, 10]), 'spec.analysis.stepWeights[0]', 'at least 1');
-  assertRejected(at([50, 101]), 'spec.analysis.stepWeights[1]', 'at most 100');
+  const overflow = parseCanary(at([1, 2, 10, 200]));
+  assert.ok(overflow.ok, 'the rollout clamps 200 to maxWeight, like Flagger');
   assertRejected(at([]), 'spec.analysis.stepWeights', 'at least 1 item');
 });
 

@@ -125,7 +125,7 @@ describe('rollout tick (Flagger semantics)', () => {
   });
 
   it('stepWeights overflow [1,2,10,200] clamps at 100', async () => {
-    seed('c3', { raw: raw('c3', { stepWeights: [1, 2, 10, 100] }), lenientStepWeights: [1, 2, 10, 200] });
+    seed('c3', { raw: raw('c3', { stepWeights: [1, 2, 10, 200] }) });
     const { routes } = await simulate('c3');
     assert.deepEqual(routes, ['99/1', '98/2', '90/10', '0/100', '100/0']);
   });
