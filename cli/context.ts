@@ -1,6 +1,7 @@
 // Connections of the CLI: Temporal from @temporalio/envconfig (the same TEMPORAL_* variables and config file as
 // the worker and the `temporal` CLI) with --address/--temporal-namespace on top, Kubernetes from kubeconfig. Each
 // is opened only when a command needs it, and failures become one clear line (CliError).
+import { existsSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import {
   Client,
@@ -50,7 +51,7 @@ export function createContext(opts: GlobalOptions, env: Record<string, string | 
     env,
     opts,
     temporal: () => (temporal ??= connectTemporal(opts, env)),
-    kube: () => (kube ??= loadKube(opts)),
+    kube: () => (kube ??= loadKube(opts, env)),
     defaultNamespace() {
       if (opts.namespace) return opts.namespace;
       try {
@@ -95,10 +96,13 @@ export async function connectTemporal(
   }
 }
 
-function loadKube(opts: GlobalOptions): k8s.KubeConfig {
+function loadKube(opts: GlobalOptions, env: Record<string, string | undefined>): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
+  // KUBECONFIG may list several files; we read the first that exists (kubectl would merge them).
+  const fromEnv = env.KUBECONFIG?.split(':').find((f) => f && existsSync(f));
   try {
     if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+    else if (fromEnv) kc.loadFromFile(fromEnv);
     else kc.loadFromDefault();
     if (opts.context) kc.setCurrentContext(opts.context);
   } catch (err) {

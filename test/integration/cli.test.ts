@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../../cli/fledge.ts';
+import { startCluster, type Cluster } from '../harness/cluster.ts';
 import type { Io } from '../../cli/commands.ts';
 import {
   NAMESPACE,
@@ -17,11 +18,14 @@ import {
 } from '../workflow/env.ts';
 
 let env: TestEnv;
+let cluster: Cluster;
 before(async () => {
   env = await setupEnv('cli');
+  cluster = await startCluster({ gatewayApi: false });
+  await cluster.kubectl(['create', 'namespace', NAMESPACE]);
 });
 after(async () => {
-  await env?.stop();
+  await Promise.all([env?.stop(), cluster?.stop()]);
 });
 
 async function fledge(...args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -39,6 +43,7 @@ async function fledge(...args: string[]): Promise<{ code: number; out: string; e
     TEMPORAL_ADDRESS: env.temporal.address,
     TEMPORAL_NAMESPACE: env.temporal.namespace,
     FLEDGE_USER: 'alice',
+    KUBECONFIG: cluster.kubeconfigPath,
   };
   const code = await runCli(['-n', NAMESPACE, ...args], io, vars);
   return { code, out: io.o, err: io.e };
@@ -111,5 +116,37 @@ describe('fledge CLI on a dev server', { concurrency: true }, () => {
     r = await fledge('retry', name, '--signal');
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /retry signal sent/);
+  });
+
+  it('get lists Canaries from the apiserver with the live step and waiting-for; get -w shows the live view', async () => {
+    const name = 'cli-get';
+    const raw = canaryRaw(name, { stepWeight: 10, maxWeight: 50, interval: '30s' });
+    seedInitialized(env, { raw });
+    await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(raw));
+    await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(canaryRaw('cli-idle', {})));
+    await startRollout(env, name);
+    // A long interval keeps the rollout Progressing while the CLI looks at it.
+    await waitUntil('Progressing', () => env.world.get(`${NAMESPACE}/${name}`).status.phase === 'Progressing');
+
+    let r = await fledge('get');
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /^NAME\s+STATUS\s+WEIGHT\s+STEP\s+WAITING-FOR/);
+    assert.match(lines.find((l) => l.startsWith('cli-get ')) ?? '', /^cli-get\s+Progressing\s+\d+\s+\d+\s+\S/);
+    assert.match(lines.find((l) => l.startsWith('cli-idle ')) ?? '', /^cli-idle\s+-\s+0\s+-\s+-/);
+
+    r = await fledge('get', '-A', '-o', 'wide');
+    assert.match(r.out, /^NAMESPACE\s+NAME\s+STATUS\s+WEIGHT\s+SUSPENDED/);
+
+    r = await fledge('get', name, '-w', '--count', '2', '--interval', '0.2');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /cli-get\.test\s+Progressing\s+revision rev-2/);
+    assert.match(r.out, /weight\s+\[[█░]+\] canary \d+% \/ primary \d+%/);
+    assert.equal(r.out.match(/revision rev-2/g)?.length, 2, 'two refreshes');
+
+    r = await fledge('get', 'no-such-canary');
+    assert.equal(r.code, 1);
+    assert.equal(r.err, `fledge: canary ${NAMESPACE}/no-such-canary not found\n`);
+    await fledge('abort', name);
   });
 });
