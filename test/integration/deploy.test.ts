@@ -4,12 +4,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { startCluster, waitFor, type Cluster } from '../harness/cluster.ts';
-import { REPO_ROOT } from '../harness/proc.ts';
+import { REPO_ROOT, binary, freePort, makeTempDir, removeTempDir } from '../harness/proc.ts';
 import { startTemporal, type TemporalServer } from '../harness/temporal.ts';
 import { workflowBundlePath } from '../harness/workflow-bundle.ts';
 import { SEARCH_ATTRIBUTES } from '../../workflows/controls.ts';
@@ -240,5 +240,51 @@ describe('controller process', () => {
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 60_000))]);
     assert.equal(code, 0, logs.split('\n').slice(-10).join('\n'));
     assert.match(logs, /"msg":"stopped"/);
+  });
+
+  it('with no Temporal address, starts an embedded dev server (SQLite in the data dir, UI) and stops it on SIGTERM', async () => {
+    const dataDir = makeTempDir('worker-data');
+    const [port, uiPort] = [await freePort(), await freePort()];
+    const env: Record<string, string | undefined> = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('TEMPORAL_')) delete env[k];
+    const proc = spawn(
+      process.execPath,
+      [join(REPO_ROOT, 'worker', 'main.ts'), '--port', '0', '--listen-address', '127.0.0.1'],
+      {
+        env: {
+          ...env,
+          HOME: dataDir,
+          FLEDGE_DATA_DIR: dataDir,
+          FLEDGE_DEV_SERVER_PORT: String(port),
+          FLEDGE_DEV_SERVER_UI_PORT: String(uiPort),
+          FLEDGE_TEMPORAL_BIN: binary('temporal'),
+          FLEDGE_WORKFLOW_BUNDLE: await workflowBundlePath(),
+          KUBECONFIG: cluster.kubeconfigPath,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let logs = '';
+    proc.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    try {
+      let url = '';
+      await waitFor(async () => Boolean((url = /"url":"(http:[^"]+)"/.exec(logs)?.[1] ?? '')), 'health URL');
+      await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 'readyz', 120_000).catch(
+        (err: Error) => {
+          throw new Error(`${err.message}\n${logs}`);
+        },
+      );
+      assert.match(logs, /started the embedded Temporal dev server/);
+      assert.ok(existsSync(join(dataDir, 'temporal.sqlite')), 'SQLite file in the data dir');
+      assert.ok((await fetch(`http://127.0.0.1:${uiPort}/`)).status < 500, 'Web UI answers');
+      proc.kill('SIGTERM');
+      assert.equal(await exited, 0, logs.split('\n').slice(-10).join('\n'));
+      await assert.rejects(fetch(`http://127.0.0.1:${uiPort}/`), 'the dev server stopped with the controller');
+    } finally {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      removeTempDir(dataDir);
+    }
   });
 });
