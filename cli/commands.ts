@@ -5,6 +5,7 @@ import { hostname, userInfo } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, defineSearchAttributeKey, type Payload } from '@temporalio/common';
+import { DURATION_REGEX, parseDuration } from '../api/canary.ts';
 import type { CanaryRef } from '../api/ports.ts';
 import {
   controlSignals,
@@ -29,6 +30,7 @@ export interface Io {
 const CANARIES = { group: 'flagger.app', version: 'v1beta1', plural: 'canaries' };
 const PHASE = defineSearchAttributeKey('FledgePhase', 'KEYWORD');
 const REVISION = defineSearchAttributeKey('FledgeRevision', 'KEYWORD');
+const FINAL: readonly string[] = ['Succeeded', 'Failed', 'Initialized'];
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading canaries and their live status
@@ -193,6 +195,18 @@ function render(list: CanaryRow[], name: string | undefined, o: GetOptions, all:
 export interface StatusOptions {
   timeout?: string;
   interval?: string;
+  /** Ignore the outcome of runs started before this (ISO time or a Go duration ago, e.g. 2m). */
+  since?: string;
+}
+
+/** `--since`: an ISO time, or a Go duration (`90s`, `2m`) before now. */
+export function sinceTime(since: string | undefined, now = Date.now()): number | undefined {
+  if (!since) return undefined;
+  if (DURATION_REGEX.test(since)) return now - parseDuration(since);
+  const t = Date.parse(since);
+  if (Number.isNaN(t))
+    throw new CliError(`--since ${JSON.stringify(since)}: use a time (RFC 3339) or a duration like 2m`, 2);
+  return t;
 }
 
 export async function status(ctx: CliContext, io: Io, name: string, o: StatusOptions): Promise<number> {
@@ -200,9 +214,16 @@ export async function status(ctx: CliContext, io: Io, name: string, o: StatusOpt
   const { client, namespace } = await ctx.temporal();
   const deadline = o.timeout ? Date.now() + Number(o.timeout) * 1000 : Infinity;
   const intervalMs = Number(o.interval ?? '2') * 1000;
+  const since = sinceTime(o.since);
   let last = '';
+  let sawActive = false;
   for (;;) {
-    const phase = await currentPhase(client, ref, namespace);
+    let phase = await currentPhase(client, ref, namespace, since);
+    // With --since, an outcome of a run older than that is not the answer, unless we saw that run still active.
+    if (FINAL.includes(phase.phase)) {
+      if (since !== undefined && !sawActive && phase.startedAt < since)
+        phase = { ...phase, phase: 'Pending', text: `waiting for a rollout after --since (latest: ${phase.text})` };
+    } else sawActive = true;
     const line = `${ref.name}.${ref.namespace}   ${phase.text}`;
     if (line !== last) io.out(`${line}\n`);
     last = line;
@@ -219,25 +240,31 @@ async function currentPhase(
   client: Client,
   ref: CanaryRef,
   namespace: string,
-): Promise<{ phase: string; text: string }> {
+  since?: number,
+): Promise<{ phase: string; text: string; startedAt: number }> {
   const handle = client.workflow.getHandle(rolloutWorkflowId(ref));
   let d;
   try {
     d = await handle.describe();
   } catch (err) {
-    throw temporalError(err, ref, 'read the status of', namespace);
+    // With --since the rollout may simply not exist yet (a brand-new Canary): keep waiting.
+    const e = temporalError(err, ref, 'read the status of', namespace);
+    if (since !== undefined && e.message.startsWith('no rollout'))
+      return { phase: 'Pending', text: 'no rollout yet', startedAt: 0 };
+    throw e;
   }
+  const startedAt = d.startTime.getTime();
   if (d.status.name === 'RUNNING') {
     try {
       const s = await client.connection.withDeadline(Date.now() + 10_000, () => handle.query(statusQuery));
       const text = `${s.phase}${s.paused ? ' (paused)' : ''}   weight ${s.weights.canary}%   step ${s.step}   waiting for ${s.waitingFor || '-'}`;
-      return { phase: s.phase, text };
+      return { phase: s.phase, text, startedAt };
     } catch {
       // No worker answers right now: fall back to the search attribute.
     }
   }
   const phase = d.typedSearchAttributes.get(PHASE) ?? 'Unknown';
-  return { phase, text: phase };
+  return { phase, text: phase, startedAt };
 }
 
 // ---------------------------------------------------------------------------------------------------------

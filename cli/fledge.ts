@@ -57,6 +57,10 @@ export function buildProgram(
     .argument('<canary>', 'NAME or NAMESPACE/NAME')
     .option('--timeout <seconds>', 'give up after this long (exit 1)')
     .option('--interval <seconds>', 'poll interval', '2')
+    .option(
+      '--since <time|duration>',
+      'ignore outcomes of rollouts started before this (time, or a duration ago like 2m); for CI after `kubectl set image`',
+    )
     .action((canary: string, o) => run((ctx) => status(ctx, ioOf(), canary, o)));
 
   for (const name of CONTROL_NAMES)

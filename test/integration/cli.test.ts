@@ -99,18 +99,25 @@ describe('fledge CLI on a dev server', { concurrency: true }, () => {
     assert.match(r.out, /rev-2\s+new-revision\s+Succeeded\s+\S+\s+alice\s+COMPLETED/);
     const json = JSON.parse((await fledge('history', name, '-o', 'json')).out) as { promotedBy: string[] }[];
     assert.deepEqual(json[0]?.promotedBy, ['alice']);
+
+    // --since: the finished run started before now, so it is not the answer: status waits (here: times out).
+    r = await fledge('status', name, '--since', new Date().toISOString(), '--timeout', '1', '--interval', '0.2');
+    assert.equal(r.code, 1);
+    assert.match(r.out, /waiting for a rollout after --since \(latest: Succeeded\)/);
+    assert.match(r.err, /timed out waiting for/);
   });
 
   it('abort through the CLI: status exits 1; a signal is accepted without validation', async () => {
     const name = 'cli-abort';
     seedInitialized(env, { raw: canaryRaw(name, { stepWeight: 25, maxWeight: 50 }) });
+    const before = new Date().toISOString();
     await startRollout(env, name);
     await waitUntil('first weight step', () => trail(name).at(-1) === '75/25');
     let r = await fledge('resume', name);
     assert.equal(r.err, `fledge: cannot resume ${NAMESPACE}/${name}: not paused\n`);
     r = await fledge('abort', name, '--reason', 'bad dashboards');
     assert.equal(r.code, 0, r.err);
-    r = await fledge('status', name, '--interval', '0.2', '--timeout', '60');
+    r = await fledge('status', name, '--since', before, '--interval', '0.2', '--timeout', '60');
     assert.equal(r.code, 1);
     assert.match(r.out, /Failed/);
     r = await fledge('retry', name, '--signal');

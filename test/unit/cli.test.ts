@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../../cli/fledge.ts';
 import type { Io } from '../../cli/commands.ts';
-import { defaultActor, overlay, rowOf } from '../../cli/commands.ts';
+import { defaultActor, overlay, rowOf, sinceTime } from '../../cli/commands.ts';
 import { CliError, canaryRef } from '../../cli/context.ts';
 import { canaryTable, duration, historyTable, liveView, progressBar, rangeText, table } from '../../cli/render.ts';
 import type { StatusView } from '../../workflows/controls.ts';
@@ -174,4 +174,16 @@ test('small renderers: bar, ranges, durations, history', () => {
   ]);
   assert.match(h, /^STARTED\s+REVISION\s+CAUSE\s+RESULT\s+DURATION\s+PROMOTED-BY/);
   assert.match(h, /2025-01-01T00:00:00Z\s+abc\s+new-revision\s+Succeeded\s+10m0s\s+alice\s+COMPLETED\s+r1/);
+});
+
+test('--since: a Go duration before now or an RFC 3339 time; anything else is a usage error', () => {
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  assert.equal(sinceTime('2m', now), now - 120_000);
+  assert.equal(sinceTime('90s', now), now - 90_000);
+  assert.equal(sinceTime('2026-01-01T00:00:00Z', now), Date.parse('2026-01-01T00:00:00Z'));
+  assert.equal(sinceTime(undefined, now), undefined);
+  assert.throws(
+    () => sinceTime('yesterday', now),
+    (e: CliError) => e.code === 2,
+  );
 });
