@@ -107,9 +107,10 @@ describe('webhooks in a real workflow run', { concurrency: true }, () => {
     const { result, world } = await runToEnd(env, name);
     assert.equal(result.phase, 'Succeeded');
 
-    // Flagger's order: confirm-rollout gates the start; each tick polls the rollback hook first; pre-rollout runs
-    // once before traffic moves, with the canary's current phase (Flagger ≥ 1.3x: canary.Status.Phase); confirm-traffic-increase before each weight step; rollout hooks during analysis;
-    // confirm-promotion at max weight; post-rollout once, with the final phase.
+    // Flagger's order: confirm-rollout gates the start and is sent the canary's current phase (canary.Status.Phase);
+    // each tick polls the rollback hook first; pre-rollout runs once before traffic moves; confirm-traffic-increase
+    // before each weight step; rollout hooks during analysis; confirm-promotion at max weight; post-rollout once,
+    // with the final phase.
     assert.deepEqual(trail(name), [
       'confirm:Initialized',
       'no-rollback:Progressing',
