@@ -23,7 +23,15 @@ import { ConfigError, parseWorkerConfig, type WorkerConfig } from './config.ts';
 import { startDevServer, type DevServer } from './dev-server.ts';
 import { startHealthServer, type HealthServer, type ReadinessCheck } from './health.ts';
 import { METRICS_CONTENT_TYPE, forgetCanary, metricsText, recordCanaries, recordStatus, setInfo } from './metrics.ts';
-import { loadParts, syncedCheck, type ActivityDepsLike, type Parts, type WatcherHandle } from './parts.ts';
+import {
+  createActivities,
+  startLoadTester,
+  startWatcher,
+  syncedCheck,
+  type ActivityDepsLike,
+  type RunningLoadTester,
+  type Watcher,
+} from './parts.ts';
 
 export const VERSION = '0.1.0';
 const CANARY_LIST_INTERVAL_MS = 30_000;
@@ -36,8 +44,8 @@ interface Running {
   native?: NativeConnection;
   worker?: Worker;
   workerRun?: Promise<void>;
-  watcher?: WatcherHandle;
-  loadTester?: { stop?(): unknown; close?(): unknown };
+  watcher?: Watcher;
+  loadTester?: RunningLoadTester;
   canaryLister?: NodeJS.Timeout;
 }
 
@@ -112,11 +120,9 @@ async function start(
   running.client = await connectClient(connection, config.temporal.namespace, log);
   const kube = kubeConfig(config);
   await checkKubernetes(kube, log);
-  const parts = await loadParts();
   if (config.mode === 'all' || config.mode === 'worker')
-    await startWorker(config, log, running, readiness, { parts, connection, kube });
-  if (config.mode === 'all' || config.mode === 'watcher')
-    await startWatcherPart(config, log, running, readiness, { parts, kube });
+    await startWorker(config, log, running, readiness, { connection, kube });
+  if (config.mode === 'all' || config.mode === 'watcher') startWatcherPart(config, log, running, readiness, kube);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -233,25 +239,15 @@ async function checkKubernetes(kc: k8s.KubeConfig, log: Logger): Promise<void> {
 // Modes
 // ---------------------------------------------------------------------------------------------------------
 
-interface PartsEnv {
-  parts: Parts;
-  kube: k8s.KubeConfig;
-  connection?: NativeConnectionOptions;
-}
-
 async function startWorker(
   config: WorkerConfig,
   log: Logger,
   running: Running,
   readiness: ReadinessCheck[],
-  env: PartsEnv & { connection: NativeConnectionOptions },
+  env: { kube: k8s.KubeConfig; connection: NativeConnectionOptions },
 ): Promise<void> {
-  if (!env.parts.createActivities) {
-    log.error('activities/index.ts (createActivities) is not available: the worker part does not run');
-    readiness.push({ name: 'worker', check: () => 'activities not available' });
-    return;
-  }
-  const activities = withMetrics(env.parts.createActivities(activityDeps(config, log, env.kube)), log);
+  warnUnsupported(config, log);
+  const activities = withMetrics(createActivities(activityDeps(config, log, env.kube)), log);
   running.native = await NativeConnection.connect(env.connection);
   running.worker = await Worker.create({
     connection: running.native,
@@ -288,14 +284,21 @@ function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig): 
       msteamsUrl: config.msteams.url,
       msteamsProxyUrl: config.msteams.proxyUrl,
     },
-    clusterName: config.clusterName,
-    configTracking: config.configTracking,
-    noCrossNamespaceRefs: config.noCrossNamespaceRefs,
   };
 }
 
+/** Flagger options the activities do not act on yet: accepted (so Flagger manifests and charts still start), but said. */
+function warnUnsupported(config: WorkerConfig, log: Logger): void {
+  if (!config.configTracking)
+    log.warn(
+      '--enable-config-tracking=false is not implemented yet; opt out per workload with the annotation flagger.app/config-tracking: disabled',
+    );
+  if (config.clusterName) log.warn('--cluster-name is not used in alerts yet');
+  if (config.noCrossNamespaceRefs) log.warn('--forbid-cross-namespace-refs is not enforced yet');
+}
+
 /** Every status projection the workflow writes also feeds the Flagger metrics (after the write succeeded). */
-export function withMetrics(activities: RolloutActivities, log: Logger): RolloutActivities {
+export function withMetrics<T extends RolloutActivities>(activities: T, log: Logger): T {
   const writeStatus = activities.writeStatus.bind(activities);
   return {
     ...activities,
@@ -318,27 +321,20 @@ function workflowSource(config: WorkerConfig): { workflowBundle: { codePath: str
   return { workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)) };
 }
 
-async function startWatcherPart(
+function startWatcherPart(
   config: WorkerConfig,
   log: Logger,
   running: Running,
   readiness: ReadinessCheck[],
-  env: PartsEnv,
-): Promise<void> {
-  if (!env.parts.startWatcher) {
-    log.error('worker/watcher.ts (startWatcher) is not available: the watcher part does not run');
-    readiness.push({ name: 'watcher', check: () => 'watcher not available' });
-    return;
-  }
-  const watcher = await env.parts.startWatcher({
-    kube: env.kube,
+  kube: k8s.KubeConfig,
+): void {
+  // The client's Temporal namespace is where the watcher starts rollouts.
+  const watcher = startWatcher({
+    kube,
     client: running.client as Client,
-    namespace: config.temporal.namespace,
     taskQueue: config.taskQueue,
-    namespaces: config.namespaces,
-    configTracking: config.configTracking,
-    selectorLabels: config.selectorLabels,
-    log: log.child({ component: 'watcher' }),
+    namespaces: config.namespaces.length ? config.namespaces : undefined,
+    log,
   });
   running.watcher = watcher;
   const synced = syncedCheck(watcher);
@@ -352,8 +348,6 @@ async function startLoadTesterMode(
   running: Running,
   readiness: ReadinessCheck[],
 ): Promise<void> {
-  const { startLoadTester } = await loadParts();
-  if (!startLoadTester) throw new Error('worker/loadtester.ts is not available');
   running.loadTester = await startLoadTester({
     host: config.listenAddress,
     port: config.loadtesterPort,
@@ -429,7 +423,7 @@ async function shutdown(r: Running, log: Logger): Promise<void> {
   };
   if (r.canaryLister) clearInterval(r.canaryLister);
   await step('watcher', () => r.watcher?.stop());
-  await step('load tester', () => r.loadTester?.stop?.() ?? r.loadTester?.close?.());
+  await step('load tester', () => r.loadTester?.stop());
   if (r.worker && r.worker.getState() === 'RUNNING') await step('worker', () => r.worker?.shutdown());
   await step('worker', () => r.workerRun);
   await step('worker connection', () => r.native?.close());
