@@ -50,7 +50,7 @@ interface Running {
 }
 
 export function createLogger(config: Pick<WorkerConfig, 'logLevel' | 'mode'>): Logger {
-  return pino({ level: config.logLevel, base: { component: 'fledge', mode: config.mode } });
+  return pino({ name: 'fledge', level: config.logLevel, base: { mode: config.mode } });
 }
 
 /** `canary/<ns>/<name>` → `name.ns`, Flagger's way of naming a canary in logs. */

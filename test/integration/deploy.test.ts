@@ -235,7 +235,7 @@ describe('controller process', () => {
     assert.match(metrics, /flagger_info\{version="[^"]+",mesh_provider="kubernetes"\} 1/);
     assert.match(metrics, /^temporal_\w+/m, 'Temporal core metrics merged');
     const line = logs.split('\n').find((l) => l.includes('connected to Temporal'));
-    assert.ok(line && JSON.parse(line).component === 'fledge', 'JSON logs');
+    assert.ok(line && JSON.parse(line).name === 'fledge', 'JSON logs');
     child.kill('SIGTERM');
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 60_000))]);
     assert.equal(code, 0, logs.split('\n').slice(-10).join('\n'));
