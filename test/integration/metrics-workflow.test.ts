@@ -15,7 +15,6 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import type { MetricResult, MetricsOutcome, RolloutActivities, StatusProjection } from '../../api/ports.ts';
 import { createMetricsActivities } from '../../activities/metrics/index.ts';
 import { statusQuery, rolloutWorkflowId } from '../../workflows/controls.ts';
@@ -29,6 +28,7 @@ import {
   routeTrail,
   seedInitialized,
   setupEnv,
+  startBundledWorker,
   startRollout,
   type TestEnv,
 } from '../workflow/env.ts';
@@ -227,20 +227,7 @@ before(async () => {
       await scripted.writeStatus(input);
     },
   };
-  const native = await NativeConnection.connect({ address: env.temporal.address });
-  const worker = await Worker.create({
-    connection: native,
-    namespace: env.temporal.namespace,
-    taskQueue: env.taskQueue,
-    workflowBundle: { codePath: env.bundlePath },
-    activities,
-  });
-  const running = worker.run();
-  stopWorker = async () => {
-    worker.shutdown();
-    await running;
-    await native.close();
-  };
+  stopWorker = await startBundledWorker(env, activities);
   // Traffic is healthy before the rollout starts.
   await converged(prom.url);
 });

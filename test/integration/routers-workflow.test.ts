@@ -5,7 +5,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import type { RolloutActivities } from '../../api/ports.ts';
 import { createRoutesActivities } from '../../activities/routers/index.ts';
 import type { HTTPRoute } from '../../activities/routers/httproute.ts';
@@ -17,6 +16,7 @@ import {
   runToEnd,
   seedInitialized,
   setupEnv,
+  startBundledWorker,
   startRollout,
   waitUntil,
   type TestEnv,
@@ -104,20 +104,7 @@ before(async () => {
     getRoutes: routes.getRoutes,
   };
   gatewayLoop = acceptRoutes();
-  const native = await NativeConnection.connect({ address: env.temporal.address });
-  const worker = await Worker.create({
-    connection: native,
-    namespace: env.temporal.namespace,
-    taskQueue: env.taskQueue,
-    workflowBundle: { codePath: env.bundlePath },
-    activities,
-  });
-  const running = worker.run();
-  stopWorker = async () => {
-    worker.shutdown();
-    await running;
-    await native.close();
-  };
+  stopWorker = await startBundledWorker(env, activities);
 });
 
 after(async () => {

@@ -5,11 +5,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import type { RolloutActivities } from '../../api/ports.ts';
 import { createWebhookActivities, postEvents } from '../../activities/webhooks/index.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
-import { NAMESPACE, canaryRaw, runToEnd, seedInitialized, setupEnv, type TestEnv } from '../workflow/env.ts';
+import {
+  NAMESPACE,
+  canaryRaw,
+  runToEnd,
+  seedInitialized,
+  setupEnv,
+  startBundledWorker,
+  type TestEnv,
+} from '../workflow/env.ts';
 
 interface Call {
   canary: string;
@@ -50,20 +57,7 @@ before(async () => {
       await postEvents({}, input);
     },
   };
-  const native = await NativeConnection.connect({ address: env.temporal.address });
-  const worker = await Worker.create({
-    connection: native,
-    namespace: env.temporal.namespace,
-    taskQueue: env.taskQueue,
-    workflowBundle: { codePath: env.bundlePath },
-    activities,
-  });
-  const running = worker.run();
-  stopWorker = async () => {
-    worker.shutdown();
-    await running;
-    await native.close();
-  };
+  stopWorker = await startBundledWorker(env, activities);
 });
 
 after(async () => {

@@ -1,9 +1,9 @@
 // Shared setup of the workflow tests: a real Temporal dev server, the scripted world, one in-process worker
 // (reusing the on-disk workflow bundle), and helpers to build Canaries and run rollouts to their end.
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Runtime, Worker, DefaultLogger } from '@temporalio/worker';
-import type { Revision, Routes } from '../../api/ports.ts';
-import { startTemporal, type TemporalServer } from '../harness/temporal.ts';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Revision, RolloutActivities, Routes } from '../../api/ports.ts';
+import { quietWorkerLogs, startTemporal, type TemporalServer } from '../harness/temporal.ts';
 import { workflowBundlePath } from '../harness/workflow-bundle.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import { newWorldCanary, startWorld, type World, type WorldCanary, type WorldCanaryInit } from '../scripted/world.ts';
@@ -11,13 +11,6 @@ import { rolloutWorkflowId } from '../../workflows/controls.ts';
 import type { RolloutInput, RolloutOptions, RolloutResult } from '../../workflows/rollout.ts';
 
 export const NAMESPACE = 'test';
-
-let runtimeInstalled = false;
-function quietRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-}
 
 export interface TestEnv {
   temporal: TemporalServer;
@@ -29,28 +22,15 @@ export interface TestEnv {
 }
 
 export async function setupEnv(label: string, opts: { worker?: boolean } = {}): Promise<TestEnv> {
-  quietRuntime();
+  quietWorkerLogs();
   const [temporal, world, bundlePath] = await Promise.all([devServer(), startWorld(), workflowBundlePath()]);
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection, namespace: temporal.namespace });
   const taskQueue = `fledge-${label}`;
-  let stopWorker = async () => {};
-  if (opts.worker !== false) {
-    const native = await NativeConnection.connect({ address: temporal.address });
-    const worker = await Worker.create({
-      connection: native,
-      namespace: temporal.namespace,
-      taskQueue,
-      workflowBundle: { codePath: bundlePath },
-      activities: createScriptedActivities(world.url),
-    });
-    const running = worker.run();
-    stopWorker = async () => {
-      worker.shutdown();
-      await running;
-      await native.close();
-    };
-  }
+  const stopWorker =
+    opts.worker === false
+      ? async () => {}
+      : await startBundledWorker({ temporal, taskQueue, bundlePath }, createScriptedActivities(world.url));
   return {
     temporal,
     client,
@@ -63,6 +43,27 @@ export async function setupEnv(label: string, opts: { worker?: boolean } = {}): 
       await world.close();
       await temporal.stop();
     },
+  };
+}
+
+/** Runs an in-process worker of the bundled rollout workflow with the given activities; returns its stop. */
+export async function startBundledWorker(
+  env: Pick<TestEnv, 'temporal' | 'taskQueue' | 'bundlePath'>,
+  activities: RolloutActivities,
+): Promise<() => Promise<void>> {
+  const native = await NativeConnection.connect({ address: env.temporal.address });
+  const worker = await Worker.create({
+    connection: native,
+    namespace: env.temporal.namespace,
+    taskQueue: env.taskQueue,
+    workflowBundle: { codePath: env.bundlePath },
+    activities,
+  });
+  const running = worker.run();
+  return async () => {
+    worker.shutdown();
+    await running;
+    await native.close();
   };
 }
 
