@@ -11,6 +11,7 @@ ensure_node
 log "installing npm dependencies (npm ci)"
 npm ci --no-audit --no-fund --loglevel=error
 bash scripts/build-binaries.sh
+bash scripts/build-helm.sh >/dev/null
 bash scripts/ensure-system-packages.sh
 log "setup done in $((SECONDS - start))s"
 
