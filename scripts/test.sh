@@ -6,6 +6,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$FLEDGE_ROOT"
 start=$SECONDS
+# Every process this run starts inherits this marker, so survivors can be found without touching anyone else's.
+export FLEDGE_RUN_ID="run-$(date +%s)-$$"
 
 ensure_node
 log "installing npm dependencies (npm ci)"
@@ -32,11 +34,15 @@ log "running ${#files[@]} test files"
 status=0
 node --test --test-concurrency="${FLEDGE_TEST_CONCURRENCY:-1}" --test-timeout=900000 "${files[@]}" || status=$?
 
-# Nothing the harness started may outlive the tests.
-if leftovers=$(pgrep -af 'fledge-harness-' | grep -v pgrep); then
-  log "processes left behind by the harness:"
+# Nothing the harness started may outlive the tests: its temp dirs (in every server's arguments) carry the run id.
+# On CI nothing else runs, so any fledge process at all is a leftover.
+sleep 1
+pattern="fledge-harness-$FLEDGE_RUN_ID"
+[ "${CI:-}" = true ] && pattern='fledge-harness-|worker/main\.ts|worker/loadtester\.ts|scripted/worker-main\.ts'
+if leftovers=$(pgrep -af -- "$pattern"); then
+  log "processes left behind by the tests:"
   echo "$leftovers" >&2
-  pkill -9 -f 'fledge-harness-' || true
+  echo "$leftovers" | awk '{print $1}' | xargs -r kill -9 2>/dev/null || true
   status=1
 fi
 log "tests finished in $((SECONDS - start))s (exit $status)"

@@ -14,7 +14,9 @@ export const SHARED_DIR = process.env.FLEDGE_SHARED_DIR ?? join(REPO_ROOT, '..',
 export const TEMP_PREFIX = 'fledge-harness-';
 
 export function makeTempDir(label: string): string {
-  return mkdtempSync(join(tmpdir(), `${TEMP_PREFIX}${label}-`));
+  // scripts/test.sh sets FLEDGE_RUN_ID and looks for survivors of its own run by this name.
+  const run = process.env.FLEDGE_RUN_ID ? `${process.env.FLEDGE_RUN_ID}-` : '';
+  return mkdtempSync(join(tmpdir(), `${TEMP_PREFIX}${run}${label}-`));
 }
 
 export function removeTempDir(dir: string): void {
