@@ -1,7 +1,8 @@
 // A real Prometheus (Debian's package) on a free loopback port, holding known series: the test describes
 // counters by their per-second rate, the harness writes them as OpenMetrics, backfills them into the TSDB with
 // `promtool tsdb create-blocks-from openmetrics` around "now", and starts Prometheus on that TSDB, so instant
-// queries evaluated at the current time see a steady, exactly known rate.
+// queries evaluated at the current time see a steady, exactly known rate. With `scrapeTargets` it also scrapes
+// live exporters (the end-to-end stack's exporter), every `scrapeIntervalSeconds`.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,12 @@ export interface CounterSpec {
 }
 
 export interface PrometheusOptions {
-  counters: CounterSpec[];
+  /** Backfilled series; none (or empty) means no backfill. */
+  counters?: CounterSpec[];
+  /** host:port of exporters to scrape at /metrics (job `scrape`). */
+  scrapeTargets?: string[];
+  /** Scrape interval of `scrapeTargets` (default 1 s). */
+  scrapeIntervalSeconds?: number;
   /** Contents of --web.config.file (basic_auth_users, …); none means no auth. */
   webConfig?: string;
   /** Authorization header of the readiness probe, when webConfig asks for auth. */
@@ -34,9 +40,9 @@ export interface PrometheusServer {
 export async function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServer> {
   const dir = makeTempDir('prometheus');
   const tsdb = join(dir, 'tsdb');
-  backfill(dir, tsdb, opts);
+  if (opts.counters?.length) backfill(dir, tsdb, opts.counters, opts);
   const config = join(dir, 'prometheus.yml');
-  writeFileSync(config, 'global:\n  evaluation_interval: 1m\n');
+  writeFileSync(config, configText(opts));
   const port = await freePort();
   const args = [
     `--config.file=${config}`,
@@ -70,14 +76,30 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<Promethe
   };
 }
 
+function configText(opts: PrometheusOptions): string {
+  const lines = ['global:', '  evaluation_interval: 1m'];
+  if (opts.scrapeTargets?.length) {
+    const every = `${opts.scrapeIntervalSeconds ?? 1}s`;
+    lines.push(
+      `  scrape_interval: ${every}`,
+      `  scrape_timeout: ${every}`,
+      'scrape_configs:',
+      '  - job_name: scrape',
+      '    static_configs:',
+      `      - targets: [${opts.scrapeTargets.map((t) => `'${t}'`).join(', ')}]`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 /** Samples every `step` s from now − span to now + span, so "now" stays inside the data for the whole test. */
-function backfill(dir: string, tsdb: string, opts: PrometheusOptions): void {
+function backfill(dir: string, tsdb: string, counters: CounterSpec[], opts: PrometheusOptions): void {
   const span = opts.spanSeconds ?? 1800;
   const step = opts.stepSeconds ?? 5;
   const now = Math.floor(Date.now() / 1000 / step) * step;
   const lines: string[] = [];
   const byName = new Map<string, CounterSpec[]>();
-  for (const c of opts.counters) byName.set(c.name, [...(byName.get(c.name) ?? []), c]);
+  for (const c of counters) byName.set(c.name, [...(byName.get(c.name) ?? []), c]);
   // OpenMetrics wants each family contiguous; an untyped family accepts any sample name.
   for (const [name, specs] of byName) {
     lines.push(`# TYPE ${name} unknown`);

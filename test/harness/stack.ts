@@ -1,0 +1,497 @@
+// The whole product on loopback, for end-to-end tests, the sandbox and the benchmark:
+//
+//   - a real Kubernetes control plane with controllers and kwok nodes (test/harness/cluster.ts),
+//   - a real Temporal dev server (test/harness/temporal.ts),
+//   - a real Prometheus scraping, every second, a small exporter served by this process, whose per-canary
+//     request counters the caller steers (`stack.metrics.set(ns, name, { successRate, durationMs })`): the
+//     series are the ones the builtin `request-success-rate` / `request-duration` queries of the `kubernetes` and
+//     `gatewayapi` observers read (activities/metrics/observers/http.ts),
+//   - the gateway STAND-IN (test/harness/gateway-standin.ts): NOT a real gateway, it carries no traffic; it only
+//     marks each HTTPRoute generation Accepted, as a gateway controller would, so route readiness passes,
+//   - N real controller processes, `node worker/main.ts --mode all`, each with its own /healthz, /readyz and
+//     /metrics port and a JSON log file in the stack's directory.
+//
+// Helpers run the real command-line tools against it: kubectl, `node cli/fledge.ts` and the `temporal` CLI.
+import { execFile } from 'node:child_process';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { startCluster, waitFor, type Cluster } from './cluster.ts';
+import { STANDIN_CONTROLLER_NAME, startGatewayStandin, type GatewayStandin } from './gateway-standin.ts';
+import {
+  REPO_ROOT,
+  SHARED_DIR,
+  binary,
+  freePort,
+  makeTempDir,
+  removeTempDir,
+  spawnServer,
+  tailFile,
+  waitReady,
+  type Server,
+} from './proc.ts';
+import { startPrometheus, type PrometheusServer } from './prometheus.ts';
+import { startTemporal, type TemporalServer } from './temporal.ts';
+import { workflowBundlePath } from './workflow-bundle.ts';
+
+export const PODINFO_DIR = join(SHARED_DIR, 'thirdparty-crds', 'flagger-kustomize', 'podinfo');
+/** The Gateway every Canary of the stack routes through (accepted by the stand-in, which has no data plane). */
+export const GATEWAY = { name: 'gateway', namespace: 'gateways' };
+
+export interface StackOptions {
+  /** Controller processes (`node worker/main.ts --mode all`), default 1. */
+  controllers?: number;
+  /** kwok nodes, default 2. */
+  nodes?: number;
+  /** Log level of the controllers (default info). */
+  logLevel?: string;
+  /** Extra environment of the controllers. */
+  controllerEnv?: Record<string, string>;
+  /** Serve the Temporal Web UI (the sandbox does). */
+  ui?: boolean;
+}
+
+/** What the exporter reports for one canary's pods: a constant mix of requests per scrape. */
+export interface CanaryTraffic {
+  /** Percentage of non-5xx responses (default 100). */
+  successRate?: number;
+  /** Latency of every request, milliseconds (default 50): the P99 Prometheus computes lands just under it. */
+  durationMs?: number;
+  /** Requests per scrape (default 100). */
+  requests?: number;
+}
+
+export interface Controller {
+  readonly index: number;
+  readonly url: string;
+  readonly logFile: string;
+  readonly server: Server;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CanaryObject {
+  metadata: { name: string; namespace: string; generation?: number };
+  spec: Record<string, unknown>;
+  status?: {
+    phase?: string;
+    canaryWeight?: number;
+    failedChecks?: number;
+    lastAppliedSpec?: string;
+    lastPromotedSpec?: string;
+    conditions?: { type: string; status: string; reason: string; message?: string }[];
+  };
+}
+
+export interface Stack {
+  readonly dir: string;
+  readonly cluster: Cluster;
+  /** The dev server (`stack.temporal(args)` runs the `temporal` CLI against it). */
+  readonly temporalServer: TemporalServer;
+  readonly prometheus: PrometheusServer;
+  readonly standin: GatewayStandin;
+  readonly controllers: Controller[];
+  readonly kubeconfigPath: string;
+  readonly kubeConfig: k8s.KubeConfig;
+  /** The exporter's per-canary traffic (keyed by namespace and target name). */
+  readonly metrics: {
+    set(namespace: string, name: string, traffic: CanaryTraffic): void;
+    /** Resolves once Prometheus answers the builtin success rate of this canary with the set value. */
+    converged(namespace: string, name: string, timeoutMs?: number): Promise<void>;
+  };
+  /** kubectl against the stack's cluster; rejects with stderr on a non-zero exit. */
+  kubectl(args: string[], input?: string): Promise<string>;
+  /** `node cli/fledge.ts ARGS` with the stack's Temporal and kubeconfig (FLEDGE_USER=e2e). */
+  fledge(args: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
+  /** The real `temporal` CLI with --address/--namespace of the stack's dev server appended. */
+  temporal(args: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
+  /** podinfo Deployment + HPA of Flagger's kustomize example and a Gateway API Canary; waits for Initialized. */
+  applyPodinfo(namespace: string, opts?: PodinfoOptions): Promise<void>;
+  createNamespace(prefix?: string): Promise<string>;
+  canary(namespace: string, name?: string): Promise<CanaryObject>;
+  waitForPhase(
+    namespace: string,
+    phase: string | string[],
+    opts?: { name?: string; timeoutMs?: number },
+  ): Promise<CanaryObject>;
+  /** Text of controller i's /metrics. */
+  controllerMetrics(i?: number): Promise<string>;
+  /** The tail of every controller's log, for failure messages. */
+  controllerLogs(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+export interface PodinfoOptions {
+  name?: string;
+  /** Merged into spec.analysis (e.g. { interval: '5s', maxWeight: 50 }); `metrics` replaces the default list. */
+  analysis?: Record<string, unknown>;
+  /** Merged into spec (after analysis is set). */
+  spec?: Record<string, unknown>;
+  /** Initial traffic of the exporter for this canary (default healthy). */
+  traffic?: CanaryTraffic;
+  /** Wait for phase Initialized (default true). */
+  wait?: boolean;
+}
+
+/** Window of the builtin metrics: five 1 s scrapes (the analysis interval of 1 s would hold none). */
+export const METRIC_WINDOW = '5s';
+
+/** The Canary the stack applies: Gateway API, 1 s interval, 10/30 steps, both builtin metrics. */
+export function podinfoCanary(namespace: string, opts: PodinfoOptions = {}): object {
+  const name = opts.name ?? 'podinfo';
+  return {
+    apiVersion: 'flagger.app/v1beta1',
+    kind: 'Canary',
+    metadata: { name, namespace },
+    spec: {
+      provider: 'gatewayapi:v1',
+      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      autoscalerRef: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name },
+      progressDeadlineSeconds: 120,
+      service: { port: 9898, targetPort: 9898, gatewayRefs: [{ ...GATEWAY }] },
+      analysis: {
+        interval: '1s',
+        threshold: 2,
+        stepWeight: 10,
+        maxWeight: 30,
+        metrics: [
+          { name: 'request-success-rate', interval: METRIC_WINDOW, thresholdRange: { min: 99 } },
+          { name: 'request-duration', interval: METRIC_WINDOW, thresholdRange: { max: 500 } },
+        ],
+        ...opts.analysis,
+      },
+      ...opts.spec,
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a command to completion; never rejects on a non-zero exit (the code is in the result). */
+export function runCommand(
+  bin: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(
+      bin,
+      args,
+      { env: { ...process.env, ...opts.env }, cwd: REPO_ROOT, maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 120_000 },
+      (err, stdout, stderr) => {
+        const e = err as (Error & { code?: number | string; signal?: string }) | null;
+        const code = !e ? 0 : typeof e.code === 'number' ? e.code : e.signal ? 128 : 1;
+        resolve({
+          code,
+          stdout: String(stdout),
+          stderr: String(stderr) || (e && typeof e.code !== 'number' ? e.message : ''),
+        });
+      },
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The exporter: counters start high and grow by a fixed mix per scrape, so rate() ratios are exact.
+// ---------------------------------------------------------------------------------------------------------
+
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface Series {
+  traffic: Required<CanaryTraffic>;
+  ok: number;
+  errors: number;
+  /** Cumulative count per bucket (same order as BUCKETS), plus +Inf. */
+  buckets: number[];
+  sum: number;
+}
+
+function startExporter(): { server: HttpServer; series: Map<string, Series>; ready: Promise<string> } {
+  const series = new Map<string, Series>();
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    const lines = ['# TYPE http_request_duration_seconds histogram'];
+    for (const [key, s] of series) {
+      const [namespace, name] = key.split('/') as [string, string];
+      const { requests, successRate, durationMs } = s.traffic;
+      const ok = Math.round((requests * successRate) / 100);
+      s.ok += ok;
+      s.errors += requests - ok;
+      const seconds = durationMs / 1000;
+      BUCKETS.forEach((le, i) => {
+        if (seconds <= le) s.buckets[i]! += requests;
+      });
+      s.buckets[BUCKETS.length]! += requests;
+      s.sum += seconds * requests;
+      // A pod name of the target's Deployment: `{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)`.
+      const pod = `kubernetes_namespace="${namespace}",kubernetes_pod_name="${name}-7b9d8c6f5d-x2x4z"`;
+      const total = s.ok + s.errors;
+      lines.push(
+        `http_request_duration_seconds_count{${pod},status="200"} ${s.ok}`,
+        `http_request_duration_seconds_count{${pod},status="500"} ${s.errors}`,
+        `http_request_duration_seconds_sum{${pod}} ${s.sum}`,
+        ...BUCKETS.map((le, i) => `http_request_duration_seconds_bucket{${pod},le="${le}"} ${s.buckets[i]}`),
+        `http_request_duration_seconds_bucket{${pod},le="+Inf"} ${total}`,
+      );
+    }
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end(`${lines.join('\n')}\n`);
+  });
+  const ready = new Promise<string>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(`127.0.0.1:${(server.address() as AddressInfo).port}`));
+  });
+  return { server, series, ready };
+}
+
+function setTraffic(series: Map<string, Series>, namespace: string, name: string, traffic: CanaryTraffic): void {
+  const key = `${namespace}/${name}`;
+  const full = { successRate: 100, durationMs: 50, requests: 100, ...traffic };
+  const s = series.get(key);
+  if (s) {
+    s.traffic = full;
+    return;
+  }
+  // Start high so that rate() never extrapolates towards zero differently per series.
+  const base = 1_000_000;
+  series.set(key, {
+    traffic: full,
+    ok: base,
+    errors: base,
+    buckets: [...BUCKETS.map(() => 2 * base), 2 * base],
+    sum: 0,
+  });
+}
+
+async function promQuery(url: string, query: string): Promise<number | undefined> {
+  const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`);
+  const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
+  const v = body.data?.result?.[0]?.value[1];
+  return v === undefined ? undefined : Number(v);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The stack
+// ---------------------------------------------------------------------------------------------------------
+
+const GATEWAY_MANIFEST = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: ${GATEWAY.namespace} }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: fledge-standin }
+spec: { controllerName: ${STANDIN_CONTROLLER_NAME} }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: ${GATEWAY.name}, namespace: ${GATEWAY.namespace} }
+spec:
+  gatewayClassName: fledge-standin
+  listeners:
+    - { name: http, protocol: HTTP, port: 80, allowedRoutes: { namespaces: { from: All } } }
+`;
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const dir = makeTempDir('stack');
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    stops.length = 0;
+  };
+  try {
+    const exporter = startExporter();
+    stops.push(() => new Promise<void>((r) => exporter.server.close(() => r())));
+    const target = await exporter.ready;
+    const [cluster, temporal, prometheus, bundle] = await Promise.all([
+      startCluster({ controllers: true, nodes: opts.nodes ?? 2 }),
+      startTemporal({ ui: opts.ui }),
+      startPrometheus({ scrapeTargets: [target], scrapeIntervalSeconds: 1 }),
+      workflowBundlePath(),
+    ]);
+    stops.push(
+      () => cluster.stop(),
+      () => temporal.stop(),
+      () => prometheus.stop(),
+    );
+    await cluster.kubectl(['apply', '-f', '-'], GATEWAY_MANIFEST);
+    const standin = startGatewayStandin(cluster.kubeConfig);
+    stops.push(() => standin.stop());
+
+    const controllerEnv = {
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: temporal.namespace,
+      KUBECONFIG: cluster.kubeconfigPath,
+      // No Temporal config file of the user's: only the variables above.
+      TEMPORAL_CONFIG_FILE: join(dir, 'no-temporal.toml'),
+    };
+    const controllers: Controller[] = [];
+    const starting = Array.from({ length: opts.controllers ?? 1 }, async (_, index) => {
+      const port = await freePort();
+      const logFile = join(dir, `controller-${index}.log`);
+      const server = spawnServer({
+        name: `controller ${index}`,
+        bin: process.execPath,
+        args: [
+          join(REPO_ROOT, 'worker', 'main.ts'),
+          '--mode',
+          'all',
+          '--listen-address',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--metrics-server',
+          prometheus.url,
+          '--log-level',
+          opts.logLevel ?? 'info',
+        ],
+        logFile,
+        env: { ...controllerEnv, FLEDGE_WORKFLOW_BUNDLE: bundle, ...opts.controllerEnv },
+      });
+      const url = `http://127.0.0.1:${port}`;
+      const controller = { index, url, logFile, server };
+      controllers[index] = controller;
+      stops.push(() => server.stop());
+      await waitReady(server, async () => (await fetch(`${url}/readyz`)).status === 200, { timeoutMs: 120_000 });
+    });
+    await Promise.all(starting);
+
+    const kubeConfig = cluster.kubeConfig;
+    const custom = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    const cliEnv = { ...controllerEnv, FLEDGE_USER: 'e2e', HOME: dir };
+
+    const canary = async (namespace: string, name = 'podinfo') =>
+      (await custom.getNamespacedCustomObject({
+        group: 'flagger.app',
+        version: 'v1beta1',
+        namespace,
+        plural: 'canaries',
+        name,
+      })) as CanaryObject;
+
+    const controllerLogs = (lines = 30) =>
+      controllers.map((c) => `--- controller ${c.index} (${c.logFile})\n${tailFile(c.logFile, lines)}`).join('\n');
+
+    const waitForPhase: Stack['waitForPhase'] = async (namespace, phase, o = {}) => {
+      const phases = Array.isArray(phase) ? phase : [phase];
+      let last: CanaryObject | undefined;
+      try {
+        await waitFor(
+          async () => {
+            last = await canary(namespace, o.name);
+            return phases.includes(last.status?.phase ?? '');
+          },
+          `canary ${namespace}/${o.name ?? 'podinfo'} phase ${phases.join('|')}`,
+          o.timeoutMs ?? 120_000,
+        );
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; status: ${JSON.stringify(last?.status)}\n${controllerLogs()}`, {
+          cause: err,
+        });
+      }
+      return last!;
+    };
+
+    const metrics: Stack['metrics'] = {
+      set: (namespace, name, traffic) => setTraffic(exporter.series, namespace, name, traffic),
+      async converged(namespace, name, timeoutMs = 60_000) {
+        const s = exporter.series.get(`${namespace}/${name}`);
+        if (!s) throw new Error(`no traffic set for ${namespace}/${name}`);
+        const sel = `kubernetes_namespace="${namespace}",kubernetes_pod_name=~"${name}-.*"`;
+        const q =
+          `sum(rate(http_request_duration_seconds_count{${sel},status!~"5.*"}[${METRIC_WINDOW}])) / ` +
+          `sum(rate(http_request_duration_seconds_count{${sel}}[${METRIC_WINDOW}])) * 100`;
+        const want = (Math.round((s.traffic.requests * s.traffic.successRate) / 100) / s.traffic.requests) * 100;
+        await waitFor(
+          async () => Math.abs(((await promQuery(prometheus.url, q)) ?? -1) - want) < 1e-6,
+          `Prometheus reporting success rate ${want} for ${namespace}/${name}`,
+          timeoutMs,
+        );
+      },
+    };
+
+    const stack: Stack = {
+      dir,
+      cluster,
+      temporalServer: temporal,
+      prometheus,
+      standin,
+      controllers,
+      kubeconfigPath: cluster.kubeconfigPath,
+      kubeConfig,
+      metrics,
+      kubectl: (args, input) => cluster.kubectl(args, input),
+      fledge: (args, o = {}) =>
+        runCommand(process.execPath, [join(REPO_ROOT, 'cli', 'fledge.ts'), ...args], { env: cliEnv, ...o }),
+      temporal: (args, o = {}) =>
+        runCommand(binary('temporal'), [...args, '--address', temporal.address, '--namespace', temporal.namespace], {
+          env: cliEnv,
+          ...o,
+        }),
+      createNamespace: (prefix) => cluster.createNamespace(prefix),
+      canary,
+      waitForPhase,
+      async applyPodinfo(namespace, o = {}) {
+        const name = o.name ?? 'podinfo';
+        metrics.set(namespace, name, o.traffic ?? {});
+        if (name === 'podinfo') {
+          await cluster.kubectl([
+            'apply',
+            '-n',
+            namespace,
+            '-f',
+            join(PODINFO_DIR, 'deployment.yaml'),
+            '-f',
+            join(PODINFO_DIR, 'hpa.yaml'),
+          ]);
+        } else {
+          throw new Error('applyPodinfo: only the fixture name podinfo is supported');
+        }
+        await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(podinfoCanary(namespace, o)));
+        if (o.wait !== false) await waitForPhase(namespace, 'Initialized', { name });
+      },
+      async controllerMetrics(i = 0) {
+        const c = controllers[i];
+        if (!c) throw new Error(`no controller ${i}`);
+        const res = await fetch(`${c.url}/metrics`);
+        return res.text();
+      },
+      controllerLogs,
+      async stop() {
+        await stopAll();
+        if (!process.env.FLEDGE_KEEP_TEMP) removeTempDir(dir);
+      },
+    };
+    return stack;
+  } catch (err) {
+    await stopAll();
+    if (!process.env.FLEDGE_KEEP_TEMP) removeTempDir(dir);
+    throw err;
+  }
+}
+
+/** Polls `fn` until it returns a value that is not undefined. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
+}
