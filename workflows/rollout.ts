@@ -73,8 +73,6 @@ export interface RolloutResult {
 const retry = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' };
 const nonRetryableErrorTypes = ['TargetNotFound', 'InvalidSpec'];
 
-// observe is a pure read, so it runs as a local activity: one marker event instead of three events and a
-// workflow task per tick. Retried with backoff like any activity; a long outage just delays the tick.
 /** Activity proxies, grouped by retry policy and timeout; built per execution from the rollout options. */
 function activityGroups(options: RolloutOptions | undefined) {
   const timeout = options?.activityTimeout ?? '2m';
