@@ -32,7 +32,7 @@ import {
   type Server,
 } from './proc.ts';
 import { startPrometheus, type PrometheusServer } from './prometheus.ts';
-import { startTemporal, type TemporalServer } from './temporal.ts';
+import { startTemporal, type TemporalOptions, type TemporalServer } from './temporal.ts';
 import { workflowBundlePath } from './workflow-bundle.ts';
 
 export const PODINFO_DIR = join(SHARED_DIR, 'thirdparty-crds', 'flagger-kustomize', 'podinfo');
@@ -50,6 +50,8 @@ export interface StackOptions {
   controllerEnv?: Record<string, string>;
   /** Serve the Temporal Web UI (the sandbox does). */
   ui?: boolean;
+  /** Fixed dev server ports and namespace (the sandbox: 7233, UI 8233, `default`); default free ports, `fledge-test`. */
+  temporal?: Pick<TemporalOptions, 'port' | 'uiPort' | 'namespace'>;
 }
 
 /** What the exporter reports for one canary's pods: a constant mix of requests per scrape. */
@@ -315,7 +317,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const target = await exporter.ready;
     const [cluster, temporal, prometheus, bundle] = await Promise.all([
       startCluster({ controllers: true, nodes: opts.nodes ?? 2 }),
-      startTemporal({ ui: opts.ui }),
+      startTemporal({ ui: opts.ui, ...opts.temporal }),
       startPrometheus({ scrapeTargets: [target], scrapeIntervalSeconds: 1 }),
       workflowBundlePath(),
     ]);
