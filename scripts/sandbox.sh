@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The main job: local sandbox (Temporal dev server + UI, simulated cluster, the fledge controller).
+# The main job: the local sandbox (Temporal dev server + Web UI, simulated cluster, the fledge controller, podinfo
+# with a Gateway API Canary, Prometheus with a healthy exporter, the gateway stand-in). Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$FLEDGE_ROOT"
 ensure_node
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 bash scripts/build-binaries.sh >/dev/null
+bash scripts/ensure-system-packages.sh
 exec node scripts/sandbox.ts

@@ -1,14 +1,30 @@
-// The local sandbox (README's main command): a Temporal dev server with its Web UI, a simulated
-// Kubernetes cluster (real apiserver, controller-manager, scheduler, kwok nodes) and the fledge
-// controller connected to both. Ctrl-C stops everything.
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { REPO_ROOT, freePort, spawnServer, type Server } from '../test/harness/proc.ts';
-import { startTemporal, type TemporalServer } from '../test/harness/temporal.ts';
-import { startCluster, type Cluster } from '../test/harness/cluster.ts';
+// The local sandbox (README's main command), on the end-to-end stack (test/harness/stack.ts):
+//
+//   - a Temporal dev server with its Web UI (127.0.0.1:7233 and :8233 when free), namespace `default`,
+//   - a simulated Kubernetes cluster: real etcd, kube-apiserver, controller-manager, scheduler, kwok nodes,
+//   - the fledge controller process (`node worker/main.ts`),
+//   - a real Prometheus scraping a local exporter whose request counters make analysis pass (steerable: see
+//     the printed `curl`),
+//   - the gateway STAND-IN: not a real gateway, it carries no traffic and only marks HTTPRoutes Accepted,
+//   - Flagger's podinfo fixture in namespace `test` with a Gateway API Canary, Initialized.
+//
+// It prints how to trigger, watch, promote and abort a rollout. Ctrl-C stops everything.
+import { mkdirSync, rmSync, copyFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer } from 'node:net';
+import { dirname, join, relative } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { waitFor } from '../test/harness/cluster.ts';
+import { REPO_ROOT, binary, freePort } from '../test/harness/proc.ts';
+import { startStack, type Stack } from '../test/harness/stack.ts';
 
+const NAMESPACE = 'test';
+const NEW_IMAGE = 'ghcr.io/stefanprodan/podinfo:6.0.1';
+// Slow enough to watch and to send controls by hand: 5 steps of 10 %, 10 s apart (about 1.5 minutes).
+const ANALYSIS = { interval: '10s', stepWeight: 10, maxWeight: 50, threshold: 3 };
+
+/** `preferred` when nothing listens there on 127.0.0.1, else a free port. */
 async function portOr(preferred: number): Promise<number> {
-  const { createServer } = await import('node:net');
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => void freePort().then(resolve));
@@ -16,56 +32,158 @@ async function portOr(preferred: number): Promise<number> {
   });
 }
 
+/** Single-quotes a word for the printed shell commands when it needs it. */
+function sh(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `POST /traffic?successRate=80&durationMs=50`: steer the exporter of test/podinfo (to make analysis fail). */
+function startTrafficControl(stack: Stack, port: number) {
+  const server = createHttpServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/traffic' || req.method !== 'POST') {
+      res.statusCode = 404;
+      res.end('POST /traffic?successRate=N&durationMs=N[&namespace=test&name=podinfo]\n');
+      return;
+    }
+    const num = (k: string) => (url.searchParams.has(k) ? Number(url.searchParams.get(k)) : undefined);
+    const traffic = { successRate: num('successRate') ?? 100, durationMs: num('durationMs') ?? 50 };
+    if (!Number.isFinite(traffic.successRate) || !Number.isFinite(traffic.durationMs)) {
+      res.statusCode = 400;
+      res.end('successRate and durationMs must be numbers\n');
+      return;
+    }
+    const ns = url.searchParams.get('namespace') ?? NAMESPACE;
+    const name = url.searchParams.get('name') ?? 'podinfo';
+    stack.metrics.set(ns, name, traffic);
+    res.end(`${ns}/${name}: success rate ${traffic.successRate} %, duration ${traffic.durationMs} ms\n`);
+  });
+  return new Promise<typeof server>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+async function createNamespace(stack: Stack, name: string): Promise<void> {
+  const core = stack.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name } } });
+  // Pods need the default ServiceAccount, which the controller-manager creates.
+  await waitFor(
+    async () => Boolean(await core.readNamespacedServiceAccount({ name: 'default', namespace: name })),
+    `default ServiceAccount in ${name}`,
+  );
+}
+
 async function main(): Promise<void> {
   const stateDir = join(REPO_ROOT, '.fledge', 'sandbox');
   mkdirSync(stateDir, { recursive: true });
-  // Filled in as each part comes up, so Ctrl-C during start-up stops what is already running.
-  const parts: { temporal?: TemporalServer; cluster?: Cluster; controller?: Server } = {};
-  const stop = async () => {
-    console.log('\nstopping the sandbox ...');
-    await parts.controller?.stop();
-    await parts.cluster?.stop();
-    await parts.temporal?.stop();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
-
-  console.log('starting Temporal dev server (with Web UI) ...');
-  const temporal = (parts.temporal = await startTemporal({
-    ui: true,
-    port: await portOr(7233),
-    uiPort: await portOr(8233),
-    namespace: 'default',
-    dbFile: join(stateDir, 'temporal.sqlite'),
-  }));
-  console.log('starting the simulated cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok) ...');
-  const cluster = (parts.cluster = await startCluster({ controllers: true, nodes: 3 }));
   const kubeconfig = join(stateDir, 'kubeconfig');
-  copyFileSync(cluster.kubeconfigPath, kubeconfig);
+  const envFile = join(stateDir, 'env.sh');
+  // Filled in once up, so Ctrl-C during start-up stops what is already running.
+  const parts: { stack?: Stack } = {};
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nstopping the sandbox ...');
+    await parts.stack?.stop();
+    rmSync(kubeconfig, { force: true });
+    rmSync(envFile, { force: true });
+    // Still starting: the harness kills every server it spawned when this process exits (process.on('exit')).
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
 
-  const controller = (parts.controller = spawnServer({
-    name: 'fledge controller',
-    bin: process.execPath,
-    args: [join(REPO_ROOT, 'worker', 'main.ts')],
-    logFile: join(stateDir, 'controller.log'),
-    env: { TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, KUBECONFIG: kubeconfig },
+  const port = await portOr(7233);
+  const uiPort = await portOr(8233);
+  console.log(
+    'starting: Temporal dev server + Web UI, simulated cluster (etcd, kube-apiserver, controller-manager, ' +
+      'scheduler, kwok), Prometheus, gateway stand-in, fledge controller ... (about a minute)',
+  );
+  const stack = (parts.stack = await startStack({
+    controllers: 1,
+    nodes: 3,
+    ui: true,
+    temporal: { port, uiPort, namespace: 'default' },
   }));
+  if (stopping) return;
+  copyFileSync(stack.kubeconfigPath, kubeconfig);
+  await createNamespace(stack, NAMESPACE);
+  console.log(`applying podinfo and its Gateway API Canary in namespace ${NAMESPACE}, waiting for Initialized ...`);
+  await stack.applyPodinfo(NAMESPACE, { analysis: ANALYSIS, traffic: { successRate: 100 } });
+  const control = await startTrafficControl(stack, await portOr(9099));
+  const controlUrl = `http://127.0.0.1:${(control.address() as { port: number }).port}`;
+
+  const temporal = stack.temporalServer;
+  const controller = stack.controllers[0]!;
+  const kubectl = binary('kubectl');
+  const temporalBin = binary('temporal');
+  const node = process.execPath;
+  const fledgeCli = relative(process.cwd(), join(REPO_ROOT, 'cli', 'fledge.ts')) || 'cli/fledge.ts';
+  // fledge's defaults are 127.0.0.1:7233 and `default`: only a different port needs TEMPORAL_ADDRESS.
+  const fledgeEnv = [`KUBECONFIG=${sh(kubeconfig)}`];
+  if (temporal.address !== '127.0.0.1:7233') fledgeEnv.push(`TEMPORAL_ADDRESS=${temporal.address}`);
+  const fledge = (args: string) => `${fledgeEnv.join(' ')} ${sh(node)} ${sh(fledgeCli)} ${args}`;
+  const wf = `canary/${NAMESPACE}/podinfo`;
+  const tctl = (name: string, reason: string) =>
+    `${sh(temporalBin)} workflow update execute --address ${temporal.address} --namespace ${temporal.namespace} \\\n` +
+    `      --workflow-id ${wf} --name ${name} --input ${sh(JSON.stringify({ by: 'you', reason }))}`;
+
+  writeFileSync(
+    envFile,
+    [
+      '# source this file: kubectl, fledge and temporal against the running sandbox',
+      `export KUBECONFIG=${sh(kubeconfig)}`,
+      `export TEMPORAL_ADDRESS=${temporal.address}`,
+      `export TEMPORAL_NAMESPACE=${temporal.namespace}`,
+      `export PATH=${sh(dirname(node))}:${sh(dirname(temporalBin))}:${sh(dirname(kubectl))}:$PATH`,
+      `alias fledge=${sh(`node ${join(REPO_ROOT, 'cli', 'fledge.ts')}`)}`,
+      '',
+    ].join('\n'),
+  );
+
   console.log(`
 fledge sandbox is up.
-  Temporal:      ${temporal.address} (namespace ${temporal.namespace})
-  Temporal UI:   ${temporal.uiUrl}
-  Kubernetes:    export KUBECONFIG=${kubeconfig}
-  Controller log: ${controller.logFile}   (tail -f it)
+  Temporal          ${temporal.address}, namespace ${temporal.namespace}
+  Temporal Web UI   ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows
+  Kubernetes        kubeconfig ${kubeconfig}  (simulated nodes: pods are scheduled and Ready, nothing runs)
+  Canary            ${NAMESPACE}/podinfo: Gateway API (HTTPRoute on Gateway gateways/gateway), interval ${ANALYSIS.interval},
+                    step ${ANALYSIS.stepWeight} % up to ${ANALYSIS.maxWeight} %, builtin request-success-rate and request-duration
+  Gateway           a STAND-IN, not a real gateway: it only marks each HTTPRoute Accepted, no traffic flows
+  Metrics           Prometheus ${stack.prometheus.url} scraping a local exporter (healthy: analysis passes)
+  Controller        ${controller.url}/metrics, log ${controller.logFile}
 
-Try:
-  kubectl --kubeconfig ${kubeconfig} get nodes
-  temporal --address ${temporal.address} workflow list
+Trigger a rollout:
+  ${sh(kubectl)} --kubeconfig ${sh(kubeconfig)} -n ${NAMESPACE} set image deployment/podinfo podinfod=${NEW_IMAGE}
+  (next time another tag, e.g. :6.0.2; each new pod template is a new rollout)
+
+Watch it:
+  ${fledge(`get podinfo -n ${NAMESPACE} -w`)}
+  ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows/${encodeURIComponent(wf)}
+  ${sh(kubectl)} --kubeconfig ${sh(kubeconfig)} -n ${NAMESPACE} get canary podinfo -w
+
+Promote or abort it while it runs, with the temporal CLI:
+  ${tctl('promote', 'looks good')}
+  ${tctl('abort', 'not today')}
+or with fledge:
+  ${fledge(`promote podinfo -n ${NAMESPACE} --reason 'looks good'`)}
+  ${fledge(`abort podinfo -n ${NAMESPACE} --reason 'not today'`)}
+  ${fledge(`history podinfo -n ${NAMESPACE}`)}
+
+Make the analysis fail (80 % success), then healthy again:
+  curl -X POST '${controlUrl}/traffic?successRate=80'
+  curl -X POST '${controlUrl}/traffic?successRate=100'
+
+Shortcut: source ${relative(process.cwd(), envFile) || envFile}   (sets KUBECONFIG, TEMPORAL_*, PATH, alias fledge)
 
 Ctrl-C stops everything.`);
-  const code = await controller.exited;
-  console.log(`controller exited with code ${code}; see ${controller.logFile}`);
-  await stop();
+
+  const code = await controller.server.exited;
+  if (stopping) return;
+  console.error(`the fledge controller exited with code ${code}; see ${controller.logFile}`);
+  control.close();
+  await stop(1);
 }
 
 main().catch((err: unknown) => {
