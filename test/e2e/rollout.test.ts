@@ -1,10 +1,21 @@
-// End to end on the whole product (test/harness/stack.ts): real apiserver + controller-manager + kwok, a real
-// Temporal dev server, a real Prometheus, the real controller process and the real CLIs (kubectl, fledge,
-// temporal). Each test has its own namespace; one stack serves the file.
+// End to end on the whole product (test/harness/stack.ts): a real apiserver + controller-manager + kwok, a real
+// Temporal dev server, a real Prometheus scraping a steerable exporter, the gateway stand-in (no data plane),
+// the real controller process (`node worker/main.ts --mode all`) and the real command-line tools: kubectl, the
+// `fledge` CLI and the `temporal` CLI. One stack serves the file; each test has its own namespace and runs
+// concurrently with the others. Every wait is on a condition, never a fixed sleep.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k8s from '@kubernetes/client-node';
-import { startStack, type Stack } from '../harness/stack.ts';
+import { startStack, waitForCanary, type Stack } from '../harness/stack.ts';
+import {
+  ALL_PRIMARY,
+  NEW_IMAGE,
+  OLD_IMAGE,
+  deployment,
+  eventMessages,
+  primaryImage,
+  recordWeights,
+  routeWeights,
+} from './helpers.ts';
 
 let stack: Stack;
 before(async () => {
@@ -14,47 +25,154 @@ after(async () => {
   await stack?.stop();
 });
 
-const NEW_IMAGE = 'ghcr.io/stefanprodan/podinfo:6.0.1';
-
-async function primaryImage(ns: string): Promise<string | undefined> {
-  const d = await stack.kubeConfig
-    .makeApiClient(k8s.AppsV1Api)
-    .readNamespacedDeployment({ name: 'podinfo-primary', namespace: ns });
-  return d.spec?.template.spec?.containers[0]?.image;
+/** `kubectl set image` of the podinfo target; returns the time just before, for `fledge status --since`. */
+async function setImage(ns: string, image = NEW_IMAGE): Promise<string> {
+  const since = new Date(Date.now() - 1000).toISOString();
+  await stack.kubectl(['set', 'image', '-n', ns, 'deploy/podinfo', `podinfod=${image}`]);
+  return since;
 }
 
-async function routeWeights(ns: string): Promise<[string, number][]> {
-  const route = (await stack.kubeConfig.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({
-    group: 'gateway.networking.k8s.io',
-    version: 'v1',
-    namespace: ns,
-    plural: 'httproutes',
-    name: 'podinfo',
-  })) as { spec: { rules: { backendRefs: { name: string; weight: number }[] }[] } };
-  return (route.spec.rules[0]?.backendRefs ?? []).map((b) => [b.name, b.weight]);
+function fledgeStatus(ns: string, since?: string) {
+  return stack.fledge(['status', 'podinfo', '-n', ns, '--timeout', '240', ...(since ? ['--since', since] : [])], {
+    timeoutMs: 260_000,
+  });
 }
 
-describe('rollouts', { concurrency: true }, () => {
-  it('kubectl set image → Succeeded with the primary on the new image', async () => {
-    const ns = await stack.createNamespace('promote');
+describe('canary rollouts end to end', { concurrency: true }, () => {
+  it('kubectl set image → Succeeded with the primary on the new image; kubectl wait, fledge status 0, /metrics weights', async () => {
+    const ns = await stack.createNamespace('succeed');
     await stack.applyPodinfo(ns);
-    await stack.kubectl(['set', 'image', '-n', ns, 'deploy/podinfo', `podinfod=${NEW_IMAGE}`]);
+    assert.equal(await primaryImage(stack, ns), OLD_IMAGE);
+    const weights = recordWeights(stack, ns);
+    const since = await setImage(ns);
+    // CI's way: block until this rollout (not an earlier one) ends.
+    const status = fledgeStatus(ns, since);
     await stack.waitForPhase(ns, 'Progressing');
-    const wait = await stack.kubectl([
+    // Promoted turns Unknown while progressing; kubectl wait returns once it is True again.
+    const waited = await stack.kubectl([
       'wait',
       '-n',
       ns,
       'canary/podinfo',
       '--for=condition=promoted',
-      '--timeout=120s',
+      '--timeout=180s',
     ]);
-    assert.match(wait, /condition met/);
-    const c = await stack.waitForPhase(ns, 'Succeeded');
-    assert.equal(c.status?.lastPromotedSpec, c.status?.lastAppliedSpec);
-    assert.equal(await primaryImage(ns), NEW_IMAGE);
-    assert.deepEqual(await routeWeights(ns), [
-      ['podinfo-primary', 100],
-      ['podinfo-canary', 0],
+    assert.match(waited, /condition met/);
+    const canary = await stack.waitForPhase(ns, 'Succeeded');
+    assert.equal(canary.status?.lastPromotedSpec, canary.status?.lastAppliedSpec);
+    assert.equal(canary.status?.conditions?.find((c) => c.type === 'Promoted')?.status, 'True');
+    assert.equal(await primaryImage(stack, ns), NEW_IMAGE);
+    assert.deepEqual(await routeWeights(stack, ns), ALL_PRIMARY);
+    assert.equal((await deployment(stack, ns, 'podinfo')).spec?.replicas, 0, 'canary scaled down');
+
+    const r = await status;
+    assert.equal(r.code, 0, `fledge status: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /Succeeded/);
+    const again = await fledgeStatus(ns);
+    assert.equal(again.code, 0, again.stderr);
+
+    const messages = await eventMessages(stack, ns);
+    const advances = messages.filter((m) => m.startsWith('Advance '));
+    assert.deepEqual(
+      advances,
+      [10, 20, 30].map((w) => `Advance podinfo.${ns} canary weight ${w}`),
+    );
+    assert.ok(messages.includes(`Promotion completed! Scaling down podinfo.${ns}`), messages.join('\n'));
+
+    // The controller's /metrics followed the rollout: the canary weight rose step by step, then went back to 0.
+    const seen = await weights.stop();
+    const rising = seen.slice(seen.indexOf(0) + 1, seen.lastIndexOf(0));
+    assert.ok(rising.length >= 2, `flagger_canary_weight changes seen: ${seen.join(' → ')}`);
+    assert.deepEqual(
+      rising,
+      [...rising].sort((a, b) => a - b),
+      `weights only rise: ${seen.join(' → ')}`,
+    );
+    assert.ok(
+      rising.every((w) => [10, 20, 30].includes(w)),
+      seen.join(' → '),
+    );
+    assert.equal(seen.at(-1), 0, 'weight back to 0 after promotion');
+  });
+
+  it('a version whose metrics fail → Failed, 100% primary, fledge status 1', async () => {
+    const ns = await stack.createNamespace('fail');
+    await stack.applyPodinfo(ns);
+    // The new version answers half of its requests with 5xx.
+    stack.metrics.set(ns, 'podinfo', { successRate: 50 });
+    const since = await setImage(ns);
+    const status = fledgeStatus(ns, since);
+    await stack.waitForPhase(ns, 'Progressing');
+    const canary = await stack.waitForPhase(ns, 'Failed');
+    assert.equal(canary.status?.canaryWeight, 0);
+    assert.deepEqual(await routeWeights(stack, ns), ALL_PRIMARY);
+    assert.equal(await primaryImage(stack, ns), OLD_IMAGE, 'the primary still runs the old version');
+    assert.equal((await deployment(stack, ns, 'podinfo')).spec?.replicas, 0, 'canary scaled down');
+    const messages = await eventMessages(stack, ns);
+    assert.ok(
+      messages.includes(`Halt podinfo.${ns} advancement success rate 50.00% < 99%`),
+      `a failed check says what failed:\n${messages.join('\n')}`,
+    );
+    assert.ok(messages.includes(`Rolling back podinfo.${ns} failed checks threshold reached 2`), messages.join('\n'));
+    assert.ok(messages.includes(`Canary failed! Scaling down podinfo.${ns}`), messages.join('\n'));
+
+    const r = await status;
+    assert.equal(r.code, 1, `fledge status: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout + r.stderr, /Failed/);
+    assert.equal((await fledgeStatus(ns)).code, 1);
+  });
+
+  it('temporal workflow update execute --name promote promotes a running rollout', async () => {
+    const ns = await stack.createNamespace('tpromote');
+    // Long steps: the rollout sits at each weight for 8 s, far from its max weight of 50 %.
+    await stack.applyPodinfo(ns, { analysis: { interval: '8s', maxWeight: 50 } });
+    await setImage(ns);
+    await waitForCanary(stack, ns, 'canary weight 10', (c) => c.status?.canaryWeight === 10);
+    const r = await stack.temporal([
+      'workflow',
+      'update',
+      'execute',
+      '--name',
+      'promote',
+      '--workflow-id',
+      `canary/${ns}/podinfo`,
+      '--input',
+      '{"by":"e2e","reason":"release train"}',
     ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /accepted:true control:promote/);
+    await stack.waitForPhase(ns, 'Succeeded', { timeoutMs: 180_000 });
+    assert.equal(await primaryImage(stack, ns), NEW_IMAGE);
+    assert.deepEqual(await routeWeights(stack, ns), ALL_PRIMARY);
+    const messages = await eventMessages(stack, ns);
+    assert.ok(messages.includes('Promotion requested by e2e: release train'), messages.join('\n'));
+    assert.ok(!messages.some((m) => m.endsWith('canary weight 50')), 'promoted before the max weight');
+    const history = await stack.fledge(['history', 'podinfo', '-n', ns]);
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(history.stdout, /Succeeded\s.*\se2e\s/, history.stdout);
+  });
+
+  it('fledge abort rolls a running rollout back: Failed, 100% primary', async () => {
+    const ns = await stack.createNamespace('abort');
+    await stack.applyPodinfo(ns, { analysis: { interval: '8s', maxWeight: 50 } });
+    await setImage(ns);
+    await waitForCanary(stack, ns, 'canary weight 10', (c) => c.status?.canaryWeight === 10);
+    const r = await stack.fledge(['abort', 'podinfo', '-n', ns, '--reason', 'latency on dashboards']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /abort requested by e2e/);
+    const canary = await stack.waitForPhase(ns, 'Failed');
+    assert.equal(canary.status?.canaryWeight, 0);
+    assert.deepEqual(await routeWeights(stack, ns), ALL_PRIMARY);
+    assert.equal(await primaryImage(stack, ns), OLD_IMAGE);
+    const messages = await eventMessages(stack, ns);
+    assert.ok(
+      messages.includes(`Rolling back podinfo.${ns} aborted by e2e: latency on dashboards`),
+      messages.join('\n'),
+    );
+    // A second abort is refused by the workflow's validator, with its reason.
+    const again = await stack.fledge(['abort', 'podinfo', '-n', ns]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^fledge: cannot abort/);
+    assert.equal((await fledgeStatus(ns)).code, 1);
   });
 });

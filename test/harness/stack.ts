@@ -356,6 +356,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           prometheus.url,
           '--log-level',
           opts.logLevel ?? 'info',
+          // Unused with TEMPORAL_ADDRESS set; in the arguments so scripts/test.sh's leftover check finds us.
+          '--data-dir',
+          join(dir, `controller-${index}`),
         ],
         logFile,
         env: { ...controllerEnv, FLEDGE_WORKFLOW_BUNDLE: bundle, ...opts.controllerEnv },
@@ -480,6 +483,29 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (!process.env.FLEDGE_KEEP_TEMP) removeTempDir(dir);
     throw err;
   }
+}
+
+/** Waits until the Canary object satisfies `check`; the failure shows its last status and the controller logs. */
+export async function waitForCanary(
+  stack: Stack,
+  namespace: string,
+  what: string,
+  check: (c: CanaryObject) => boolean,
+  { name = 'podinfo', timeoutMs = 120_000 } = {},
+): Promise<CanaryObject> {
+  let last: CanaryObject | undefined;
+  try {
+    await waitFor(
+      async () => check((last = await stack.canary(namespace, name))),
+      `${namespace}/${name}: ${what}`,
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; status: ${JSON.stringify(last?.status)}\n${stack.controllerLogs()}`, {
+      cause: err,
+    });
+  }
+  return last!;
 }
 
 /** Polls `fn` until it returns a value that is not undefined. */
