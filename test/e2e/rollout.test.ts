@@ -100,6 +100,7 @@ describe('canary rollouts end to end', { concurrency: true }, () => {
     await stack.applyPodinfo(ns);
     // The new version answers half of its requests with 5xx.
     stack.metrics.set(ns, 'podinfo', { successRate: 50 });
+    await stack.metrics.converged(ns, 'podinfo');
     const since = await setImage(ns);
     const status = fledgeStatus(ns, since);
     await stack.waitForPhase(ns, 'Progressing');

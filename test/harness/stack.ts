@@ -112,7 +112,10 @@ export interface Stack {
   fledge(args: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
   /** The real `temporal` CLI with --address/--namespace of the stack's dev server appended. */
   temporal(args: string[], opts?: { timeoutMs?: number }): Promise<RunResult>;
-  /** podinfo Deployment + HPA of Flagger's kustomize example and a Gateway API Canary; waits for Initialized. */
+  /**
+   * podinfo Deployment + HPA of Flagger's kustomize example and a Gateway API Canary (podinfoCanary); waits for
+   * Initialized and for Prometheus to report the canary's traffic.
+   */
   applyPodinfo(namespace: string, opts?: PodinfoOptions): Promise<void>;
   createNamespace(prefix?: string): Promise<string>;
   canary(namespace: string, name?: string): Promise<CanaryObject>;
@@ -136,7 +139,7 @@ export interface PodinfoOptions {
   spec?: Record<string, unknown>;
   /** Initial traffic of the exporter for this canary (default healthy). */
   traffic?: CanaryTraffic;
-  /** Wait for phase Initialized (default true). */
+  /** Wait for phase Initialized and for Prometheus to report the traffic (default true). */
   wait?: boolean;
 }
 
@@ -463,7 +466,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           throw new Error('applyPodinfo: only the fixture name podinfo is supported');
         }
         await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(podinfoCanary(namespace, o)));
-        if (o.wait !== false) await waitForPhase(namespace, 'Initialized', { name });
+        if (o.wait === false) return;
+        await waitForPhase(namespace, 'Initialized', { name });
+        // The first analysis must find the set traffic in Prometheus's window, not a partial one.
+        await metrics.converged(namespace, name);
       },
       async controllerMetrics(i = 0) {
         const c = controllers[i];
