@@ -1,0 +1,351 @@
+// Rollout benchmark on the end-to-end stack (test/harness/stack.ts: real apiserver + controller-manager + kwok,
+// Temporal dev server, Prometheus scraping a healthy exporter, gateway stand-in, one `node worker/main.ts`).
+//
+//   node bench/rollout.ts                       20 runs, then 100 concurrent canaries
+//   node bench/rollout.ts --runs 4 --canaries 10   a quick run
+//   node bench/rollout.ts --canaries 0             latency and overhead only
+//
+// The canary: Gateway API, interval 1s, stepWeight 10, maxWeight 100 (10 weight steps), both builtin metrics.
+// The podinfo fixture's minReadySeconds (5 s) is set to 0 (--min-ready-seconds) so the figures are fledge's.
+//
+//   latency   image patch sent to the apiserver → first HTTPRoute change giving the canary weight > 0, seen by a
+//             watch on the apiserver
+//   overhead  image patch → Canary phase Succeeded (watch), minus 10 × interval
+//   RSS       VmRSS of the controller process (/proc/<pid>/status) every second while N canaries roll at once
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import YAML from 'yaml';
+import { waitFor } from '../test/harness/cluster.ts';
+import { PODINFO_DIR, podinfoCanary, startStack, type Stack } from '../test/harness/stack.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '20' },
+    parallel: { type: 'string', default: '1' },
+    canaries: { type: 'string', default: '100' },
+    namespaces: { type: 'string', default: '5' },
+    'min-ready-seconds': { type: 'string', default: '0' },
+    'rss-timeout': { type: 'string', default: '600' },
+  },
+});
+const RUNS = Number(args.runs);
+const PARALLEL = Math.max(1, Number(args.parallel));
+const CANARIES = Number(args.canaries);
+const NAMESPACES = Math.max(1, Math.min(Number(args.namespaces), CANARIES || 1));
+const MIN_READY = Number(args['min-ready-seconds']);
+const RSS_TIMEOUT_MS = Number(args['rss-timeout']) * 1000;
+
+const INTERVAL_S = 1;
+const STEPS = 10;
+const ANALYSIS = { interval: `${INTERVAL_S}s`, stepWeight: 10, maxWeight: 100, threshold: 2 };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = () => performance.now();
+let imageSeq = 0;
+const nextImage = () => `ghcr.io/stefanprodan/podinfo:6.${Math.floor(++imageSeq / 100)}.${imageSeq % 100}`;
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
+}
+const ms = (v: number) => `${v.toFixed(0)} ms`;
+const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
+
+/** podinfo renamed (labels and selector too, so several live in one namespace), without its HPA. */
+function deployment(name: string): k8s.V1Deployment {
+  const d = YAML.parse(readFileSync(join(PODINFO_DIR, 'deployment.yaml'), 'utf8')) as k8s.V1Deployment;
+  d.metadata = { ...d.metadata, name, labels: { app: name } };
+  d.spec!.minReadySeconds = MIN_READY;
+  d.spec!.replicas = 1;
+  d.spec!.selector = { matchLabels: { app: name } };
+  d.spec!.template.metadata = { ...d.spec!.template.metadata, labels: { app: name } };
+  return d;
+}
+
+async function applyCanary(stack: Stack, namespace: string, name: string): Promise<void> {
+  stack.metrics.set(namespace, name, {});
+  await stack.kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({ namespace, body: deployment(name) });
+  const canary = podinfoCanary(namespace, { name, analysis: ANALYSIS }) as { spec: Record<string, unknown> };
+  delete canary.spec.autoscalerRef;
+  await stack.kubectl(['apply', '-f', '-'], JSON.stringify(canary));
+}
+
+async function setImage(stack: Stack, namespace: string, name: string, image: string): Promise<void> {
+  await stack.kubeConfig.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
+    {
+      namespace,
+      name,
+      body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: image }],
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+  );
+}
+
+interface RouteObj {
+  metadata: { name: string };
+  spec?: { rules?: { backendRefs?: { name: string; weight?: number }[] }[] };
+}
+interface CanaryObj {
+  metadata: { name: string; namespace: string };
+  status?: { phase?: string };
+}
+
+/** Watches a namespace's HTTPRoutes and Canaries; callers wait for a predicate on what was seen after a time. */
+class NamespaceWatch {
+  private waiters: { check: () => boolean; resolve: () => void }[] = [];
+  /** name → [time, canary weight] of every route event. */
+  readonly weights = new Map<string, [number, number][]>();
+  /** name → [time, phase] of every canary event. */
+  readonly phases = new Map<string, [number, string][]>();
+  private aborts: AbortController[] = [];
+
+  private readonly kc: k8s.KubeConfig;
+  private readonly namespace: string;
+
+  constructor(kc: k8s.KubeConfig, namespace: string) {
+    this.kc = kc;
+    this.namespace = namespace;
+  }
+
+  async start(): Promise<void> {
+    const w = new k8s.Watch(this.kc);
+    const on = <T>(path: string, handle: (obj: T, t: number) => void) =>
+      w.watch(
+        path,
+        {},
+        (_type, obj: T) => {
+          handle(obj, now());
+          this.waiters = this.waiters.filter((x) => (x.check() ? (x.resolve(), false) : true));
+        },
+        () => undefined,
+      );
+    this.aborts.push(
+      await on<RouteObj>(`/apis/gateway.networking.k8s.io/v1/namespaces/${this.namespace}/httproutes`, (r, t) => {
+        const refs = r.spec?.rules?.[0]?.backendRefs ?? [];
+        const canary = refs.find((b) => b.name.endsWith('-canary'))?.weight ?? 0;
+        const list = this.weights.get(r.metadata.name) ?? [];
+        if (list.at(-1)?.[1] !== canary) list.push([t, canary]);
+        this.weights.set(r.metadata.name, list);
+      }),
+      await on<CanaryObj>(`/apis/flagger.app/v1beta1/namespaces/${this.namespace}/canaries`, (c, t) => {
+        const list = this.phases.get(c.metadata.name) ?? [];
+        const phase = c.status?.phase ?? '';
+        if (list.at(-1)?.[1] !== phase) list.push([t, phase]);
+        this.phases.set(c.metadata.name, list);
+      }),
+    );
+  }
+
+  /** Resolves with the result of `find` once it is defined (checked on every event). */
+  until<T>(find: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+      const check = () => {
+        const v = find();
+        if (v === undefined) return false;
+        clearTimeout(timer);
+        resolve(v);
+        return true;
+      };
+      if (!check()) this.waiters.push({ check, resolve: () => undefined });
+    });
+  }
+
+  firstWeightAfter(name: string, t0: number): number | undefined {
+    return this.weights.get(name)?.find(([t, w]) => t >= t0 && w > 0)?.[0];
+  }
+
+  phaseAfter(name: string, t0: number, phases: string[]): [number, string] | undefined {
+    return this.phases.get(name)?.find(([t, p]) => t >= t0 && phases.includes(p));
+  }
+
+  stop(): void {
+    for (const a of this.aborts) a.abort();
+  }
+}
+
+interface Run {
+  latencyMs: number;
+  wallMs: number;
+  /** First weight change → the last weight step (9 intervals apart at best). */
+  stepsMs: number;
+  /** Last weight step → Succeeded (promotion, primary rollout, routing back, scale-down). */
+  tailMs: number;
+  phase: string;
+}
+
+async function oneRollout(stack: Stack, watch: NamespaceWatch, ns: string, name: string): Promise<Run> {
+  const t0 = now();
+  await setImage(stack, ns, name, nextImage());
+  const first = await watch.until(() => watch.firstWeightAfter(name, t0), 120_000, `first weight of ${ns}/${name}`);
+  const [end, phase] = await watch.until(
+    () => watch.phaseAfter(name, first, ['Succeeded', 'Failed']),
+    300_000,
+    `end of the rollout of ${ns}/${name}`,
+  );
+  const seen = (watch.weights.get(name) ?? []).filter(([t, w]) => t >= first && t <= end && w > 0);
+  const top = seen.reduce((a, b) => (b[1] > a[1] ? b : a), seen[0]!)[0];
+  return { latencyMs: first - t0, wallMs: end - t0, stepsMs: top - first, tailMs: end - top, phase };
+}
+
+async function latencyAndOverhead(stack: Stack): Promise<void> {
+  const ns = await stack.createNamespace('bench');
+  const watch = new NamespaceWatch(stack.kubeConfig, ns);
+  await watch.start();
+  const names = Array.from({ length: PARALLEL }, (_, i) => `podinfo${i}`);
+  for (const name of names) await applyCanary(stack, ns, name);
+  for (const name of names) await stack.waitForPhase(ns, 'Initialized', { name, timeoutMs: 180_000 });
+  await stack.metrics.converged(ns, names[0]!);
+  console.log(
+    `\n## set image → first weight change, and overhead (${RUNS} runs, ${PARALLEL} canar${PARALLEL > 1 ? 'ies' : 'y'} at a time)`,
+  );
+  const runs: Run[] = [];
+  let started = 0;
+  await Promise.all(
+    names.map(async (name) => {
+      while (started < RUNS) {
+        started++;
+        const run = await oneRollout(stack, watch, ns, name);
+        runs.push(run);
+        console.log(
+          `run ${String(runs.length).padStart(2)}  ${name}  latency ${ms(run.latencyMs).padStart(8)}  ` +
+            `wall ${ms(run.wallMs).padStart(9)}  overhead ${ms(run.wallMs - STEPS * INTERVAL_S * 1000).padStart(8)}  ` +
+            `(steps ${ms(run.stepsMs)}, promotion ${ms(run.tailMs)})  ${run.phase}`,
+        );
+        await sleep(500);
+      }
+    }),
+  );
+  watch.stop();
+  const lat = runs.map((r) => r.latencyMs);
+  const over = runs.map((r) => r.wallMs - STEPS * INTERVAL_S * 1000);
+  const failed = runs.filter((r) => r.phase !== 'Succeeded').length;
+  console.log(
+    `\nset image → first weight change: p50 ${ms(percentile(lat, 50))}, p99 ${ms(percentile(lat, 99))} ` +
+      `(min ${ms(Math.min(...lat))}, max ${ms(Math.max(...lat))}, n=${lat.length})`,
+  );
+  console.log(
+    `rollout wall time − ${STEPS} × ${INTERVAL_S} s: p50 ${ms(percentile(over, 50))}, p99 ${ms(percentile(over, 99))} ` +
+      `(wall p50 ${ms(
+        percentile(
+          runs.map((r) => r.wallMs),
+          50,
+        ),
+      )}; ${failed} not Succeeded)`,
+  );
+}
+
+function vmRssKiB(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function concurrentRss(stack: Stack): Promise<void> {
+  const pid = stack.controllers[0]!.server.pid;
+  const samples: [number, number, string][] = [];
+  let stage = 'idle';
+  const sampler = setInterval(() => {
+    const kib = vmRssKiB(pid);
+    if (kib !== undefined) samples.push([now(), kib, stage]);
+  }, 1000);
+  const custom = stack.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+  const listPhases = async () => {
+    const list = (await custom.listClusterCustomObject({
+      group: 'flagger.app',
+      version: 'v1beta1',
+      plural: 'canaries',
+    })) as { items: CanaryObj[] };
+    return list.items.filter((c) => c.metadata.namespace.startsWith('rss-'));
+  };
+  const count = (items: CanaryObj[], phases: string[]) =>
+    items.filter((c) => phases.includes(c.status?.phase ?? '')).length;
+  try {
+    console.log(`\n## controller RSS with ${CANARIES} concurrent canaries (${NAMESPACES} namespaces)`);
+    const before = vmRssKiB(pid)!;
+    const namespaces: string[] = [];
+    for (let i = 0; i < NAMESPACES; i++) namespaces.push(await stack.createNamespace('rss'));
+    const targets = Array.from({ length: CANARIES }, (_, i) => ({
+      ns: namespaces[i % NAMESPACES]!,
+      name: `podinfo${Math.floor(i / NAMESPACES)}`,
+    }));
+    stage = 'initializing';
+    const t0 = now();
+    for (let i = 0; i < targets.length; i += 10) {
+      await Promise.all(targets.slice(i, i + 10).map((t) => applyCanary(stack, t.ns, t.name)));
+    }
+    await waitFor(
+      async () => count(await listPhases(), ['Initialized']) === CANARIES,
+      `${CANARIES} canaries Initialized`,
+      RSS_TIMEOUT_MS,
+    );
+    console.log(`${CANARIES} canaries Initialized in ${((now() - t0) / 1000).toFixed(0)} s`);
+    stage = 'initialized';
+    await sleep(10_000);
+    const idle = samples.filter((s) => s[2] === 'initialized').map((s) => s[1]);
+    stage = 'rolling';
+    const t1 = now();
+    await Promise.all(targets.map((t) => setImage(stack, t.ns, t.name, nextImage())));
+    let done = 0;
+    let last = '';
+    const deadline = t1 + RSS_TIMEOUT_MS;
+    while (now() < deadline) {
+      const items = await listPhases();
+      done = count(items, ['Succeeded', 'Failed']);
+      const progressing = count(items, ['Progressing', 'Promoting', 'Finalising']);
+      const line = `  ${((now() - t1) / 1000).toFixed(0)} s: ${progressing} rolling, ${done} done, RSS ${mib(samples.at(-1)?.[1] ?? 0)}`;
+      if (line !== last && Math.round((now() - t1) / 1000) % 10 === 0) console.log(line);
+      last = line;
+      if (done === CANARIES) break;
+      await sleep(1000);
+    }
+    const wall = (now() - t1) / 1000;
+    const failed = count(await listPhases(), ['Failed']);
+    stage = 'after';
+    await sleep(10_000);
+    const rolling = samples.filter((s) => s[2] === 'rolling').map((s) => s[1]);
+    const after = samples.filter((s) => s[2] === 'after').map((s) => s[1]);
+    console.log(
+      `\n${done}/${CANARIES} rollouts ended in ${wall.toFixed(0)} s (${failed} Failed; alone one takes ~${STEPS} s of intervals)`,
+    );
+    console.log(`controller RSS before the ${CANARIES} canaries: ${mib(before)}`);
+    console.log(`controller RSS, ${CANARIES} canaries Initialized (idle): median ${mib(percentile(idle, 50))}`);
+    console.log(
+      `controller RSS while ${CANARIES} roll at once: peak ${mib(Math.max(...rolling))}, ` +
+        `steady state (median) ${mib(percentile(rolling, 50))}, n=${rolling.length} samples`,
+    );
+    console.log(`controller RSS 10 s after the last rollout: ${mib(percentile(after, 50))}`);
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+async function main(): Promise<void> {
+  const t0 = now();
+  const nodes = Math.max(2, Math.ceil((2 * Math.max(CANARIES, PARALLEL) + 20) / 100));
+  console.log(`# fledge rollout benchmark: ${process.argv.slice(2).join(' ') || '(defaults)'}`);
+  const stack = await startStack({ controllers: 1, nodes });
+  const stop = async () => {
+    await stack.stop();
+    process.exit(130);
+  };
+  process.once('SIGINT', () => void stop());
+  try {
+    console.log(`stack up in ${((now() - t0) / 1000).toFixed(0)} s (${nodes} kwok nodes, 1 controller)`);
+    if (RUNS > 0) await latencyAndOverhead(stack);
+    if (CANARIES > 0) await concurrentRss(stack);
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});
