@@ -236,6 +236,19 @@ async function latencyAndOverhead(stack: Stack): Promise<void> {
         ),
       )}; ${failed} not Succeeded)`,
   );
+  const steps = percentile(
+    runs.map((r) => r.stepsMs),
+    50,
+  );
+  const tail = percentile(
+    runs.map((r) => r.tailMs),
+    50,
+  );
+  const ideal = ms((STEPS - 1) * INTERVAL_S * 1000);
+  console.log(
+    `  of which: first → last weight step p50 ${ms(steps)} (${STEPS - 1} intervals = ${ideal}), ` +
+      `last step → Succeeded p50 ${ms(tail)}`,
+  );
 }
 
 function vmRssKiB(pid: number): number | undefined {
