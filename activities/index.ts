@@ -1,6 +1,7 @@
 // createActivities(deps): every port of the rollout workflow, composed from one factory per area.
 import type { RolloutActivities } from '../api/ports.ts';
 import type { ActivityDeps, AreaOptions } from './deps.ts';
+import { withRequestTimeout } from './kubernetes/client.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
 import { createMetricsActivities } from './metrics/index.ts';
 import { createAlertActivities } from './notifiers/index.ts';
@@ -11,7 +12,8 @@ export type { ActivityDeps, AreaOptions } from './deps.ts';
 
 export type FledgeActivities = RolloutActivities & KubernetesActivities & Pick<RoutesActivities, 'finalizeRoutes'>;
 
-export function createActivities(deps: ActivityDeps & AreaOptions): FledgeActivities {
+export function createActivities(input: ActivityDeps & AreaOptions): FledgeActivities {
+  const deps = { ...input, kube: withRequestTimeout(input.kube) };
   const { kube, log, defaultProvider } = deps;
   const webhookDeps: WebhookDeps = { kube, log, eventWebhook: deps.eventWebhook };
   const routes = createRoutesActivities({ kube, log, defaultProvider });

@@ -36,6 +36,23 @@ export function makeKube(kc: KubeConfig): Kube {
   };
 }
 
+/** Deadline of one apiserver request made by an activity (watches do not go through this path). */
+export const KUBE_REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * The same KubeConfig, but every API request it authenticates also gets a deadline. Without one, an apiserver
+ * call that never answers hangs the activity until its start-to-close timeout (minutes); with one it fails fast
+ * and the activity's retry policy tries again.
+ */
+export function withRequestTimeout(kc: KubeConfig, ms = KUBE_REQUEST_TIMEOUT_MS): KubeConfig {
+  const timed = Object.create(kc) as KubeConfig;
+  timed.applySecurityAuthentication = async (context) => {
+    await kc.applySecurityAuthentication(context);
+    context.setSignal(AbortSignal.timeout(ms));
+  };
+  return timed;
+}
+
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export function statusCode(err: unknown): number | undefined {
