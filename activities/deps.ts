@@ -17,6 +17,8 @@ export interface ActivityDeps {
   includeLabelPrefix?: string[];
   /** Provider of Canaries that name none (Flagger's `-mesh-provider`); default kubernetes. */
   defaultProvider?: string;
+  /** Flagger's `-enable-config-tracking`: false tracks no ConfigMap or Secret at all; default true. */
+  configTracking?: boolean;
 }
 
 /** Options of the other areas, passed through by createActivities. */

@@ -274,6 +274,7 @@ function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig): 
     selectorLabels: config.selectorLabels,
     includeLabelPrefix: config.includeLabelPrefix,
     defaultProvider: config.meshProvider,
+    configTracking: config.configTracking,
     metricsServer: config.metricsServer,
     eventWebhook: config.eventWebhook,
     globalNotifier: {
@@ -289,10 +290,6 @@ function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig): 
 
 /** Flagger options the activities do not act on yet: accepted (so Flagger manifests and charts still start), but said. */
 function warnUnsupported(config: WorkerConfig, log: Logger): void {
-  if (!config.configTracking)
-    log.warn(
-      '--enable-config-tracking=false is not implemented yet; opt out per workload with the annotation flagger.app/config-tracking: disabled',
-    );
   if (config.clusterName) log.warn('--cluster-name is not used in alerts yet');
   if (config.noCrossNamespaceRefs) log.warn('--forbid-cross-namespace-refs is not enforced yet');
 }
@@ -334,6 +331,7 @@ function startWatcherPart(
     client: running.client as Client,
     taskQueue: config.taskQueue,
     namespaces: config.namespaces.length ? config.namespaces : undefined,
+    configTracking: config.configTracking,
     log,
   });
   running.watcher = watcher;

@@ -55,6 +55,8 @@ export interface WatcherOptions {
   backoffMs?: { initial: number; max: number };
   /** revertOnDeletion; default the Kubernetes activities' finalizeCanary. */
   finalize?: (canary: CanaryRef) => Promise<void>;
+  /** Flagger's `-enable-config-tracking`: false ignores ConfigMap and Secret changes; default true. */
+  configTracking?: boolean;
   /** Called after each signal, for metrics and tests. */
   onSignal?: (s: { canary: CanaryRef; signal: string; revision?: Revision; at: number }) => void;
 }
@@ -75,7 +77,8 @@ type Kind = 'canary' | 'deployment' | 'daemonset' | 'configmap' | 'secret';
 export function startWatcher(opts: WatcherOptions): Watcher {
   const log = opts.log.child({ component: 'watcher' });
   const kube = makeKube(opts.kube);
-  const k8s = createKubernetesActivities({ kube: opts.kube, log: opts.log });
+  const k8s = createKubernetesActivities({ kube: opts.kube, log: opts.log, configTracking: opts.configTracking });
+  const tracking = opts.configTracking !== false;
   const finalize = opts.finalize ?? ((canary: CanaryRef) => k8s.finalizeCanary({ canary }));
   const namespaces = opts.namespaces?.length ? opts.namespaces : [undefined];
   const watches: ManagedInformer[] = [];
@@ -197,7 +200,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         await signalWithStart(ref, { hash: '', generation: 0 }, 'bootstrap');
       return;
     }
-    const configs = checksums(await trackedConfigs(target.spec?.template?.spec, (r) => configOf(c, r)));
+    const configs = tracking ? checksums(await trackedConfigs(target.spec?.template?.spec, (r) => configOf(c, r))) : {};
     const state = { generation: target.metadata?.generation ?? 0, template: target.spec?.template, configs };
     const previous = writtenMarks.get(c.metadata.uid) ?? parseMark(mark(c));
     const decision = decideRevision(state, previous, bootstrap ? {} : (c.status ?? {}));
@@ -233,6 +236,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   }
 
   function onConfig(kind: 'configmap' | 'secret', obj: KubernetesObject): void {
+    if (!tracking) return;
     const ns = obj.metadata?.namespace ?? '';
     const key = configKey({ kind, name: obj.metadata?.name ?? '' });
     for (const c of canariesOf(ns)) {

@@ -149,7 +149,7 @@ export function createKubernetesActivities(
     const hpa = await readAutoscaler(kube, r.canary);
     // Flagger's Initialize leaves an existing primary alone: it is only changed by a promotion.
     if (!(init && existing)) {
-      const configs = await readConfigs(kube, ns, r.target);
+      const configs = deps.configTracking === false ? [] : await readConfigs(kube, ns, r.target);
       await writePrimaryConfigs(kube, r.raw, configs);
       await applyPrimary(
         kube,
