@@ -29,4 +29,6 @@ export interface AreaOptions {
   eventWebhook?: string;
   /** Flagger's global Slack/Teams/… notifier. */
   globalNotifier?: GlobalNotifier;
+  /** Flagger's `-no-cross-namespace-refs`: MetricTemplates and AlertProviders only from the Canary's namespace. */
+  noCrossNamespaceRefs?: boolean;
 }

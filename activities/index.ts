@@ -38,8 +38,19 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
       await k8s.reconcileServices(input);
       return routes.reconcileRoutes(input);
     },
-    ...createMetricsActivities({ kube, log, defaultProvider, metricsServer: deps.metricsServer }),
+    ...createMetricsActivities({
+      kube,
+      log,
+      defaultProvider,
+      metricsServer: deps.metricsServer,
+      noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
+    }),
     ...createWebhookActivities(webhookDeps),
-    ...createAlertActivities({ kube, log, globalNotifier: deps.globalNotifier }),
+    ...createAlertActivities({
+      kube,
+      log,
+      globalNotifier: deps.globalNotifier,
+      noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
+    }),
   };
 }

@@ -275,6 +275,7 @@ function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig): 
     includeLabelPrefix: config.includeLabelPrefix,
     defaultProvider: config.meshProvider,
     configTracking: config.configTracking,
+    noCrossNamespaceRefs: config.noCrossNamespaceRefs,
     metricsServer: config.metricsServer,
     eventWebhook: config.eventWebhook,
     globalNotifier: {
@@ -291,7 +292,6 @@ function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig): 
 /** Flagger options the activities do not act on yet: accepted (so Flagger manifests and charts still start), but said. */
 function warnUnsupported(config: WorkerConfig, log: Logger): void {
   if (config.clusterName) log.warn('--cluster-name is not used in alerts yet');
-  if (config.noCrossNamespaceRefs) log.warn('--forbid-cross-namespace-refs is not enforced yet');
 }
 
 /** Every status projection the workflow writes also feeds the Flagger metrics (after the write succeeded). */

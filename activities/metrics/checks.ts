@@ -23,6 +23,14 @@ export interface CheckEnv {
   analysisInterval?: string;
   timeoutMs?: number;
   log?: Logger;
+  /** Flagger's `-no-cross-namespace-refs`: MetricTemplates only from the Canary's own namespace. */
+  noCrossNamespaceRefs?: boolean;
+}
+
+/** Why a MetricTemplate in `namespace` may not be used, when cross-namespace references are forbidden. */
+export function crossNamespaceRefBlocked(env: CheckEnv, id: string, namespace: string): string | undefined {
+  if (!env.noCrossNamespaceRefs || namespace === env.facts.ref.namespace) return undefined;
+  return `Metric template ${id} error: cross-namespace references are forbidden (--forbid-cross-namespace-refs)`;
 }
 
 export function modelFor(facts: CanaryFacts, interval: string, variables: Record<string, string> = {}): TemplateModel {
@@ -101,6 +109,8 @@ async function readTemplate(env: CheckEnv, { metric }: Check): Promise<Reading> 
   const ref = metric.templateRef!;
   const namespace = ref.namespace || env.facts.ref.namespace;
   const id = `${ref.name}.${namespace}`;
+  const blocked = crossNamespaceRefBlocked(env, id, namespace);
+  if (blocked) return { error: blocked };
   let spec: MetricTemplateSpec;
   try {
     spec = await env.kube.template(namespace, ref.name);

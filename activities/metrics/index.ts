@@ -4,7 +4,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { CanaryRef, MetricsInput, MetricsOutcome, MetricsPort } from '../../api/ports.ts';
-import { createCheckReader, DEFAULT_WINDOW, type CheckEnv } from './checks.ts';
+import { createCheckReader, crossNamespaceRefBlocked, DEFAULT_WINDOW, type CheckEnv } from './checks.ts';
 import { errorText } from './errors.ts';
 import { checkOrder, evaluate, type Metric } from './evaluate.ts';
 import { createKubeReader } from './kube.ts';
@@ -28,6 +28,8 @@ export interface MetricsDeps {
   defaultProvider?: string;
   /** Per-request timeout of metric backends; default 5 s. */
   timeoutMs?: number;
+  /** Flagger's `-no-cross-namespace-refs`: MetricTemplates only from the Canary's own namespace. */
+  noCrossNamespaceRefs?: boolean;
 }
 
 export interface ProviderAvailability {
@@ -56,6 +58,7 @@ export function createMetricsActivities(deps: MetricsDeps): MetricsActivities {
       ...(deps.metricsServer && { metricsServer: deps.metricsServer }),
       ...(deps.timeoutMs && { timeoutMs: deps.timeoutMs }),
       ...(deps.log && { log: deps.log }),
+      ...(deps.noCrossNamespaceRefs && { noCrossNamespaceRefs: true }),
     };
   }
 
@@ -99,6 +102,8 @@ async function probe(env: CheckEnv, metric: Metric): Promise<void> {
   }
   const namespace = metric.templateRef.namespace || env.facts.ref.namespace;
   const id = `${metric.templateRef.name}.${namespace}`;
+  const blocked = crossNamespaceRefBlocked(env, id, namespace);
+  if (blocked) throw new Error(blocked);
   const spec = await env.kube.template(namespace, metric.templateRef.name).catch((err: unknown) => {
     throw new Error(`metric template ${id} error: ${errorText(err)}`, { cause: err });
   });

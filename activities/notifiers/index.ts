@@ -59,6 +59,8 @@ export interface AlertDeps {
   lookup?: AlertLookup;
   /** Deadline per post (Flagger: 5 s). */
   timeoutMs?: number;
+  /** Flagger's `-no-cross-namespace-refs`: AlertProviders only from the Canary's own namespace. */
+  noCrossNamespaceRefs?: boolean;
 }
 
 const DEFAULT_USERNAME = 'flagger';
@@ -157,6 +159,10 @@ async function alertTargets(
   for (const a of alerts) {
     const namespace = a.providerRef.namespace || canary.namespace;
     const name = `${a.providerRef.name}.${namespace}`;
+    if (deps.noCrossNamespaceRefs && namespace !== canary.namespace) {
+      deps.log?.error({ canary: label(canary), provider: name }, 'alert provider in another namespace: forbidden');
+      continue;
+    }
     try {
       const spec = parseProvider(await lookup!.alertProvider(namespace, a.providerRef.name));
       out.push({ name, type: spec.type, dest: await destination(lookup!, namespace, spec) });

@@ -148,3 +148,47 @@ test('provider availability at initialization: event text only', async () => {
   assert.equal(down.available, false);
   assert.match(down.message, /^prometheus not avaiable: request to http:\/\/127\.0\.0\.1:1 failed/);
 });
+
+test('with cross-namespace references forbidden, a template from another namespace fails its check', async () => {
+  const elsewhere = await cluster.createNamespace('shared-templates');
+  await core.createNamespacedSecret({
+    namespace: elsewhere,
+    body: { metadata: { name: 'prom-auth' }, stringData: { username: 'flagger', password: 's3cret' } },
+  });
+  await custom.createNamespacedCustomObject({
+    group: 'flagger.app',
+    version: 'v1beta1',
+    namespace: elsewhere,
+    plural: 'metrictemplates',
+    body: {
+      apiVersion: 'flagger.app/v1beta1',
+      kind: 'MetricTemplate',
+      metadata: { name: 'error-rate' },
+      spec: {
+        provider: { type: 'prometheus', address: prom.url, secretRef: { name: 'prom-auth' } },
+        query: 'vector(0)',
+      },
+    },
+  });
+  const remote: Metric = {
+    name: 'error-rate',
+    templateRef: { name: 'error-rate', namespace: elsewhere },
+    thresholdRange: { max: 1 },
+    interval: '1m',
+  };
+  const input = { canary: { namespace, name: 'podinfo' }, metrics: [remote], interval: '1m' };
+  const strict = createMetricsActivities({ kube: cluster.kubeConfig, noCrossNamespaceRefs: true, timeoutMs: 2000 });
+  const out = await strict.runMetrics(input);
+  assert.equal(out.ok, false);
+  assert.equal(out.results[0]!.verdict, 'fail');
+  assert.match(
+    out.results[0]!.message ?? '',
+    new RegExp(`error-rate\\.${elsewhere}.*cross-namespace references are forbidden`),
+  );
+  const availability = await strict.checkMetricProviders({ canary: input.canary, metrics: [remote] });
+  assert.equal(availability.available, false);
+  // Allowed by default, as in Flagger: the same template is read and evaluated.
+  const open = await createMetricsActivities({ kube: cluster.kubeConfig, timeoutMs: 2000 }).runMetrics(input);
+  assert.equal(open.results[0]!.value, 0);
+  assert.equal(open.ok, true);
+});
