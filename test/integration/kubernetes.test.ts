@@ -80,8 +80,9 @@ async function versions(ns: string): Promise<Record<string, string | undefined>>
   };
 }
 
-test('bootstrap of the podinfo fixture, and every activity is idempotent', async () => {
-  const ns = await cluster.createNamespace('boot');
+/** Flagger's podinfo fixture (Deployment + HPA) and a Canary with autoscalerRef, bootstrapped in a new namespace. */
+async function bootstrapPodinfo(prefix: string) {
+  const ns = await cluster.createNamespace(prefix);
   await cluster.kubectl(['apply', '-n', ns, '-f', `${PODINFO_DIR}/deployment.yaml`, '-f', `${PODINFO_DIR}/hpa.yaml`]);
   await createCanary(
     cluster.kubeConfig,
@@ -91,6 +92,11 @@ test('bootstrap of the podinfo fixture, and every activity is idempotent', async
   );
   const canary = { namespace: ns, name: 'podinfo' };
   await bootstrap(canary);
+  return { ns, canary };
+}
+
+test('bootstrap of the podinfo fixture, and every activity is idempotent', async () => {
+  const { ns, canary } = await bootstrapPodinfo('boot');
 
   const primary = await api.apps.readNamespacedDeployment({ name: 'podinfo-primary', namespace: ns });
   assert.deepEqual(primary.spec?.selector.matchLabels, { app: 'podinfo-primary' });
@@ -160,16 +166,7 @@ test('bootstrap of the podinfo fixture, and every activity is idempotent', async
 });
 
 test('scale up from zero uses HPA minReplicas and becomes ready through the controller-manager', async () => {
-  const ns = await cluster.createNamespace('scale');
-  await cluster.kubectl(['apply', '-n', ns, '-f', `${PODINFO_DIR}/deployment.yaml`, '-f', `${PODINFO_DIR}/hpa.yaml`]);
-  await createCanary(
-    cluster.kubeConfig,
-    canaryManifest(ns, {
-      autoscalerRef: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name: 'podinfo' },
-    }),
-  );
-  const canary = { namespace: ns, name: 'podinfo' };
-  await bootstrap(canary);
+  const { ns, canary } = await bootstrapPodinfo('scale');
   await acts.scaleCanary({ canary, revision: REV, direction: 'up' });
   const target = await api.apps.readNamespacedDeployment({ name: 'podinfo', namespace: ns });
   assert.equal(target.spec?.replicas, 2, 'HPA minReplicas');
