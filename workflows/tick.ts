@@ -278,15 +278,20 @@ async function canaryStep(t: Tick): Promise<TickOutcome> {
   return promote(t);
 }
 
+/** One analysed iteration of A/B testing or blue/green, with Flagger's event. */
+function countIteration(t: Tick, iterations: number): TickOutcome {
+  t.state.iterations++;
+  t.state.step++;
+  emit(t.state, 'Normal', `Advance ${name(t)} canary iteration ${t.state.iterations}/${iterations}`);
+  return 'continue';
+}
+
 async function abStep(t: Tick): Promise<TickOutcome> {
   const { state, spec } = t;
   const iterations = spec.analysis.iterations ?? 0;
   if (state.iterations < iterations) {
     await setRoutes(t, ALL_TO_CANARY);
-    state.iterations++;
-    state.step++;
-    emit(state, 'Normal', `Advance ${name(t)} canary iteration ${state.iterations}/${iterations}`);
-    return 'continue';
+    return countIteration(t, iterations);
   }
   if (!(await promotionApproved(t))) return 'continue';
   return promote(t);
@@ -299,10 +304,7 @@ async function blueGreenStep(t: Tick): Promise<TickOutcome> {
     // Mirror for the whole blue/green test when asked.
     if (spec.analysis.mirror && !state.routes.mirrored && routed(t))
       await setRoutes(t, { ...ALL_TO_PRIMARY, mirrored: true });
-    state.iterations++;
-    state.step++;
-    emit(state, 'Normal', `Advance ${name(t)} canary iteration ${state.iterations}/${iterations}`);
-    return 'continue';
+    return countIteration(t, iterations);
   }
   if (!(await promotionApproved(t))) return 'continue';
   if (state.iterations === iterations) {
