@@ -3,13 +3,28 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.fledge/**', 'crds/**', 'deploy/**', '**/*.d.ts'] },
+  { ignores: ['node_modules/**', '.fledge/**', 'dist/**', 'crds/**', 'deploy/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Product code (controller, CLI, dev stack, sandbox, benchmarks) never depends on the tests.
+    files: ['api/**', 'workflows/**', 'activities/**', 'worker/**', 'cli/**', 'dev/**', 'scripts/**', 'bench/**'],
+    ignores: ['workflows/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/test/**'], message: 'product code never imports test/; move what it needs to dev/' },
+          ],
+        },
+      ],
     },
   },
   {
@@ -30,6 +45,11 @@ export default tseslint.config(
                 '../activities/*',
                 'pino',
               ],
+              message:
+                'workflows import only pure modules (api/, @temporalio/workflow) and `import type` of activities',
+            },
+            {
+              group: ['**/test/**'],
               message:
                 'workflows import only pure modules (api/, @temporalio/workflow) and `import type` of activities',
             },

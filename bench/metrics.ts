@@ -51,7 +51,7 @@ async function inProcess(): Promise<void> {
 }
 
 async function realPrometheus(): Promise<void> {
-  const { startPrometheus } = await import('../test/harness/prometheus.ts');
+  const { startPrometheus } = await import('../dev/prometheus.ts');
   const prom = await startPrometheus({
     counters: [
       {

@@ -1,4 +1,4 @@
-// Rollout benchmark on the end-to-end stack (test/harness/stack.ts: real apiserver + controller-manager + kwok,
+// Rollout benchmark on the end-to-end stack (dev/stack.ts: real apiserver + controller-manager + kwok,
 // Temporal dev server, Prometheus scraping a healthy exporter, gateway stand-in, one `node worker/main.ts`).
 //
 //   node bench/rollout.ts                       20 runs, then 100 concurrent canaries
@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
-import { waitFor } from '../test/harness/cluster.ts';
-import { PODINFO_DIR, podinfoCanary, startStack, type Stack } from '../test/harness/stack.ts';
+import { waitFor } from '../dev/cluster.ts';
+import { PODINFO_DIR, podinfoCanary, startStack, type Stack } from '../dev/stack.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -8,4 +8,5 @@ ensure_node
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 bash scripts/build-binaries.sh >/dev/null
 bash scripts/ensure-system-packages.sh
+bash scripts/fixtures.sh >/dev/null
 exec node scripts/sandbox.ts

@@ -1,4 +1,4 @@
-// The local sandbox (README's main command), on the end-to-end stack (test/harness/stack.ts):
+// The local sandbox (README's main command), on the end-to-end stack (dev/stack.ts):
 //
 //   - a Temporal dev server with its Web UI (127.0.0.1:7233 and :8233 when free), namespace `default`,
 //   - a simulated Kubernetes cluster: real etcd, kube-apiserver, controller-manager, scheduler, kwok nodes,
@@ -14,9 +14,9 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { waitFor } from '../test/harness/cluster.ts';
-import { REPO_ROOT, binary, freePort } from '../test/harness/proc.ts';
-import { startStack, type Stack } from '../test/harness/stack.ts';
+import { waitFor } from '../dev/cluster.ts';
+import { REPO_ROOT, binary, freePort } from '../dev/proc.ts';
+import { startStack, type Stack } from '../dev/stack.ts';
 
 const NAMESPACE = 'test';
 const NEW_IMAGE = 'ghcr.io/stefanprodan/podinfo:6.0.1';

@@ -15,6 +15,7 @@ npm ci --no-audit --no-fund --loglevel=error
 bash scripts/build-binaries.sh
 bash scripts/build-helm.sh >/dev/null
 bash scripts/ensure-system-packages.sh
+bash scripts/fixtures.sh >/dev/null
 log "setup done in $((SECONDS - start))s"
 
 if [ -f scripts/gen-crds.ts ]; then

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, type Stack } from '../harness/stack.ts';
+import { startStack, type Stack } from '../../dev/stack.ts';
 import { ALL_PRIMARY, NEW_IMAGE, canaryEvents, primaryImage, routeWeights } from './helpers.ts';
 
 let stack: Stack;

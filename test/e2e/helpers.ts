@@ -1,7 +1,7 @@
 // Reads of the world the end-to-end tests assert on: the primary's image, the HTTPRoute's weights, the Canary's
 // Events, and the Flagger weight gauge of a controller's /metrics.
 import * as k8s from '@kubernetes/client-node';
-import type { Stack } from '../harness/stack.ts';
+import type { Stack } from '../../dev/stack.ts';
 
 /** The image the podinfo fixture starts with, and the one the tests roll out. */
 export const OLD_IMAGE = 'ghcr.io/stefanprodan/podinfo:6.0.0';

@@ -1,11 +1,11 @@
-// End to end on the whole product (test/harness/stack.ts): a real apiserver + controller-manager + kwok, a real
+// End to end on the whole product (dev/stack.ts): a real apiserver + controller-manager + kwok, a real
 // Temporal dev server, a real Prometheus scraping a steerable exporter, the gateway stand-in (no data plane),
 // the real controller process (`node worker/main.ts --mode all`) and the real command-line tools: kubectl, the
 // `fledge` CLI and the `temporal` CLI. One stack serves the file; each test has its own namespace and runs
 // concurrently with the others. Every wait is on a condition, never a fixed sleep.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, waitForCanary, type Stack } from '../harness/stack.ts';
+import { startStack, waitForCanary, type Stack } from '../../dev/stack.ts';
 import {
   ALL_PRIMARY,
   NEW_IMAGE,

@@ -2,7 +2,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { startCluster, waitFor, type Cluster } from '../harness/cluster.ts';
+import { startCluster, waitFor, type Cluster } from '../../dev/cluster.ts';
 
 let cluster: Cluster;
 let apps: k8s.AppsV1Api;

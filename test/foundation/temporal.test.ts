@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { quietWorkerLogs, startTemporal, type TemporalServer } from '../harness/temporal.ts';
+import { quietWorkerLogs, startTemporal, type TemporalServer } from '../../dev/temporal.ts';
 import { createActivities } from './activities.ts';
 import { goSignal, sleepThenStamp, timerOrSignal } from './workflows.ts';
 

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../../cli/fledge.ts';
-import { startCluster, type Cluster } from '../harness/cluster.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import type { Io } from '../../cli/commands.ts';
 import {
   NAMESPACE,

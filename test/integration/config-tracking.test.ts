@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKubernetesActivities } from '../../activities/kubernetes/index.ts';
-import { startCluster, type Cluster } from '../harness/cluster.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import {
   canaryManifest,
   createCanary,

@@ -2,7 +2,7 @@
 // and `kubectl get canaries` prints Flagger's columns.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type Cluster } from '../harness/cluster.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
 
 let cluster: Cluster;
 

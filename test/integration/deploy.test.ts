@@ -8,10 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { startCluster, waitFor, type Cluster } from '../harness/cluster.ts';
-import { REPO_ROOT, binary, freePort, makeTempDir, removeTempDir } from '../harness/proc.ts';
-import { startTemporal, type TemporalServer } from '../harness/temporal.ts';
-import { workflowBundlePath } from '../harness/workflow-bundle.ts';
+import { startCluster, waitFor, type Cluster } from '../../dev/cluster.ts';
+import { REPO_ROOT, binary, freePort, makeTempDir, removeTempDir } from '../../dev/proc.ts';
+import { startTemporal, type TemporalServer } from '../../dev/temporal.ts';
+import { workflowBundlePath } from '../../dev/workflow-bundle.ts';
 import { SEARCH_ATTRIBUTES } from '../../workflows/controls.ts';
 
 const run = promisify(execFile);

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
-import { SHARED_DIR } from '../harness/proc.ts';
+import { podinfoFixtureDir } from '../../dev/fixtures.ts';
 
-export const PODINFO_DIR = join(SHARED_DIR, 'thirdparty-crds', 'flagger-kustomize', 'podinfo');
+export const PODINFO_DIR = podinfoFixtureDir();
 export const quietLog = pino({ level: process.env.FLEDGE_TEST_LOG ?? 'silent' });
 
 export function podinfoDeployment(): k8s.V1Deployment {

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import { startCluster, waitFor, type Cluster } from '../harness/cluster.ts';
+import { startCluster, waitFor, type Cluster } from '../../dev/cluster.ts';
 import { createKubernetesActivities, type KubernetesActivities } from '../../activities/kubernetes/index.ts';
 import type { CanaryRef, Revision, StatusProjection } from '../../api/ports.ts';
 import {

@@ -15,7 +15,7 @@ import {
   spawnServer,
   waitReady,
   type Server as Proc,
-} from '../harness/proc.ts';
+} from '../../dev/proc.ts';
 import { createWebhookActivities } from '../../activities/webhooks/index.ts';
 
 const dir = makeTempDir('loadtester');

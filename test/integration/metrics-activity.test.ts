@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { startCluster, type Cluster } from '../harness/cluster.ts';
-import { startPrometheus, type PrometheusServer } from '../harness/prometheus.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
+import { startPrometheus, type PrometheusServer } from '../../dev/prometheus.ts';
 import { createMetricsActivities, PROVIDERS_AVAILABLE, type Metric } from '../../activities/metrics/index.ts';
 
 const POD = { kubernetes_namespace: '', kubernetes_pod_name: 'podinfo-7b9d8c6f5d-x2x4z' };

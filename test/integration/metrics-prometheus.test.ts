@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { ApplicationFailure } from '@temporalio/common';
-import { startPrometheus, type CounterSpec, type PrometheusServer } from '../harness/prometheus.ts';
-import { freePort } from '../harness/proc.ts';
+import { startPrometheus, type CounterSpec, type PrometheusServer } from '../../dev/prometheus.ts';
+import { freePort } from '../../dev/proc.ts';
 import {
   checkOrder,
   createProvider,

@@ -19,8 +19,8 @@ import type { MetricResult, MetricsOutcome, RolloutActivities, StatusProjection 
 import { createMetricsActivities } from '../../activities/metrics/index.ts';
 import { statusQuery, rolloutWorkflowId } from '../../workflows/controls.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
-import { startCluster, type Cluster } from '../harness/cluster.ts';
-import { freePort, makeTempDir, removeTempDir, spawnServer, waitReady, type Server } from '../harness/proc.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
+import { freePort, makeTempDir, removeTempDir, spawnServer, waitReady, type Server } from '../../dev/proc.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import {
   NAMESPACE,

@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { RolloutActivities } from '../../api/ports.ts';
 import { createRoutesActivities } from '../../activities/routers/index.ts';
 import type { HTTPRoute } from '../../activities/routers/httproute.ts';
-import { startCluster, type Cluster } from '../harness/cluster.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import {
   NAMESPACE,

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { startCluster, type Cluster } from '../harness/cluster.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import { ANNOTATIONS, type HTTPRoute } from '../../activities/routers/httproute.ts';
 

@@ -3,8 +3,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Connection } from '@temporalio/client';
-import { startCluster, waitFor, type Cluster } from '../harness/cluster.ts';
-import { startTemporal, type TemporalServer } from '../harness/temporal.ts';
+import { startCluster, waitFor, type Cluster } from '../../dev/cluster.ts';
+import { startTemporal, type TemporalServer } from '../../dev/temporal.ts';
 import { createKubernetesActivities, type KubernetesActivities } from '../../activities/kubernetes/index.ts';
 import { rolloutWorkflowId } from '../../workflows/controls.ts';
 import type { CanaryRef, Revision } from '../../api/ports.ts';

@@ -1,13 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { checkCrds, generateCrds, structuralProblems } from '../../scripts/gen-crds.ts';
+import { fixturePath } from '../../dev/fixtures.ts';
 
 type Json = Record<string, unknown>;
 const ROOT = join(import.meta.dirname, '..', '..');
-const FLAGGER_CRD = '/work/shared/thirdparty-crds/flagger/crd.yaml';
+// Flagger v1.44's own CRDs, from the Go module cache (pinned in scripts/fixtures/go.mod).
+const FLAGGER_CRD = fixturePath('flagger', 'artifacts/flagger/crd.yaml');
 
 function committed(file: string): Json {
   return parseYaml(readFileSync(join(ROOT, 'crds', file), 'utf8')) as Json;
@@ -137,20 +139,16 @@ function paths(node: Json, prefix = ''): string[] {
   return out;
 }
 
-test(
-  'every field of Flagger v1.44 CRDs exists in ours (drop-in compatibility)',
-  { skip: !existsSync(FLAGGER_CRD) },
-  () => {
-    const theirs = parseAllDocuments(readFileSync(FLAGGER_CRD, 'utf8')).map((d) => d.toJSON() as Json);
-    for (const crd of theirs) {
-      const plural = ((crd.spec as Json).names as Json).plural as string;
-      const ours = schemaOf(committed(`${plural}.yaml`));
-      // Istio's match object, under service.match, is kept with our own shape: compare down to it.
-      const missing = paths(schemaOf(crd)).filter((p) => !p.startsWith('metadata') && at(ours, p) === undefined);
-      // trafficPolicy is kept verbatim (preserve-unknown-fields), so its inner fields need no declaration.
-      const relevant = missing.filter((p) => !p.startsWith('spec.service.trafficPolicy.'));
-      assert.ok(paths(schemaOf(crd)).length > (plural === 'canaries' ? 200 : 5), 'compared something');
-      assert.deepEqual(relevant, [], `${plural}: fields Flagger has and we do not`);
-    }
-  },
-);
+test('every field of Flagger v1.44 CRDs exists in ours (drop-in compatibility)', () => {
+  const theirs = parseAllDocuments(readFileSync(FLAGGER_CRD, 'utf8')).map((d) => d.toJSON() as Json);
+  for (const crd of theirs) {
+    const plural = ((crd.spec as Json).names as Json).plural as string;
+    const ours = schemaOf(committed(`${plural}.yaml`));
+    // Istio's match object, under service.match, is kept with our own shape: compare down to it.
+    const missing = paths(schemaOf(crd)).filter((p) => !p.startsWith('metadata') && at(ours, p) === undefined);
+    // trafficPolicy is kept verbatim (preserve-unknown-fields), so its inner fields need no declaration.
+    const relevant = missing.filter((p) => !p.startsWith('spec.service.trafficPolicy.'));
+    assert.ok(paths(schemaOf(crd)).length > (plural === 'canaries' ? 200 : 5), 'compared something');
+    assert.deepEqual(relevant, [], `${plural}: fields Flagger has and we do not`);
+  }
+});

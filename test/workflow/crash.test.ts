@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../harness/proc.ts';
+import { REPO_ROOT } from '../../dev/proc.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
 import {
   NAMESPACE,

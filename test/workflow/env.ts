@@ -3,8 +3,8 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Revision, RolloutActivities, Routes } from '../../api/ports.ts';
-import { quietWorkerLogs, startTemporal, type TemporalServer } from '../harness/temporal.ts';
-import { workflowBundlePath } from '../harness/workflow-bundle.ts';
+import { quietWorkerLogs, startTemporal, type TemporalServer } from '../../dev/temporal.ts';
+import { workflowBundlePath } from '../../dev/workflow-bundle.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import { newWorldCanary, startWorld, type World, type WorldCanary, type WorldCanaryInit } from '../scripted/world.ts';
 import { rolloutWorkflowId } from '../../workflows/controls.ts';

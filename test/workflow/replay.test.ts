@@ -10,7 +10,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { format } from 'prettier';
-import { REPO_ROOT } from '../harness/proc.ts';
+import { REPO_ROOT } from '../../dev/proc.ts';
 import {
   NAMESPACE,
   canaryRaw,

@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SHARED_DIR = process.env.FLEDGE_SHARED_DIR ?? join(REPO_ROOT, '..', 'shared');
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Every harness temp dir starts with this, so a leak check can find stray processes by their args. */
 export const TEMP_PREFIX = 'fledge-harness-';

@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import {
   REPO_ROOT,
-  SHARED_DIR,
   binary,
   freePort,
   makeTempDir,
@@ -18,6 +17,7 @@ import {
   waitReady,
   type Server,
 } from './proc.ts';
+import { gatewayApiCrdFiles, kwokStagesYaml } from './fixtures.ts';
 
 const run = promisify(execFile);
 
@@ -173,10 +173,8 @@ async function startApiserver(dir: string, etcdUrl: string, token: string): Prom
 }
 
 function kwokStagesFile(dir: string): string {
-  const stagesDir = join(SHARED_DIR, 'thirdparty-crds', 'kwok-stages');
-  const files = ['node-initialize', 'node-heartbeat-with-lease', 'pod-ready', 'pod-complete', 'pod-delete'];
   const path = join(dir, 'kwok-stages.yaml');
-  writeFileSync(path, files.map((f) => readFileSync(join(stagesDir, `${f}.yaml`), 'utf8').trim()).join('\n---\n'));
+  writeFileSync(path, kwokStagesYaml());
   return path;
 }
 
@@ -263,9 +261,7 @@ export function crdFiles(opts: ClusterOptions): string[] {
   const ours = join(REPO_ROOT, 'crds');
   if (existsSync(ours)) files.push(...yamlIn(ours));
   if (opts.gatewayApi !== false) {
-    // The safe-upgrades file is an admission policy, not a CRD (see the shared README).
-    const gw = join(SHARED_DIR, 'thirdparty-crds', 'gateway-api', 'standard');
-    files.push(...yamlIn(gw).filter((f) => !f.includes('vap_safeupgrades')));
+    files.push(...gatewayApiCrdFiles());
   }
   for (const extra of opts.crds ?? [])
     files.push(...(extra.endsWith('.yaml') || extra.endsWith('.yml') ? [extra] : yamlIn(extra)));

@@ -1,12 +1,12 @@
 // The whole product on loopback, for end-to-end tests, the sandbox and the benchmark:
 //
-//   - a real Kubernetes control plane with controllers and kwok nodes (test/harness/cluster.ts),
-//   - a real Temporal dev server (test/harness/temporal.ts),
+//   - a real Kubernetes control plane with controllers and kwok nodes (dev/cluster.ts),
+//   - a real Temporal dev server (dev/temporal.ts),
 //   - a real Prometheus scraping, every second, a small exporter served by this process, whose per-canary
 //     request counters the caller steers (`stack.metrics.set(ns, name, { successRate, durationMs })`): the
 //     series are the ones the builtin `request-success-rate` / `request-duration` queries of the `kubernetes` and
 //     `gatewayapi` observers read (activities/metrics/observers/http.ts),
-//   - the gateway STAND-IN (test/harness/gateway-standin.ts): NOT a real gateway, it carries no traffic; it only
+//   - the gateway STAND-IN (dev/gateway-standin.ts): NOT a real gateway, it carries no traffic; it only
 //     marks each HTTPRoute generation Accepted, as a gateway controller would, so route readiness passes,
 //   - N real controller processes, `node worker/main.ts --mode all`, each with its own /healthz, /readyz and
 //     /metrics port and a JSON log file in the stack's directory.
@@ -21,7 +21,6 @@ import { startCluster, waitFor, type Cluster } from './cluster.ts';
 import { STANDIN_CONTROLLER_NAME, startGatewayStandin, type GatewayStandin } from './gateway-standin.ts';
 import {
   REPO_ROOT,
-  SHARED_DIR,
   binary,
   freePort,
   makeTempDir,
@@ -34,8 +33,10 @@ import {
 import { startPrometheus, type PrometheusServer } from './prometheus.ts';
 import { startTemporal, type TemporalOptions, type TemporalServer } from './temporal.ts';
 import { workflowBundlePath } from './workflow-bundle.ts';
+import { podinfoFixtureDir } from './fixtures.ts';
 
-export const PODINFO_DIR = join(SHARED_DIR, 'thirdparty-crds', 'flagger-kustomize', 'podinfo');
+/** Flagger v1.44's podinfo fixture (Deployment + HPA) from the Go module cache (dev/fixtures.ts). */
+export const PODINFO_DIR = podinfoFixtureDir();
 /** The Gateway every Canary of the stack routes through (accepted by the stand-in, which has no data plane). */
 export const GATEWAY = { name: 'gateway', namespace: 'gateways' };
 

@@ -1,0 +1,104 @@
+// Third-party data files (CRDs, kwok stages, Flagger's kustomize fixtures) at pinned versions, read from the Go
+// module cache. The versions and their checksums live in scripts/fixtures/go.mod and go.sum; `go mod download
+// -json <module>` (run in that folder) downloads a module once, verifies it against go.sum, and prints its folder.
+// Nothing outside the repository and the module cache is ever read.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from './proc.ts';
+
+/** The wrapper module that pins every fixture module. */
+export const FIXTURES_MODULE_DIR = join(REPO_ROOT, 'scripts', 'fixtures');
+
+/** Modules pinned in scripts/fixtures/go.mod, by the name the code uses. */
+export const FIXTURE_MODULES = {
+  flagger: 'github.com/fluxcd/flagger',
+  gatewayApi: 'sigs.k8s.io/gateway-api',
+  kwok: 'sigs.k8s.io/kwok',
+  istioApi: 'istio.io/api',
+  contour: 'github.com/projectcontour/contour',
+  traefik: 'github.com/traefik/traefik/v3',
+} as const;
+
+export type FixtureModule = keyof typeof FIXTURE_MODULES;
+
+const dirs = new Map<string, string>();
+
+/**
+ * The folder of a pinned module in the Go module cache, downloading it on first use.
+ * @throws Error naming the module and go's own message when `go` is missing, the proxy cannot be reached, or the
+ *   module's checksum does not match scripts/fixtures/go.sum.
+ */
+export function moduleDir(name: FixtureModule): string {
+  const module = FIXTURE_MODULES[name];
+  const known = dirs.get(module);
+  if (known) return known;
+  let out: string;
+  try {
+    out = execFileSync('go', ['mod', 'download', '-json', module], {
+      cwd: FIXTURES_MODULE_DIR,
+      encoding: 'utf8',
+      // -mod=mod: the wrapper module lists no packages, so go must not insist on a tidy go.mod.
+      env: { ...process.env, GOFLAGS: '-mod=mod' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(
+      `cannot fetch fixture module ${module} (scripts/fixtures/go.mod): ${e.stdout || e.stderr || e.message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const info = JSON.parse(out) as { Dir?: string; Error?: string };
+  if (!info.Dir || info.Error) throw new Error(`cannot fetch fixture module ${module}: ${info.Error ?? 'no Dir'}`);
+  dirs.set(module, info.Dir);
+  return info.Dir;
+}
+
+/**
+ * Absolute path of a file or folder inside a pinned module, e.g. `fixturePath('flagger', 'artifacts/flagger/crd.yaml')`.
+ * @throws Error when the module cannot be fetched or the path does not exist in it.
+ */
+export function fixturePath(name: FixtureModule, inside: string): string {
+  const path = join(moduleDir(name), inside);
+  if (!existsSync(path)) throw new Error(`${FIXTURE_MODULES[name]} has no ${inside}`);
+  return path;
+}
+
+/** The text of a file inside a pinned module. */
+export function readFixture(name: FixtureModule, inside: string): string {
+  return readFileSync(fixturePath(name, inside), 'utf8');
+}
+
+/** The `.yaml`/`.yml` files of a folder inside a pinned module, sorted by name. */
+export function fixtureYamlFiles(name: FixtureModule, folder: string): string[] {
+  const dir = fixturePath(name, folder);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** Gateway API v1.6.1 standard-channel CRDs (without the safe-upgrades admission policy, which is not a CRD). */
+export function gatewayApiCrdFiles(channel: 'standard' | 'experimental' = 'standard'): string[] {
+  return fixtureYamlFiles('gatewayApi', `config/crd/${channel}`).filter((f) => !f.includes('vap_safeupgrades'));
+}
+
+/** Flagger's podinfo kustomize fixture (Deployment + HPA), as used by its tutorials. */
+export function podinfoFixtureDir(): string {
+  return fixturePath('flagger', 'kustomize/podinfo');
+}
+
+/** kwok v0.8.0's default Stage configs, concatenated into one multi-document YAML for `kwok --config`. */
+export function kwokStagesYaml(): string {
+  const stages = [
+    'node/fast/node-initialize.yaml',
+    'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+    'pod/fast/pod-ready.yaml',
+    'pod/fast/pod-complete.yaml',
+    'pod/fast/pod-delete.yaml',
+  ];
+  return stages.map((s) => readFixture('kwok', `kustomize/stage/${s}`).trim()).join('\n---\n');
+}

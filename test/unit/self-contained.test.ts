@@ -1,0 +1,52 @@
+// The repository stands alone: no tracked file may name a folder outside the checkout — the reference folder that
+// sat beside it while fledge was first written, or any absolute path of the machine it is checked out on (its
+// parent folder, the home folder). Third-party data comes from the Go module cache instead (dev/fixtures.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { REPO_ROOT } from '../../dev/proc.ts';
+
+function trackedFiles(): string[] {
+  return execFileSync('git', ['ls-files', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+}
+
+/** Strings no tracked file may contain; built at run time so this file does not name them itself. */
+function forbidden(): string[] {
+  const sibling = ['..', 'shared'].join('/');
+  const parent = dirname(REPO_ROOT);
+  const out = [sibling, `${parent}/`];
+  // A one-level parent such as `/work` would match too much prose only if it were a common word; keep it exact.
+  const home = homedir();
+  if (home && home !== '/' && !REPO_ROOT.startsWith(`${home}/`)) out.push(`${home}/`);
+  return out;
+}
+
+test('no tracked file names a path outside the repository', () => {
+  const needles = forbidden();
+  const hits: string[] = [];
+  for (const file of trackedFiles()) {
+    let text: string;
+    try {
+      text = readFileSync(join(REPO_ROOT, file), 'utf8');
+    } catch {
+      continue; // deleted in the work tree but still tracked
+    }
+    const lines = text.split('\n');
+    lines.forEach((line, i) => {
+      for (const n of needles) if (line.includes(n)) hits.push(`${file}:${i + 1}: ${n}`);
+    });
+  }
+  assert.deepEqual(hits, [], `tracked files name paths outside the repository:\n${hits.join('\n')}`);
+});
+
+test('the check sees a path outside the repository when one is there', () => {
+  // Guards the guard: the needles are non-empty and would match the kind of line this test forbids.
+  const needles = forbidden();
+  assert.ok(needles.length >= 2);
+  const line = `see ${dirname(REPO_ROOT)}/elsewhere/file.yaml`;
+  assert.ok(needles.some((n) => line.includes(n)));
+  assert.ok(needles.some((n) => `read ${['..', 'shared'].join('/')}/x`.includes(n)));
+});
