@@ -1,14 +1,18 @@
 // Amazon CloudWatch: GetMetricData through the AWS SDK v3 (loaded on first use, so workers without CloudWatch
-// templates never pay for it), the query being the JSON list of MetricDataQuery, looking back 10 × interval.
+// templates never pay for it), the query being the JSON list of MetricDataQuery, looking back 10 × interval,
+// newest data first (ScanBy TimestampDescending, CloudWatch's default, pinned). The first result is judged by
+// series.ts's rule: its newest complete period. The newest period is partial (EndTime is "now", mid-period) and
+// is never judged; Flagger judges it (Values[0]).
 //
 // fledge additions: `address` overrides the endpoint (VPC endpoints, local test servers), and a secretRef with
 // `aws_access_key_id` / `aws_secret_access_key` (/ `aws_session_token`) is used instead of the default chain.
 import type * as CloudWatchSdk from '@aws-sdk/client-cloudwatch';
-import type { CloudWatchClient, MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import type { CloudWatchClient, MetricDataQuery, MetricDataResult } from '@aws-sdk/client-cloudwatch';
 import { parseDuration } from '../../api/canary.ts';
 import { DEFAULT_TIMEOUT_MS } from './http.ts';
 import { NoValuesError, ProviderConfigError, ProviderUnavailableError, QueryError, errorText } from './errors.ts';
 import type { MetricsProvider, ProviderOptions } from './provider.ts';
+import { judgedPoint, type SeriesPoint } from './series.ts';
 
 const WINDOW_MULTIPLIER = 10;
 const MAX_DATAPOINTS = 20;
@@ -40,13 +44,12 @@ export function createCloudWatchProvider(opts: ProviderOptions): MetricsProvider
             StartTime: new Date(end.getTime() - lookbackMs),
             EndTime: end,
             MaxDatapoints: MAX_DATAPOINTS,
+            ScanBy: 'TimestampDescending',
             MetricDataQueries: queries,
           }),
         ),
       );
-      const value = out.MetricDataResults?.[0]?.Values?.[0];
-      if (typeof value !== 'number') throw new NoValuesError('invalid response: no data points');
-      return value;
+      return judgedPoint(resultPoints(out.MetricDataResults?.[0])).value;
     },
     async isOnline() {
       // Flagger's probe: an empty request must fail with 400 (validation), not 403 or a network error.
@@ -82,6 +85,22 @@ async function makeClient({ provider, credentials, timeoutMs }: ProviderOptions)
     maxAttempts: MAX_ATTEMPTS,
     requestHandler: { requestTimeout: timeout, connectionTimeout: timeout },
   });
+}
+
+/**
+ * The points of one MetricDataResult: `Timestamps[i]` (start of the period, a Date from the SDK) with `Values[i]`.
+ * No result or no values is no values; timestamps and values of different lengths is a malformed answer.
+ */
+function resultPoints(result: MetricDataResult | undefined): SeriesPoint[] {
+  const values = result?.Values ?? [];
+  if (values.length === 0) throw new NoValuesError('invalid response: no data points');
+  const timestamps = result?.Timestamps ?? [];
+  if (timestamps.length !== values.length) {
+    throw new QueryError(
+      `malformed response: ${timestamps.length} timestamps for ${values.length} values in result ${result?.Id ?? ''}`,
+    );
+  }
+  return values.map((value, i) => ({ timestamp: new Date(timestamps[i]!).getTime(), value }));
 }
 
 function parseQueries(query: string): MetricDataQuery[] {

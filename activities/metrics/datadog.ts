@@ -1,8 +1,10 @@
 // Datadog: `GET <address>/api/v1/query?query&from&to` with the API and application keys, looking back
-// 10 × the metric interval, taking the last point of the first series (Flagger's DatadogProvider).
+// 10 × the metric interval (Flagger's DatadogProvider), judging the first series by series.ts's rule: the newest
+// complete bucket, never the last one, which Datadog is still filling (Flagger judges the oldest point).
 import { parseDuration } from '../../api/canary.ts';
 import { DEFAULT_TIMEOUT_MS, getText, parseJson, snippet, templateHeaders } from './http.ts';
-import { NoValuesError, ProviderConfigError } from './errors.ts';
+import { NoValuesError, ProviderConfigError, QueryError } from './errors.ts';
+import { judgedPoint, type SeriesPoint } from './series.ts';
 import type { MetricsProvider, ProviderOptions } from './provider.ts';
 
 export const DATADOG_DEFAULT_ADDRESS = 'https://api.datadoghq.com';
@@ -11,7 +13,8 @@ const APP_KEY = 'datadog_application_key';
 const WINDOW_MULTIPLIER = 10;
 
 interface DatadogAnswer {
-  series?: { pointlist?: (number | null)[][] }[];
+  /** One entry per series; `pointlist` is `[timestamp ms, value | null]` pairs, oldest first. */
+  series?: { pointlist?: unknown }[];
 }
 
 export function createDatadogProvider(opts: ProviderOptions): MetricsProvider {
@@ -43,7 +46,7 @@ export function createDatadogProvider(opts: ProviderOptions): MetricsProvider {
       url.searchParams.set('query', query);
       url.searchParams.set('to', String(now));
       const body = await get(url);
-      return lastPoint(parseJson(body) as DatadogAnswer, body);
+      return judgedPoint(firstSeries(parseJson(body) as DatadogAnswer, body)).value;
     },
     async isOnline() {
       await get(new URL(`${address}/api/v1/validate`));
@@ -60,10 +63,20 @@ function windowSeconds(interval: string): number {
   }
 }
 
-function lastPoint(answer: DatadogAnswer, body: string): number {
-  const points = answer.series?.[0]?.pointlist ?? [];
-  const value = points.at(-1)?.[1];
-  // A null point is a gap in Datadog's series (Go read it as 0; fledge treats it as no data).
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new NoValuesError(`invalid response: ${snippet(body)}`);
-  return value;
+/**
+ * The points of the first series (Flagger also reads only the first). No series is no values; a point that is not
+ * `[number, number | null]` is a malformed answer (QueryError). A `null` value is a gap, judged by series.ts.
+ */
+function firstSeries(answer: DatadogAnswer, body: string): SeriesPoint[] {
+  const series = Array.isArray(answer?.series) ? answer.series : [];
+  if (series.length === 0) throw new NoValuesError(`invalid response: ${snippet(body)}`);
+  const pointlist = series[0]?.pointlist ?? [];
+  if (!Array.isArray(pointlist)) throw new QueryError(`malformed pointlist: ${snippet(body)}`);
+  return pointlist.map((point: unknown) => {
+    const [timestamp, value] = Array.isArray(point) ? (point as unknown[]) : [];
+    if (typeof timestamp !== 'number' || (value !== null && typeof value !== 'number')) {
+      throw new QueryError(`malformed point ${snippet(JSON.stringify(point) ?? String(point))}: ${snippet(body)}`);
+    }
+    return { timestamp, value };
+  });
 }

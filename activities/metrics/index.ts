@@ -18,6 +18,7 @@ export { renderQuery, compileTemplate, renderCompiled, type TemplateModel } from
 export { createProvider, supportedProviderTypes, type MetricsProvider, type ProviderOptions } from './registry.ts';
 export { observerFor, observerNames, type Observer } from './observers/index.ts';
 export * from './errors.ts';
+export { judgedPoint, NoCompletePointError, type JudgedPoint, type SeriesPoint } from './series.ts';
 
 export interface MetricsDeps {
   kube: KubeConfig;
