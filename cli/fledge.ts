@@ -2,9 +2,8 @@
 // `fledge` (also installed as `kubectl-fledge`, so `kubectl fledge get` works): look at and steer canary
 // rollouts. Exit codes: 0 success, 1 failure (unknown canary, refused control, Temporal unreachable, a rollout
 // that ended Failed for `status`), 2 usage error, 130 interrupted.
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
+import { isEntrypoint } from '../worker/entry.ts';
 import { CONTROL_NAMES, type ControlName } from '../workflows/controls.ts';
 import { control, describe, get, history, status, type Io } from './commands.ts';
 import { CliError, createContext, message, type CliContext, type GlobalOptions } from './context.ts';
@@ -136,17 +135,7 @@ export function processIo(): Io {
   };
 }
 
-function isMain(): boolean {
-  if (!process.argv[1]) return false;
-  try {
-    // npm links `fledge` and `kubectl-fledge` to this file: compare real paths.
-    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isEntrypoint(import.meta.url)) {
   const code = await runCli(process.argv.slice(2), processIo(), process.env);
   process.exit(code);
 }

@@ -1,8 +1,8 @@
 // Bundles the workflow code once (container build), so the worker starts without webpack:
 //   node worker/bundle.ts /app/workflow-bundle.js   then run with FLEDGE_WORKFLOW_BUNDLE=/app/workflow-bundle.js
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { sourcePath } from './entry.ts';
 
 const out = process.argv[2];
 if (!out) {
@@ -10,7 +10,7 @@ if (!out) {
   process.exit(2);
 }
 const { code } = await bundleWorkflowCode({
-  workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+  workflowsPath: sourcePath('../workflows/index', import.meta.url),
 });
 writeFileSync(out, code);
 console.log(`wrote ${out} (${Math.round(code.length / 1024)} KiB)`);

@@ -4,14 +4,13 @@
 // replica) is reused instead of started.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/controls.ts';
+import { PACKAGE_ROOT } from './entry.ts';
 
 const run = promisify(execFile);
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface DevServerOptions {
   dataDir: string;
@@ -36,7 +35,7 @@ export interface DevServer {
 /** Where the temporal CLI is: env override, PATH, or the repo's cached build (built on first use). */
 export async function findTemporalBinary(env: Record<string, string | undefined> = process.env): Promise<string> {
   if (env.FLEDGE_TEMPORAL_BIN) return env.FLEDGE_TEMPORAL_BIN;
-  const script = join(REPO_ROOT, 'scripts', 'build-binaries.sh');
+  const script = join(PACKAGE_ROOT, 'scripts', 'build-binaries.sh');
   if (existsSync(script)) {
     const { stdout } = await run('bash', [script, 'temporal'], { maxBuffer: 1 << 20 });
     const line = stdout.split('\n').find((l) => l.startsWith('FLEDGE_TEMPORAL_BIN='));

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The load tester, deployable on its own: `node worker/loadtester.ts --port 8080 --namespace-regexp '^test-'`.
 // A drop-in for flagger-loadtester (same routes and payloads; Flagger's single-dash flags are accepted), with
 // durable gates and a built-in `hey`, and nothing spawned unless --allow-command names it.
@@ -7,13 +8,13 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { parseDuration } from '../api/canary.ts';
 import { ConfigMapGateStore, FileGateStore, MemoryGateStore, type GateStore } from './loadtester/gates.ts';
 import { createLoadTester } from './loadtester/server.ts';
+import { isEntrypoint } from './entry.ts';
 
 export interface LoadTesterConfig {
   host: string;
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', shutdown);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (isEntrypoint(import.meta.url)) {
   main().catch((err: unknown) => {
     console.error(err);
     process.exit(1);
