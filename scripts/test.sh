@@ -10,7 +10,7 @@ start=$SECONDS
 export FLEDGE_RUN_ID="run-$(date +%s)-$$"
 
 ensure_node
-log "installing npm dependencies (npm ci)"
+log "installing npm dependencies (npm ci) into $FLEDGE_ROOT/node_modules"
 npm ci --no-audit --no-fund --loglevel=error
 bash scripts/build-binaries.sh
 bash scripts/build-helm.sh >/dev/null
