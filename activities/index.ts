@@ -1,5 +1,7 @@
 // createActivities(deps): every port of the rollout workflow, composed from one factory per area.
+import type { Provider } from '../api/canary.ts';
 import type { RolloutActivities } from '../api/ports.ts';
+import { parseCanary } from '../api/validate.ts';
 import type { ActivityDeps, AreaOptions } from './deps.ts';
 import { withRequestTimeout } from './kubernetes/client.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
@@ -27,6 +29,19 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
         event,
         hooks: input.eventHooks,
         idempotencyKey: `canary/${input.canary.namespace}/${input.canary.name}/${input.runId}/event-${sequence}`,
+      });
+    },
+    finalizeRoutes: (canary) => routes.finalizeRoutes({ canary }),
+    postLifecycleEvent: async (raw, event, key) => {
+      const parsed = parseCanary(raw, defaultProvider ? { defaultProvider: defaultProvider as Provider } : {});
+      const hooks = parsed.ok ? parsed.canary.spec.analysis.webhooks : [];
+      await postEvent(webhookDeps, {
+        canary: { namespace: raw.metadata.namespace, name: raw.metadata.name },
+        revision: { hash: raw.status?.lastAppliedSpec ?? '', generation: raw.metadata.generation ?? 0 },
+        phase: 'Terminating',
+        event,
+        hooks,
+        idempotencyKey: key,
       });
     },
   });

@@ -73,10 +73,16 @@ export function createContext(opts: GlobalOptions, env: Record<string, string | 
   return ctx;
 }
 
-export async function connectTemporal(
-  opts: GlobalOptions,
+/**
+ * Where the CLI's Temporal calls go, without connecting: --address/--temporal-namespace/--profile over
+ * @temporalio/envconfig (TEMPORAL_* variables, config file), else 127.0.0.1:7233 and `default` (the controller's
+ * embedded dev server). The controller's componentSettings(config).cli gives the options that reach its server.
+ * Throws CliError (exit 2) for an unreadable Temporal configuration.
+ */
+export function temporalTarget(
+  opts: Pick<GlobalOptions, 'address' | 'temporalNamespace' | 'profile'>,
   env: Record<string, string | undefined>,
-): Promise<{ client: Client; address: string; namespace: string }> {
+): { address: string; namespace: string; connectionOptions: ReturnType<typeof toClientOptions>['connectionOptions'] } {
   const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
   let profile;
   try {
@@ -87,6 +93,14 @@ export async function connectTemporal(
   const address = opts.address ?? profile.address ?? '127.0.0.1:7233';
   const namespace = opts.temporalNamespace ?? profile.namespace ?? 'default';
   const { connectionOptions } = toClientOptions({ ...profile, address });
+  return { address, namespace, connectionOptions };
+}
+
+export async function connectTemporal(
+  opts: GlobalOptions,
+  env: Record<string, string | undefined>,
+): Promise<{ client: Client; address: string; namespace: string }> {
+  const { address, namespace, connectionOptions } = temporalTarget(opts, env);
   const timeoutMs = Number(opts.connectTimeout ?? '5') * 1000;
   try {
     const connection = await Connection.connect({ ...connectionOptions, connectTimeout: timeoutMs } as never);

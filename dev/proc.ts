@@ -45,8 +45,10 @@ export interface Server {
   readonly name: string;
   readonly pid: number;
   readonly logFile: string;
-  /** Resolves when the process has exited (for any reason). */
+  /** Resolves when the process has exited (for any reason): its exit code, null when a signal ended it. */
   readonly exited: Promise<number | null>;
+  /** The same moment with the cause: exit code, or the signal that ended it (`SIGKILL`, …); -1 if spawning failed. */
+  readonly exit: Promise<ExitStatus>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -63,6 +65,16 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** `code 1`, `signal SIGKILL`: an exit cause for logs. */
+export function describeExit(status: ExitStatus): string {
+  return status.signal ? `signal ${status.signal}` : `code ${status.code}`;
 }
 
 export interface SpawnOptions {
@@ -90,15 +102,17 @@ export function spawnServer(opts: SpawnOptions): Server {
   }
   if (child.pid === undefined) throw new Error(`${opts.name}: failed to start ${opts.bin}`);
   const pid = child.pid;
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('exit', (code) => resolve(code));
-    child.on('error', () => resolve(-1));
+  const exit = new Promise<ExitStatus>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('error', () => resolve({ code: -1, signal: null }));
   });
+  const exited = exit.then((s) => s.code);
   const server: Server = {
     name: opts.name,
     pid,
     logFile: opts.logFile,
     exited,
+    exit,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       running.delete(server);
       killGroup(pid, signal);

@@ -9,7 +9,8 @@
 //   - the gateway STAND-IN (dev/gateway-standin.ts): NOT a real gateway, it carries no traffic; it only
 //     marks each HTTPRoute generation Accepted, as a gateway controller would, so route readiness passes,
 //   - N real controller processes, `node worker/main.ts --mode all`, each with its own /healthz, /readyz and
-//     /metrics port and a JSON log file in the stack's directory.
+//     /metrics port and a JSON log file in the stack's directory; with `supervise`, a controller that exits is
+//     started again on the same port and log file, with backoff, as a Deployment's pod would be (dev/supervisor.ts).
 //
 // Helpers run the real command-line tools against it: kubectl, `node cli/fledge.ts` and the `temporal` CLI.
 import { execFile } from 'node:child_process';
@@ -28,9 +29,11 @@ import {
   spawnServer,
   tailFile,
   waitReady,
+  type ExitStatus,
   type Server,
 } from './proc.ts';
 import { startPrometheus, type PrometheusServer } from './prometheus.ts';
+import { supervise, type RestartRecord, type SupervisionOptions, type Supervised } from './supervisor.ts';
 import { startTemporal, type TemporalOptions, type TemporalServer } from './temporal.ts';
 import { workflowBundlePath } from './workflow-bundle.ts';
 import { podinfoFixtureDir } from './fixtures.ts';
@@ -53,6 +56,12 @@ export interface StackOptions {
   ui?: boolean;
   /** Fixed dev server ports and namespace (the sandbox: 7233, UI 8233, `default`); default free ports, `fledge-test`. */
   temporal?: Pick<TemporalOptions, 'port' | 'uiPort' | 'namespace'>;
+  /**
+   * Restart controllers that exit (crash, `kill -9`) as a Deployment would: `true` for the defaults of
+   * dev/supervisor.ts (1 s doubling to 30 s, give up after 10 restarts in a row that never got ready), or its
+   * options. Default off: the controller's exit is then final (tests that stop controllers themselves want that).
+   */
+  supervise?: boolean | SupervisionOptions;
 }
 
 /** What the exporter reports for one canary's pods: a constant mix of requests per scrape. */
@@ -67,9 +76,16 @@ export interface CanaryTraffic {
 
 export interface Controller {
   readonly index: number;
+  /** http://127.0.0.1:PORT of /healthz, /readyz, /metrics; the same across restarts. */
   readonly url: string;
+  /** JSON log, appended to by every process of this controller. */
   readonly logFile: string;
+  /** The process running now (after a supervised restart, the new one). */
   readonly server: Server;
+  /** Supervised restarts so far, oldest first (always empty without `supervise`). */
+  readonly restarts: readonly RestartRecord[];
+  /** Resolves with the exit cause once the controller is down for good (unsupervised: its first exit). */
+  readonly down: Promise<ExitStatus>;
 }
 
 export interface RunResult {
@@ -342,36 +358,57 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       TEMPORAL_CONFIG_FILE: join(dir, 'no-temporal.toml'),
     };
     const controllers: Controller[] = [];
+    const supervision = opts.supervise === true ? {} : opts.supervise || undefined;
     const starting = Array.from({ length: opts.controllers ?? 1 }, async (_, index) => {
       const port = await freePort();
       const logFile = join(dir, `controller-${index}.log`);
-      const server = spawnServer({
-        name: `controller ${index}`,
-        bin: process.execPath,
-        args: [
-          join(REPO_ROOT, 'worker', 'main.ts'),
-          '--mode',
-          'all',
-          '--listen-address',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--metrics-server',
-          prometheus.url,
-          '--log-level',
-          opts.logLevel ?? 'info',
-          // Unused with TEMPORAL_ADDRESS set; in the arguments so scripts/test.sh's leftover check finds us.
-          '--data-dir',
-          join(dir, `controller-${index}`),
-        ],
-        logFile,
-        env: { ...controllerEnv, FLEDGE_WORKFLOW_BUNDLE: bundle, ...opts.controllerEnv },
-      });
       const url = `http://127.0.0.1:${port}`;
-      const controller = { index, url, logFile, server };
+      const ready = (server: Server) =>
+        waitReady(server, async () => (await fetch(`${url}/readyz`)).status === 200, { timeoutMs: 120_000 });
+      const spawnController = () =>
+        spawnServer({
+          name: `controller ${index}`,
+          bin: process.execPath,
+          args: [
+            join(REPO_ROOT, 'worker', 'main.ts'),
+            '--mode',
+            'all',
+            '--listen-address',
+            '127.0.0.1',
+            '--port',
+            String(port),
+            '--metrics-server',
+            prometheus.url,
+            '--log-level',
+            opts.logLevel ?? 'info',
+            // Unused with TEMPORAL_ADDRESS set; in the arguments so scripts/test.sh's leftover check finds us.
+            '--data-dir',
+            join(dir, `controller-${index}`),
+          ],
+          logFile,
+          env: { ...controllerEnv, FLEDGE_WORKFLOW_BUNDLE: bundle, ...opts.controllerEnv },
+        });
+      let controller: Controller;
+      if (supervision) {
+        const supervised: Supervised = supervise(`controller ${index}`, spawnController, ready, supervision);
+        controller = {
+          index,
+          url,
+          logFile,
+          get server() {
+            return supervised.current;
+          },
+          restarts: supervised.restarts,
+          down: supervised.down,
+        };
+        stops.push(() => supervised.stop());
+      } else {
+        const server = spawnController();
+        controller = { index, url, logFile, server, restarts: [], down: server.exit };
+        stops.push(() => server.stop());
+      }
       controllers[index] = controller;
-      stops.push(() => server.stop());
-      await waitReady(server, async () => (await fetch(`${url}/readyz`)).status === 200, { timeoutMs: 120_000 });
+      await ready(controller.server);
     });
     await Promise.all(starting);
 

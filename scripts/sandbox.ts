@@ -2,26 +2,31 @@
 //
 //   - a Temporal dev server with its Web UI (127.0.0.1:7233 and :8233 when free), namespace `default`,
 //   - a simulated Kubernetes cluster: real etcd, kube-apiserver, controller-manager, scheduler, kwok nodes,
-//   - the fledge controller process (`node worker/main.ts`),
+//   - the fledge controller process (`node worker/main.ts`), supervised as a Deployment's pod would be: when it
+//     dies (`kill -9` it mid-rollout) it is started again after a short backoff and the rollout carries on,
 //   - a real Prometheus scraping a local exporter whose request counters make analysis pass (steerable: see
 //     the printed `curl`),
 //   - the gateway STAND-IN: not a real gateway, it carries no traffic and only marks HTTPRoutes Accepted,
 //   - Flagger's podinfo fixture in namespace `test` with a Gateway API Canary, Initialized.
 //
-// It prints how to trigger, watch, promote and abort a rollout. Ctrl-C stops everything.
+// It prints how to trigger, watch, promote and abort a rollout. Ctrl-C stops everything. The end-to-end test
+// test/e2e/sandbox-supervision.test.ts starts the same sandbox through startSandbox() on free ports.
 import { mkdirSync, rmSync, copyFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from '../dev/cluster.ts';
-import { REPO_ROOT, binary, freePort } from '../dev/proc.ts';
+import { REPO_ROOT, binary, describeExit, freePort } from '../dev/proc.ts';
 import { startStack, type Stack } from '../dev/stack.ts';
+import type { SupervisionOptions } from '../dev/supervisor.ts';
+import { isEntrypoint } from '../worker/entry.ts';
 
-const NAMESPACE = 'test';
+/** Namespace of the sandbox's podinfo and its Canary. */
+export const NAMESPACE = 'test';
 const NEW_IMAGE = 'ghcr.io/stefanprodan/podinfo:6.0.1';
-// Slow enough to watch and to send controls by hand: 5 steps of 10 %, 10 s apart (about 1.5 minutes).
-const ANALYSIS = { interval: '10s', stepWeight: 10, maxWeight: 50, threshold: 3 };
+/** Slow enough to watch and to send controls by hand: 5 steps of 10 %, 10 s apart (about 1.5 minutes). */
+export const ANALYSIS = { interval: '10s', stepWeight: 10, maxWeight: 50, threshold: 3 };
 
 /** `preferred` when nothing listens there on 127.0.0.1, else a free port. */
 async function portOr(preferred: number): Promise<number> {
@@ -74,6 +79,57 @@ async function createNamespace(stack: Stack, name: string): Promise<void> {
   );
 }
 
+export interface SandboxOptions {
+  /** Temporal frontend and Web UI ports (main(): 7233 and 8233 when free). Default: free ports. */
+  temporalPort?: number;
+  uiPort?: number;
+  /** Port of the traffic control (`POST /traffic`); main(): 9099 when free. Default: a free port. */
+  controlPort?: number;
+  /** How the controller is restarted when it dies (dev/supervisor.ts; its defaults: 1 s doubling to 30 s). */
+  supervise?: SupervisionOptions;
+}
+
+export interface Sandbox {
+  readonly stack: Stack;
+  /** http://127.0.0.1:PORT of the traffic control. */
+  readonly controlUrl: string;
+  /** Stops the traffic control and the whole stack. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The sandbox without its printout: the stack with one supervised controller, the Temporal UI and namespace
+ * `default`, three kwok nodes, podinfo with the Gateway API Canary of ANALYSIS in namespace `test` (Initialized,
+ * healthy traffic converged in Prometheus) and the traffic control. `onStack` receives the stack as soon as it runs,
+ * so a caller interrupted during the rest of the start-up can stop it.
+ */
+export async function startSandbox(opts: SandboxOptions = {}, onStack?: (stack: Stack) => void): Promise<Sandbox> {
+  const stack = await startStack({
+    controllers: 1,
+    nodes: 3,
+    ui: true,
+    temporal: { port: opts.temporalPort ?? (await freePort()), uiPort: opts.uiPort, namespace: 'default' },
+    supervise: opts.supervise ?? true,
+  });
+  onStack?.(stack);
+  try {
+    await createNamespace(stack, NAMESPACE);
+    await stack.applyPodinfo(NAMESPACE, { analysis: ANALYSIS, traffic: { successRate: 100 } });
+    const control = await startTrafficControl(stack, opts.controlPort ?? (await freePort()));
+    return {
+      stack,
+      controlUrl: `http://127.0.0.1:${(control.address() as { port: number }).port}`,
+      async stop() {
+        await new Promise<void>((r) => control.close(() => r()));
+        await stack.stop();
+      },
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
   const stateDir = join(REPO_ROOT, '.fledge', 'sandbox');
   mkdirSync(stateDir, { recursive: true });
@@ -101,19 +157,21 @@ async function main(): Promise<void> {
     'starting: Temporal dev server + Web UI, simulated cluster (etcd, kube-apiserver, controller-manager, ' +
       'scheduler, kwok), Prometheus, gateway stand-in, fledge controller ... (about a minute)',
   );
-  const stack = (parts.stack = await startStack({
-    controllers: 1,
-    nodes: 3,
-    ui: true,
-    temporal: { port, uiPort, namespace: 'default' },
-  }));
+  const sandbox = await startSandbox(
+    {
+      temporalPort: port,
+      uiPort,
+      controlPort: await portOr(9099),
+      supervise: { log: (line) => console.error(`[supervisor] ${line}`) },
+    },
+    (stack) => {
+      parts.stack = stack;
+      copyFileSync(stack.kubeconfigPath, kubeconfig);
+      console.log(`applying podinfo and its Gateway API Canary in namespace ${NAMESPACE}, waiting for Initialized ...`);
+    },
+  );
   if (stopping) return;
-  copyFileSync(stack.kubeconfigPath, kubeconfig);
-  await createNamespace(stack, NAMESPACE);
-  console.log(`applying podinfo and its Gateway API Canary in namespace ${NAMESPACE}, waiting for Initialized ...`);
-  await stack.applyPodinfo(NAMESPACE, { analysis: ANALYSIS, traffic: { successRate: 100 } });
-  const control = await startTrafficControl(stack, await portOr(9099));
-  const controlUrl = `http://127.0.0.1:${(control.address() as { port: number }).port}`;
+  const { stack, controlUrl } = sandbox;
 
   const temporal = stack.temporalServer;
   const controller = stack.controllers[0]!;
@@ -153,6 +211,7 @@ fledge sandbox is up.
   Gateway           a STAND-IN, not a real gateway: it only marks each HTTPRoute Accepted, no traffic flows
   Metrics           Prometheus ${stack.prometheus.url} scraping a local exporter (healthy: analysis passes)
   Controller        ${controller.url}/metrics, log ${controller.logFile}
+                    supervised like a Deployment's pod: kill -9 it mid-rollout and it comes back, the rollout carries on
 
 Trigger a rollout:
   ${sh(kubectl)} --kubeconfig ${sh(kubeconfig)} -n ${NAMESPACE} set image deployment/podinfo podinfod=${NEW_IMAGE}
@@ -175,18 +234,23 @@ Make the analysis fail (80 % success), then healthy again:
   curl -X POST '${controlUrl}/traffic?successRate=80'
   curl -X POST '${controlUrl}/traffic?successRate=100'
 
+Kill the controller mid-rollout (it is restarted within seconds; the rollout resumes at the step it was at):
+  kill -9 $(pgrep -f ${sh(`worker/main.ts --mode all --listen-address 127.0.0.1 --port ${new URL(controller.url).port}`)})
+
 Shortcut: source ${relative(process.cwd(), envFile) || envFile}   (sets KUBECONFIG, TEMPORAL_*, PATH, alias fledge)
 
 Ctrl-C stops everything.`);
 
-  const code = await controller.server.exited;
+  // Restarts are the supervisor's business (it logs each one); only a controller that cannot come up ends the sandbox.
+  const cause = await controller.down;
   if (stopping) return;
-  console.error(`the fledge controller exited with code ${code}; see ${controller.logFile}`);
-  control.close();
+  console.error(`the fledge controller is down (${describeExit(cause)}) and keeps failing; see ${controller.logFile}`);
   await stop(1);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+if (isEntrypoint(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

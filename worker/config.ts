@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
+import type { ActivityDeps, AreaOptions } from '../activities/index.ts';
+import type { GlobalOptions } from '../cli/context.ts';
 
 export const MODES = ['all', 'worker', 'watcher', 'loadtester'] as const;
 export type Mode = (typeof MODES)[number];
@@ -18,6 +20,8 @@ export interface TemporalConfig {
   namespace: string;
   /** Connection options for NativeConnection / Connection; `address` is filled in for the embedded server. */
   connection: NativeConnectionOptions;
+  /** Profile of the Temporal config file (--temporal-profile / TEMPORAL_PROFILE), if one was named. */
+  profile?: string;
   /** Embedded dev server ports (frontend and Web UI, both on 127.0.0.1). */
   devServerPort: number;
   devServerUiPort: number;
@@ -342,6 +346,7 @@ export function temporalConfig(
   return {
     embedded: !address,
     namespace,
+    ...(raw.temporalProfile ? { profile: raw.temporalProfile } : {}),
     connection,
     devServerPort: port('--dev-server-port', raw.devServerPort ?? '7233'),
     devServerUiPort: port('--dev-server-ui-port', raw.devServerUiPort ?? '8233'),
@@ -379,4 +384,114 @@ function port(flag: string, value: string): number {
 /** The option table, for docs and the Helm chart test (every flag has a value). */
 export function optionTable(): { flag: string; env: string; default?: string; help: string }[] {
   return OPTIONS.map((o) => ({ flag: o.flags.split(' ')[0] ?? o.flags, env: o.env, default: o.default, help: o.help }));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// One configuration, every component: what each part of the process is built from
+// ---------------------------------------------------------------------------------------------------------
+
+/** createActivities' options besides kube and log: the worker's activities and the watcher's finalizer share them. */
+export type ActivitySettings = Required<
+  Pick<
+    ActivityDeps & AreaOptions,
+    | 'selectorLabels'
+    | 'includeLabelPrefix'
+    | 'defaultProvider'
+    | 'configTracking'
+    | 'noCrossNamespaceRefs'
+    | 'metricsServer'
+    | 'globalNotifier'
+  >
+> &
+  Pick<AreaOptions, 'eventWebhook'>;
+
+/**
+ * Every component's settings, derived from the one parsed configuration, so no component falls back to its own
+ * defaults for a flag the operator set (the watcher's revertOnDeletion once ran with the default selector labels
+ * and provider). Pure. Which flag feeds which part:
+ *   activities  --selector-labels --include-label-prefix --mesh-provider --enable-config-tracking
+ *               --forbid-cross-namespace-refs --metrics-server --event-webhook --slack-* --msteams-*
+ *   worker      --task-queue, --temporal-namespace, --workflow-bundle
+ *   watcher     --task-queue --namespace --enable-config-tracking, and the activity settings (finalizer)
+ *   loadTester  --listen-address --loadtester-port --log-level
+ *   health      --listen-address --port --core-metrics-address
+ *   devServer   --data-dir --dev-server-port --dev-server-ui-port --temporal-namespace (embedded Temporal only)
+ *   temporal    --temporal-address --temporal-namespace --temporal-profile (connection of worker and watcher)
+ *   kube        --kubeconfig
+ *   cli         the same Temporal address, namespace, profile and kubeconfig, as `fledge` global options
+ *   log         --log-level --mode
+ *   warnings    flags accepted for Flagger compatibility that nothing acts on yet (--cluster-name)
+ */
+export interface ComponentSettings {
+  activities: ActivitySettings;
+  worker: { taskQueue: string; namespace: string; workflowBundle?: string };
+  watcher: { taskQueue: string; namespaces?: string[]; configTracking: boolean; activities: ActivitySettings };
+  loadTester: { host: string; port: number; logLevel: LogLevel };
+  health: { host: string; port: number; coreMetricsAddress: string };
+  devServer?: { dataDir: string; port: number; uiPort: number; namespace: string };
+  temporal: TemporalConfig;
+  kube: { kubeconfig?: string };
+  cli: GlobalOptions;
+  log: { level: LogLevel; mode: Mode };
+  warnings: string[];
+}
+
+/** The settings of every component from one configuration (see ComponentSettings). */
+export function componentSettings(config: WorkerConfig): ComponentSettings {
+  const activities: ActivitySettings = {
+    selectorLabels: [...config.selectorLabels],
+    includeLabelPrefix: [...config.includeLabelPrefix],
+    defaultProvider: config.meshProvider,
+    configTracking: config.configTracking,
+    noCrossNamespaceRefs: config.noCrossNamespaceRefs,
+    metricsServer: config.metricsServer,
+    globalNotifier: {
+      slackUrl: config.slack.url,
+      slackUser: config.slack.user,
+      slackChannel: config.slack.channel,
+      slackProxyUrl: config.slack.proxyUrl,
+      msteamsUrl: config.msteams.url,
+      msteamsProxyUrl: config.msteams.proxyUrl,
+    },
+    ...(config.eventWebhook ? { eventWebhook: config.eventWebhook } : {}),
+  };
+  const t = config.temporal;
+  const address = t.embedded ? `127.0.0.1:${t.devServerPort}` : t.connection.address;
+  return {
+    activities,
+    worker: {
+      taskQueue: config.taskQueue,
+      namespace: t.namespace,
+      ...(config.workflowBundle ? { workflowBundle: config.workflowBundle } : {}),
+    },
+    watcher: {
+      taskQueue: config.taskQueue,
+      ...(config.namespaces.length ? { namespaces: [...config.namespaces] } : {}),
+      configTracking: config.configTracking,
+      activities,
+    },
+    loadTester: { host: config.listenAddress, port: config.loadtesterPort, logLevel: config.logLevel },
+    health: { host: config.listenAddress, port: config.port, coreMetricsAddress: config.coreMetricsAddress },
+    ...(t.embedded
+      ? {
+          devServer: {
+            dataDir: config.dataDir,
+            port: t.devServerPort,
+            uiPort: t.devServerUiPort,
+            namespace: t.namespace,
+          },
+        }
+      : {}),
+    temporal: t,
+    kube: config.kubeconfig ? { kubeconfig: config.kubeconfig } : {},
+    cli: {
+      ...(address ? { address } : {}),
+      temporalNamespace: t.namespace,
+      ...(t.profile ? { profile: t.profile } : {}),
+      // A KUBECONFIG list (a:b) is left to the CLI's own reading of KUBECONFIG.
+      ...(config.kubeconfig && !config.kubeconfig.includes(':') ? { kubeconfig: config.kubeconfig } : {}),
+    },
+    log: { level: config.logLevel, mode: config.mode },
+    warnings: config.clusterName ? [`--cluster-name ${config.clusterName} is not used in alerts yet`] : [],
+  };
 }

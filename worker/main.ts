@@ -20,6 +20,7 @@ import { parseCanary } from '../api/validate.ts';
 import { deriveStrategy } from '../api/validate.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/controls.ts';
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from './config.ts';
+import { componentSettings } from './config.ts';
 import { startDevServer, type DevServer } from './dev-server.ts';
 import { startHealthServer, type HealthServer, type ReadinessCheck } from './health.ts';
 import { METRICS_CONTENT_TYPE, forgetCanary, metricsText, recordCanaries, recordStatus, setInfo } from './metrics.ts';
@@ -103,8 +104,8 @@ async function start(
 ): Promise<void> {
   const core = await coreMetrics(config);
   running.health = await startHealthServer({
-    host: config.listenAddress,
-    port: config.port,
+    host: componentSettings(config).health.host,
+    port: componentSettings(config).health.port,
     readiness,
     metrics: metricsText,
     contentType: METRICS_CONTENT_TYPE,
@@ -131,7 +132,8 @@ async function start(
 
 /** Core metrics go to a loopback port we merge into /metrics, unless the operator asked for their own endpoint. */
 async function coreMetrics(config: WorkerConfig): Promise<{ bindAddress: string; mergeUrl?: string }> {
-  if (config.coreMetricsAddress) return { bindAddress: config.coreMetricsAddress };
+  const { coreMetricsAddress } = componentSettings(config).health;
+  if (coreMetricsAddress) return { bindAddress: coreMetricsAddress };
   const port = await freePort();
   return { bindAddress: `127.0.0.1:${port}`, mergeUrl: `http://127.0.0.1:${port}/metrics` };
 }
@@ -267,31 +269,14 @@ async function startWorker(
   log.info({ taskQueue: config.taskQueue, namespace: config.temporal.namespace }, 'worker running');
 }
 
+/** The worker's activity set: kube and log plus the settings every activity set of the process shares. */
 function activityDeps(config: WorkerConfig, log: Logger, kube: k8s.KubeConfig): ActivityDepsLike {
-  return {
-    kube,
-    log,
-    selectorLabels: config.selectorLabels,
-    includeLabelPrefix: config.includeLabelPrefix,
-    defaultProvider: config.meshProvider,
-    configTracking: config.configTracking,
-    noCrossNamespaceRefs: config.noCrossNamespaceRefs,
-    metricsServer: config.metricsServer,
-    eventWebhook: config.eventWebhook,
-    globalNotifier: {
-      slackUrl: config.slack.url,
-      slackUser: config.slack.user,
-      slackChannel: config.slack.channel,
-      slackProxyUrl: config.slack.proxyUrl,
-      msteamsUrl: config.msteams.url,
-      msteamsProxyUrl: config.msteams.proxyUrl,
-    },
-  };
+  return { kube, log, ...componentSettings(config).activities };
 }
 
 /** Flagger options the activities do not act on yet: accepted (so Flagger manifests and charts still start), but said. */
 function warnUnsupported(config: WorkerConfig, log: Logger): void {
-  if (config.clusterName) log.warn('--cluster-name is not used in alerts yet');
+  for (const warning of componentSettings(config).warnings) log.warn(warning);
 }
 
 /** Every status projection the workflow writes also feeds the Flagger metrics (after the write succeeded). */
@@ -326,14 +311,8 @@ function startWatcherPart(
   kube: k8s.KubeConfig,
 ): void {
   // The client's Temporal namespace is where the watcher starts rollouts.
-  const watcher = startWatcher({
-    kube,
-    client: running.client as Client,
-    taskQueue: config.taskQueue,
-    namespaces: config.namespaces.length ? config.namespaces : undefined,
-    configTracking: config.configTracking,
-    log,
-  });
+  // Its finalizer (revertOnDeletion) builds its activities from the same settings as the worker's.
+  const watcher = startWatcher({ kube, client: running.client as Client, log, ...componentSettings(config).watcher });
   running.watcher = watcher;
   const synced = syncedCheck(watcher);
   readiness.push({ name: 'watcher', check: () => (synced() ? undefined : 'informers not synced') });
@@ -346,11 +325,8 @@ async function startLoadTesterMode(
   running: Running,
   readiness: ReadinessCheck[],
 ): Promise<void> {
-  running.loadTester = await startLoadTester({
-    host: config.listenAddress,
-    port: config.loadtesterPort,
-    log: log.child({ component: 'loadtester' }),
-  });
+  const { host, port } = componentSettings(config).loadTester;
+  running.loadTester = await startLoadTester({ host, port, log: log.child({ component: 'loadtester' }) });
   readiness.push({ name: 'loadtester', check: () => undefined });
 }
 

@@ -14,7 +14,7 @@ import {
   type V1ConfigMap,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { WorkflowNotFoundError } from '@temporalio/common';
+import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { CanaryRef, Revision } from '../api/ports.ts';
@@ -38,7 +38,7 @@ import {
   type ConfigRef,
 } from '../activities/kubernetes/configs.ts';
 import { FINALIZER } from '../activities/kubernetes/finalizer.ts';
-import { createKubernetesActivities } from '../activities/kubernetes/index.ts';
+import { createActivities, type ActivityDeps, type AreaOptions, type FledgeActivities } from '../activities/index.ts';
 import { isWorkloadKind, type Workload } from '../activities/kubernetes/workload.ts';
 import { OBSERVED_ANNOTATION, decideRevision, formatMark, parseMark, type RevisionMark } from './revision.ts';
 
@@ -53,8 +53,16 @@ export interface WatcherOptions {
   watchdogMs?: number;
   /** Restart backoff after an informer error: first delay and cap; default 500 ms and 30 s. */
   backoffMs?: { initial: number; max: number };
-  /** revertOnDeletion; default the Kubernetes activities' finalizeCanary. */
+  /**
+   * Options of the activity set the watcher builds for revertOnDeletion (finalizeCanary): the same the worker's
+   * activities get (componentSettings(config).activities), so the finalizer finds the target with the
+   * controller's `--selector-labels` and routes with its `--mesh-provider`. Default: createActivities' defaults.
+   */
+  activities?: Omit<ActivityDeps & AreaOptions, 'kube' | 'log'>;
+  /** revertOnDeletion; default the finalizeCanary of the activity set built from `activities`. */
   finalize?: (canary: CanaryRef) => Promise<void>;
+  /** First delay and cap of the retries of a failed finalize (e.g. target not ready yet); default 2 s and 60 s. */
+  finalizeBackoffMs?: { initial: number; max: number };
   /** Flagger's `-enable-config-tracking`: false ignores ConfigMap and Secret changes; default true. */
   configTracking?: boolean;
   /** Called after each signal, for metrics and tests. */
@@ -77,9 +85,16 @@ type Kind = 'canary' | 'deployment' | 'daemonset' | 'configmap' | 'secret';
 export function startWatcher(opts: WatcherOptions): Watcher {
   const log = opts.log.child({ component: 'watcher' });
   const kube = makeKube(opts.kube);
-  const k8s = createKubernetesActivities({ kube: opts.kube, log: opts.log, configTracking: opts.configTracking });
-  const tracking = opts.configTracking !== false;
-  const finalize = opts.finalize ?? ((canary: CanaryRef) => k8s.finalizeCanary({ canary }));
+  const tracking = (opts.configTracking ?? opts.activities?.configTracking) !== false;
+  let activities: FledgeActivities | undefined;
+  const finalize =
+    opts.finalize ??
+    ((canary: CanaryRef) => {
+      activities ??= createActivities({ ...opts.activities, configTracking: tracking, kube: opts.kube, log: opts.log });
+      return activities.finalizeCanary({ canary });
+    });
+  const finalizeBackoff = opts.finalizeBackoffMs ?? { initial: 2000, max: 60_000 };
+  const finalizeRetries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
   const namespaces = opts.namespaces?.length ? opts.namespaces : [undefined];
   const watches: ManagedInformer[] = [];
   const caches = new Map<Kind, ObjectCache<KubernetesObject>[]>();
@@ -149,7 +164,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   async function onCanary(c: RawCanary): Promise<void> {
     const ref = refOf(c);
     if (c.metadata.deletionTimestamp) {
-      if (c.metadata.finalizers?.includes(FINALIZER)) await finalize(ref);
+      if (c.metadata.finalizers?.includes(FINALIZER)) await finalizeOrRetry(ref);
       return;
     }
     await runCommands(c, ref);
@@ -158,6 +173,35 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     // Status and annotation writes do not change the generation: only a new or edited spec is looked at here.
     if (seen !== undefined && seen === c.metadata.generation) return;
     await evaluate(c);
+  }
+
+  /**
+   * finalize; a failure (a target not ready yet, an apiserver error) is retried with backoff while the Canary is
+   * still being deleted with our finalizer, since no further event may come. The finalizer stays until it succeeds.
+   */
+  async function finalizeOrRetry(ref: CanaryRef): Promise<void> {
+    const key = `${ref.namespace}/${ref.name}`;
+    const pending = finalizeRetries.get(key);
+    if (pending) clearTimeout(pending.timer);
+    try {
+      await finalize(ref);
+      finalizeRetries.delete(key);
+    } catch (err) {
+      const delay = pending ? Math.min(pending.delay * 2, finalizeBackoff.max) : finalizeBackoff.initial;
+      log.warn(
+        { canary: `${ref.name}.${ref.namespace}`, error: describeError(err), retryInMs: delay },
+        'finalize failed',
+      );
+      if (stopped || (err instanceof ApplicationFailure && err.nonRetryable)) return void finalizeRetries.delete(key);
+      const timer = setTimeout(() => {
+        const c = get<RawCanary>('canary', ref.namespace, ref.name);
+        if (c?.metadata.deletionTimestamp && c.metadata.finalizers?.includes(FINALIZER))
+          enqueue(ref, 'finalize retry', () => finalizeOrRetry(ref));
+        else finalizeRetries.delete(key);
+      }, delay);
+      timer.unref();
+      finalizeRetries.set(key, { timer, delay });
+    }
   }
 
   async function runCommands(c: RawCanary, ref: CanaryRef): Promise<void> {
@@ -181,6 +225,8 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     canaryGenerations.delete(c.metadata.uid);
     writtenMarks.delete(c.metadata.uid);
     const ref = refOf(c);
+    clearTimeout(finalizeRetries.get(`${ref.namespace}/${ref.name}`)?.timer);
+    finalizeRetries.delete(`${ref.namespace}/${ref.name}`);
     const handle = opts.client.workflow.getHandle(rolloutWorkflowId(ref));
     await signal(ref, 'canaryDeleted', () => handle.signal(canaryDeletedSignal));
   }
@@ -327,6 +373,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     synced,
     async stop() {
       stopped = true;
+      for (const r of finalizeRetries.values()) clearTimeout(r.timer);
       await Promise.all(watches.map((w) => w.stop()));
       await Promise.allSettled([...queues.values()]);
     },

@@ -22,7 +22,7 @@ import type { ActivityDeps } from '../deps.ts';
 import { describeError, makeKube, mergePatch, type Kube } from './client.ts';
 import { canaryId, invalidSpec, loadCanary, readCanary, targetNotFound, type RawCanary } from './canary.ts';
 import { checksums } from './configs.ts';
-import { ensureFinalizer, finalizeCanary } from './finalizer.ts';
+import { ensureFinalizer, finalizeCanary, type FinalizeOptions } from './finalizer.ts';
 import { reconcileServices, servicePlan } from './services.ts';
 import {
   canaryEvent,
@@ -60,12 +60,20 @@ export interface KubernetesActivityOptions {
   getRoutes?: (input: { canary: CanaryRef }) => Promise<Routes>;
   /** Posts one new event to the canary's `event` webhooks (the webhooks activities implement it); best effort. */
   postEvent?: (input: RecordEventsInput, event: CanaryEvent, sequence: number) => Promise<void>;
+  /** finalizeCanary: the router's finalize (restore adopted routes), after the apex Service is reverted. */
+  finalizeRoutes?: FinalizeOptions['finalizeRoutes'];
+  /** finalizeCanary: posts the Terminating/Terminated events to the event webhooks; best effort. */
+  postLifecycleEvent?: FinalizeOptions['postEvent'];
 }
 
 export interface KubernetesActivities extends ObservePort, TargetsPort, StatusPort {
   /** Apex, primary and canary Services (used by the kubernetes router's reconcileRoutes). */
   reconcileServices(input: { canary: CanaryRef }): Promise<void>;
-  /** revertOnDeletion: restore target and apex Service, then release the finalizer (called by the watcher). */
+  /**
+   * revertOnDeletion of a Canary being deleted: Terminating event, target restored and ready, adopted apex Service
+   * on the target, routes finalized, finalizer released (order in finalizer.ts). Idempotent; a no-op for a Canary
+   * that is gone, not being deleted, or without the finalizer. Called by the watcher today, by the workflow later.
+   */
   finalizeCanary(input: { canary: CanaryRef }): Promise<void>;
 }
 
@@ -209,7 +217,19 @@ export function createKubernetesActivities(
 
     async finalizeCanary({ canary }) {
       const raw = await readCanary(kube, canary);
-      if (raw) await finalizeCanary(kube, raw, { labels, log, now, defaultProvider: deps.defaultProvider });
+      if (!raw) return;
+      await finalizeCanary(kube, raw, {
+        labels,
+        log,
+        now,
+        defaultProvider: deps.defaultProvider,
+        finalizeRoutes: options.finalizeRoutes,
+        postEvent: async (raw, event, key) => {
+          await options.postLifecycleEvent?.(raw, event, key).catch((err: unknown) => {
+            log.warn({ error: describeError(err) }, 'event webhook failed');
+          });
+        },
+      });
     },
 
     async writeStatus({ canary, status }) {

@@ -124,14 +124,8 @@ export function createKubernetesRouter(deps: RouterDeps): Router {
         throw err;
       }
     },
-    async finalize(canary) {
-      try {
-        await switchTo(canary, 'primary');
-      } catch (err) {
-        // Nothing to restore when the apex Service is already gone.
-        if (err instanceof ApplicationFailure && err.type === FAILURE.routeNotFound) return;
-        throw err;
-      }
-    },
+    // Flagger's NopRouter: on deletion the Kubernetes activities' finalizeCanary points an adopted apex Service
+    // at the target's pods; switching it back to the primary here would undo that (the primary is about to go).
+    async finalize() {},
   };
 }

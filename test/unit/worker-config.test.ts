@@ -1,7 +1,15 @@
 // The controller's configuration (flags, env, Temporal envconfig), its health server and the Flagger metrics.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, optionTable, parseWorkerConfig } from '../../worker/config.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createActivities } from '../../activities/index.ts';
+import { createContext, temporalTarget } from '../../cli/context.ts';
+import { ConfigError, componentSettings, optionTable, parseWorkerConfig } from '../../worker/config.ts';
+import { startLoadTester } from '../../worker/loadtester.ts';
 import { startHealthServer, type ReadinessCheck } from '../../worker/health.ts';
 import { METRICS_CONTENT_TYPE, metricsText, recordCanaries, recordStatus, setInfo } from '../../worker/metrics.ts';
 import { canaryLabel } from '../../worker/main.ts';
@@ -159,4 +167,153 @@ test('metrics: Flagger names and labels, threshold labels, outcomes counted once
   );
   assert.match(text, /flagger_canary_duration_seconds_sum\{name="podinfo-app",namespace="test"\} 60/);
   assert.match(text, /flagger_canary_duration_seconds_count\{name="podinfo-app",namespace="test"\} 1/);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// One configuration builds every component (issue 18: the watcher's finalizer once ignored --selector-labels)
+// ---------------------------------------------------------------------------------------------------------
+
+/** A free loopback port. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+test('every flag with a non-default value reaches every component that uses it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fledge-config-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: c, cluster: {server: "https://10.7.7.7:6443"}}]',
+      'users: [{name: u, user: {token: t}}]',
+      'contexts: [{name: x, context: {cluster: c, user: u}}]',
+      'current-context: x',
+    ].join('\n'),
+  );
+  const temporalToml = join(dir, 'temporal.toml');
+  writeFileSync(temporalToml, '[profile.ci]\naddress = "10.9.9.9:7233"\napi_key = "from-profile"\n');
+  const env = { ...BASE, TEMPORAL_CONFIG_FILE: temporalToml };
+  const [port, loadtesterPort] = [await freePort(), await freePort()];
+  const values: Record<string, string> = {
+    '--mode': 'watcher',
+    '--data-dir': join(dir, 'data'),
+    '--task-queue': 'tq-test',
+    '--temporal-address': '10.1.2.3:7234',
+    '--temporal-namespace': 'ns-test',
+    '--temporal-profile': 'ci',
+    '--dev-server-port': '17233',
+    '--dev-server-ui-port': '18233',
+    '--workflow-bundle': join(dir, 'bundle.js'),
+    '--kubeconfig': kubeconfig,
+    '--mesh-provider': 'gatewayapi:v1',
+    '--metrics-server': 'http://prom.test:9090',
+    '--selector-labels': 'app.kubernetes.io/instance,app',
+    '--include-label-prefix': 'team.example.com,owner',
+    '--namespace': 'a,b',
+    '--cluster-name': 'prod-eu',
+    '--slack-url': 'https://hooks.slack.test/x',
+    '--slack-proxy-url': 'http://proxy.test:3128',
+    '--slack-user': 'bot',
+    '--slack-channel': 'deploys',
+    '--msteams-url': 'https://teams.test/x',
+    '--msteams-proxy-url': 'http://proxy2.test:3128',
+    '--event-webhook': 'http://events.test/hook',
+    '--enable-config-tracking': 'false',
+    '--forbid-cross-namespace-refs': 'true',
+    '--listen-address': '127.0.0.1',
+    '--port': String(port),
+    '--core-metrics-address': '127.0.0.1:19464',
+    '--loadtester-port': String(loadtesterPort),
+    '--log-level': 'debug',
+  };
+  // Every flag the controller has is in this test: a new flag without a check here fails it.
+  const flags = optionTable().map((o) => o.flag);
+  assert.deepEqual(Object.keys(values).sort(), [...flags].sort());
+  for (const o of optionTable())
+    assert.notEqual(values[o.flag], o.default ?? '', `${o.flag} is given a non-default value`);
+  const argv = Object.entries(values).flat();
+  const s = componentSettings(parseWorkerConfig(argv, env));
+  // The embedded dev server only exists without a Temporal address: the same flags, minus the address and profile.
+  const embeddedArgv = Object.entries(values)
+    .filter(([f]) => f !== '--temporal-address' && f !== '--temporal-profile')
+    .flat();
+  const e = componentSettings(parseWorkerConfig(embeddedArgv, BASE));
+
+  const activities = {
+    selectorLabels: ['app.kubernetes.io/instance', 'app'],
+    includeLabelPrefix: ['team.example.com', 'owner'],
+    defaultProvider: 'gatewayapi:v1',
+    configTracking: false,
+    noCrossNamespaceRefs: true,
+    metricsServer: 'http://prom.test:9090',
+    eventWebhook: 'http://events.test/hook',
+    globalNotifier: {
+      slackUrl: 'https://hooks.slack.test/x',
+      slackProxyUrl: 'http://proxy.test:3128',
+      slackUser: 'bot',
+      slackChannel: 'deploys',
+      msteamsUrl: 'https://teams.test/x',
+      msteamsProxyUrl: 'http://proxy2.test:3128',
+    },
+  };
+  // Worker activities and the watcher's (finalizer) activities: the same settings.
+  assert.deepEqual(s.activities, activities);
+  assert.deepEqual(s.watcher, { taskQueue: 'tq-test', namespaces: ['a', 'b'], configTracking: false, activities });
+  assert.deepEqual(s.worker, {
+    taskQueue: 'tq-test',
+    namespace: 'ns-test',
+    workflowBundle: values['--workflow-bundle'],
+  });
+  assert.equal(s.temporal.embedded, false);
+  assert.equal(s.temporal.connection.address, '10.1.2.3:7234', '--temporal-address over the profile');
+  assert.equal(s.temporal.connection.apiKey, 'from-profile', '--temporal-profile is read');
+  assert.equal(s.devServer, undefined);
+  assert.deepEqual(e.devServer, { dataDir: values['--data-dir'], port: 17233, uiPort: 18233, namespace: 'ns-test' });
+  assert.deepEqual(s.kube, { kubeconfig });
+  assert.deepEqual(s.log, { level: 'debug', mode: 'watcher' });
+  assert.deepEqual(s.health, { host: '127.0.0.1', port, coreMetricsAddress: '127.0.0.1:19464' });
+  assert.deepEqual(s.loadTester, { host: '127.0.0.1', port: loadtesterPort, logLevel: 'debug' });
+  assert.deepEqual(s.warnings, ['--cluster-name prod-eu is not used in alerts yet']);
+
+  // The activity sets are built from them (the kubeconfig only has to load: nothing is called).
+  const kube = createContext({ kubeconfig }, BASE).kube();
+  const log = pino({ level: 'silent' });
+  const worker = createActivities({ kube, log, ...s.activities });
+  const watcher = createActivities({ kube, log, ...s.watcher.activities });
+  assert.deepEqual(Object.keys(watcher).sort(), Object.keys(worker).sort());
+  assert.equal(typeof worker.finalizeCanary, 'function');
+
+  // The CLI, given the controller's settings, talks to the same Temporal namespace and the same cluster.
+  assert.deepEqual(s.cli, { address: '10.1.2.3:7234', temporalNamespace: 'ns-test', profile: 'ci', kubeconfig });
+  const target = temporalTarget(s.cli, env);
+  assert.deepEqual([target.address, target.namespace], ['10.1.2.3:7234', 'ns-test']);
+  assert.equal(target.connectionOptions.apiKey, 'from-profile');
+  assert.equal(createContext(s.cli, env).kube().getCurrentCluster()?.server, 'https://10.7.7.7:6443');
+  const embedded = temporalTarget(e.cli, BASE);
+  assert.deepEqual([embedded.address, embedded.namespace], ['127.0.0.1:17233', 'ns-test']);
+
+  // The load tester and the health server listen where the flags say.
+  const tester = await startLoadTester({ host: s.loadTester.host, port: s.loadTester.port, log });
+  const health = await startHealthServer({
+    ...s.health,
+    readiness: [],
+    metrics: metricsText,
+    contentType: METRICS_CONTENT_TYPE,
+    stopping: () => false,
+  });
+  try {
+    assert.equal(tester.port, loadtesterPort);
+    assert.equal((await fetch(`http://127.0.0.1:${loadtesterPort}/healthz`)).status, 200);
+    assert.equal(health.url, `http://127.0.0.1:${port}`);
+    assert.equal((await fetch(`${health.url}/healthz`)).status, 200);
+  } finally {
+    await tester.stop();
+    await health.close();
+  }
 });
