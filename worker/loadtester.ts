@@ -27,6 +27,8 @@ export interface LoadTesterConfig {
   gateNamespace?: string;
   kubeconfig?: string;
   allowCommands: string[];
+  /** Variables of the load tester's environment that commands may expand (none by default). */
+  exposeEnv: string[];
   enableKubectl: boolean;
   enableHelm: boolean;
   logCmdOutput: boolean;
@@ -60,6 +62,12 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     .option('--allow-command <name>', 'program tasks may run besides hey (repeatable, comma-separated)', collect, [
       ...(env.FLEDGE_LOADTESTER_ALLOW_COMMANDS ?? '').split(',').filter(Boolean),
     ])
+    .option(
+      '--expose-env <name>',
+      'environment variable commands may expand as $NAME (repeatable, comma-separated; none by default)',
+      collect,
+      [...(env.FLEDGE_LOADTESTER_EXPOSE_ENV ?? '').split(',').filter(Boolean)],
+    )
     .option('--enable-kubectl', 'run `type: kubectl` tasks', env.FLEDGE_LOADTESTER_ENABLE_KUBECTL === 'true')
     .option('--enable-helm', 'run `type: helm` tasks', env.FLEDGE_LOADTESTER_ENABLE_HELM === 'true')
     .option('--log-cmd-output', 'log the output of commands', false)
@@ -77,6 +85,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     gateNamespace: o.gateNamespace,
     kubeconfig: o.kubeconfig,
     allowCommands: o.allowCommand,
+    exposeEnv: o.exposeEnv,
     enableKubectl: Boolean(o.enableKubectl),
     enableHelm: Boolean(o.enableHelm),
     logCmdOutput: Boolean(o.logCmdOutput),
@@ -126,6 +135,7 @@ export async function startLoadTester(
     namespaceRegexp: config.namespaceRegexp ? new RegExp(config.namespaceRegexp) : undefined,
     gates,
     allow: new Set(config.allowCommands),
+    exposeEnv: config.exposeEnv,
     enableKubectl: config.enableKubectl,
     enableHelm: config.enableHelm,
     logCmdOutput: config.logCmdOutput,

@@ -10,8 +10,8 @@ const argvs = (src: string, env = {}) => parseScript(src, env).map((i) => [i.op,
 
 describe('shell parsing', () => {
   it('words, quotes, escapes and variables', () => {
-    assert.deepEqual(argvs(`curl -sd 'anon x' "http://$HOST/a b" \\"q\\" \${P}x`, { HOST: 'h', P: 'p' }), [
-      [';', [['curl', '-sd', 'anon x', 'http://h/a b', '"q"', 'px']]],
+    assert.deepEqual(argvs(`curl -sd 'anon x' "http://$HOST/a b" \\"q\\" \${P}x '$HOME'`, { HOST: 'h', P: 'p' }), [
+      [';', [['curl', '-sd', 'anon x', 'http://h/a b', '"q"', 'px', '$HOME']]],
     ]);
   });
 
@@ -68,6 +68,20 @@ describe('allow-list', () => {
     assert.throws(() => plan('/usr/bin/curl x', allow), CommandRefused);
     assert.throws(() => plan("bash -c 'curl x; wget y'", allow), /wget is not allowed/);
     assert.throws(() => plan('bash script.sh', allow), /bash is not allowed/);
+  });
+
+  it("never expands the load tester's own environment, only variables exposed by the operator", async () => {
+    const env = { HOME: '/home/tester', FLEDGE_SECRET: 'hunter2-secret-value', PATH: process.env.PATH };
+    for (const cmd of ['echo $HOME $FLEDGE_SECRET', 'echo "${FLEDGE_SECRET}"', "bash -c 'echo $FLEDGE_SECRET'"]) {
+      await assert.rejects(runScript(cmd, { allow, env }), (err: Error) => {
+        assert.ok(err instanceof ShellSyntaxError, String(err));
+        assert.match(err.message, /does not expand/);
+        assert.doesNotMatch(err.message, /hunter2|home\/tester/);
+        return true;
+      });
+    }
+    const r = await runScript("echo $FLEDGE_PUBLIC '$HOME'", { allow, env, vars: { FLEDGE_PUBLIC: 'pub' } });
+    assert.equal(r.output, 'pub $HOME\n');
   });
 
   it('nothing of a refused line runs', async () => {

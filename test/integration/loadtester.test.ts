@@ -57,7 +57,11 @@ async function startTester(): Promise<void> {
       'curl',
       '--allow-command',
       'grep',
+      '--expose-env',
+      'FLEDGE_PUBLIC',
     ],
+    // A secret in the load tester's own environment: no command may read it back.
+    env: { FLEDGE_SECRET: 'hunter2-secret-value', FLEDGE_PUBLIC: 'public-value' },
     logFile: join(dir, 'loadtester.log'),
   });
   await waitReady(tester, async () => (await post('/healthz', undefined)).status === 200, { timeoutMs: 20_000 });
@@ -135,6 +139,29 @@ describe('bash tasks (seed-style smoke test)', () => {
 });
 
 describe('refused commands', () => {
+  it("commands never read the load tester's environment back (echo $HOME $FLEDGE_SECRET)", async () => {
+    for (const cmd of [
+      'echo $HOME $FLEDGE_SECRET',
+      'echo "${FLEDGE_SECRET}"',
+      "bash -c 'echo $FLEDGE_SECRET'",
+      'sh -c "echo x$HOME"',
+    ]) {
+      for (const type of ['bash', 'cmd']) {
+        const r = await post('/', payload({ type, cmd, returnCmdOutput: 'true' }));
+        assert.equal(r.status, 400, `${type} ${cmd}: ${r.text}`);
+        assert.doesNotMatch(r.text, /hunter2|\/root|public-value/, cmd);
+        assert.match(r.text, /does not expand/);
+      }
+    }
+    // Variables the operator exposed with --expose-env expand; single quotes keep $ literal, as in bash.
+    const exposed = await post(
+      '/',
+      payload({ type: 'bash', cmd: "echo $FLEDGE_PUBLIC '$HOME'", returnCmdOutput: 'true' }),
+    );
+    assert.equal(exposed.status, 200, exposed.text);
+    assert.equal(exposed.text, 'public-value $HOME\n');
+  });
+
   it('a program that is not allowed is refused and never runs', async () => {
     const marker = join(dir, 'must-not-exist');
     const r = await post('/', payload({ type: 'bash', cmd: `touch ${marker}` }));

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { formatReport, parseHeyArgs, runHey } from './hey.ts';
-import { inlineScript, parseScript, type ListItem, type SimpleCommand } from './shell.ts';
+import { inlineScript, parseScript, type ExposedVars, type ListItem, type SimpleCommand } from './shell.ts';
 
 export class CommandRefused extends Error {
   override name = 'CommandRefused';
@@ -13,7 +13,10 @@ export class CommandRefused extends Error {
 export interface ExecOptions {
   /** Program names (or exact paths) that may be spawned. Built-ins are always allowed. */
   allow: ReadonlySet<string>;
+  /** Environment of spawned programs (default: the load tester's). Never used to expand `$VAR` in the command. */
   env?: NodeJS.ProcessEnv;
+  /** The only variables `$NAME`/`${NAME}` may expand (the operator's `--expose-env`); default none. */
+  vars?: ExposedVars;
   signal?: AbortSignal;
 }
 
@@ -32,18 +35,21 @@ const MAX_OUTPUT = 1 << 20;
 type Plan = { op: ListItem['op']; steps: Step[] }[];
 type Step = { kind: 'command'; argv: string[] } | { kind: 'script'; plan: Plan };
 
-/** Parses and checks a command line; throws ShellSyntaxError or CommandRefused. */
-export function plan(script: string, allow: ReadonlySet<string>, env: NodeJS.ProcessEnv = {}, depth = 0): Plan {
+/**
+ * Parses and checks a command line, expanding only the exposed `vars`; throws ShellSyntaxError (syntax, or a
+ * variable that is not exposed) or CommandRefused (a program outside the allow-list).
+ */
+export function plan(script: string, allow: ReadonlySet<string>, vars: ExposedVars = {}, depth = 0): Plan {
   if (depth > 3) throw new CommandRefused('too many nested shells');
-  return parseScript(script, env).map((item) => ({
+  return parseScript(script, vars).map((item) => ({
     op: item.op,
-    steps: item.pipeline.map((cmd) => step(cmd, allow, env, depth)),
+    steps: item.pipeline.map((cmd) => step(cmd, allow, vars, depth)),
   }));
 }
 
-function step(cmd: SimpleCommand, allow: ReadonlySet<string>, env: NodeJS.ProcessEnv, depth: number): Step {
+function step(cmd: SimpleCommand, allow: ReadonlySet<string>, vars: ExposedVars, depth: number): Step {
   const inner = inlineScript(cmd.argv);
-  if (inner !== undefined) return { kind: 'script', plan: plan(inner, allow, env, depth + 1) };
+  if (inner !== undefined) return { kind: 'script', plan: plan(inner, allow, vars, depth + 1) };
   const name = cmd.argv[0]!;
   if (BUILTINS.has(name)) {
     if (name === 'hey') parseHeyArgs(cmd.argv.slice(1));
@@ -58,7 +64,7 @@ function step(cmd: SimpleCommand, allow: ReadonlySet<string>, env: NodeJS.Proces
 
 /** Parses, checks and runs `script`. */
 export async function runScript(script: string, opts: ExecOptions): Promise<ExecResult> {
-  const p = plan(script, opts.allow, opts.env ?? process.env);
+  const p = plan(script, opts.allow, opts.vars ?? {});
   const out = new Output();
   const code = await runPlan(p, opts, Readable.from([]), out);
   return { ok: code === 0, code, output: out.text() };

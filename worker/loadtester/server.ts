@@ -22,7 +22,10 @@ export interface LoadTesterOptions {
   /** Log the output of commands (may contain whatever the command prints). */
   logCmdOutput?: boolean;
   log: Logger;
+  /** Environment of spawned programs (default: the process's); commands never expand it. */
   env?: NodeJS.ProcessEnv;
+  /** Names of variables of `env` that commands may expand as `$NAME` (`--expose-env`); default none. */
+  exposeEnv?: readonly string[];
 }
 
 interface Payload {
@@ -159,10 +162,16 @@ function requireEnabled(enabled: boolean | undefined, type: string, flag: string
   if (!enabled) throw new HttpError(403, `task type ${type} is disabled; start the load tester with ${flag}`);
 }
 
+/** The variables commands may expand: only the names the operator exposed, with their values from `env`. */
+function exposedVars(opts: LoadTesterOptions): Record<string, string | undefined> {
+  const env = opts.env ?? process.env;
+  return Object.fromEntries((opts.exposeEnv ?? []).map((name) => [name, env[name]]));
+}
+
 /** Parse and check before answering, so a refused command is a 4xx now, not a silent failure later. */
 function checked(ctx: Ctx, type: string, script: string, allow: ReadonlySet<string>): void {
   try {
-    plan(script, allow, ctx.opts.env ?? process.env);
+    plan(script, allow, exposedVars(ctx.opts));
   } catch (err) {
     if (err instanceof CommandRefused || err instanceof ShellSyntaxError) {
       ctx.tasks.inc({ type, result: 'refused' });
@@ -184,7 +193,12 @@ async function runSync(
 ): Promise<void> {
   checked(ctx, type, script, allow);
   ctx.opts.log.info({ canary, type }, `${type} command starting`);
-  const r = await runScript(script, { allow, env: ctx.opts.env, signal: AbortSignal.timeout(ctx.opts.timeoutMs) });
+  const r = await runScript(script, {
+    allow,
+    env: ctx.opts.env,
+    vars: exposedVars(ctx.opts),
+    signal: AbortSignal.timeout(ctx.opts.timeoutMs),
+  });
   ctx.tasks.inc({ type, result: r.ok ? 'ok' : 'failed' });
   if (ctx.opts.logCmdOutput) ctx.opts.log.info({ canary, output: r.output }, 'command output');
   if (!r.ok) {
@@ -207,6 +221,7 @@ function startAsync(ctx: Ctx, canary: string, cmd: string, res: ServerResponse):
   const job = runScript(cmd, {
     allow: ctx.opts.allow,
     env: ctx.opts.env,
+    vars: exposedVars(ctx.opts),
     signal: AbortSignal.timeout(ctx.opts.timeoutMs),
   })
     .then((r) => {

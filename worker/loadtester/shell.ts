@@ -1,5 +1,6 @@
 // A small, strict parser for the shell commands Flagger users put in loadtester webhooks. It understands words,
-// quotes, escapes, $VAR expansion, pipelines and `;` / `&&` / `||` lists — enough for
+// quotes, escapes, $VAR expansion of the variables the operator exposed (never the load tester's own environment),
+// pipelines and `;` / `&&` / `||` lists — enough for
 // `curl -sd 'anon' http://podinfo/token | grep token` — and refuses everything that could run something the
 // allow-list has not seen: command substitution, redirections, background jobs, subshells. Nothing here runs a
 // shell; the executor spawns each parsed command itself.
@@ -32,8 +33,18 @@ const FORBIDDEN: Record<string, string> = {
   '&': 'background jobs',
 };
 
-/** Splits a command line into words and operators, expanding variables from `env`. */
-export function tokenize(src: string, env: Record<string, string | undefined> = {}): Token[] {
+/**
+ * Variables a command line may expand: only those the operator exposed (`--expose-env NAME`), never the load
+ * tester's own environment, which holds its secrets and would otherwise be read back by `echo $SECRET` into the
+ * webhook answer, Kubernetes Events and the rollout history.
+ */
+export type ExposedVars = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Splits a command line into words and operators, expanding `$NAME`/`${NAME}` from `vars` only.
+ * Throws ShellSyntaxError for refused syntax and for a variable that is not exposed.
+ */
+export function tokenize(src: string, vars: ExposedVars = {}): Token[] {
   const tokens: Token[] = [];
   let word: string | undefined;
   const flush = () => {
@@ -73,7 +84,7 @@ export function tokenize(src: string, env: Record<string, string | undefined> = 
       word = (word ?? '') + src.slice(i + 1, end);
       i = end + 1;
     } else if (c === '"') {
-      const [text, next] = doubleQuoted(src, i + 1, env);
+      const [text, next] = doubleQuoted(src, i + 1, vars);
       word = (word ?? '') + text;
       i = next;
     } else if (c === '\\') {
@@ -82,7 +93,7 @@ export function tokenize(src: string, env: Record<string, string | undefined> = 
       if (src[i + 1] !== '\n') word = (word ?? '') + src[i + 1];
       i += 2;
     } else if (c === '$') {
-      const [text, next] = variable(src, i, env);
+      const [text, next] = variable(src, i, vars);
       word = (word ?? '') + text;
       i = next;
     } else {
@@ -94,7 +105,7 @@ export function tokenize(src: string, env: Record<string, string | undefined> = 
   return tokens;
 }
 
-function doubleQuoted(src: string, start: number, env: Record<string, string | undefined>): [string, number] {
+function doubleQuoted(src: string, start: number, env: ExposedVars): [string, number] {
   let out = '';
   let i = start;
   while (i < src.length) {
@@ -116,13 +127,24 @@ function doubleQuoted(src: string, start: number, env: Record<string, string | u
   throw new ShellSyntaxError('unterminated double quote');
 }
 
-/** `$NAME` or `${NAME}`; anything else after `$` (`$(`, `$((`, `${x:-y}`) is refused. */
-function variable(src: string, at: number, env: Record<string, string | undefined>): [string, number] {
+/**
+ * `$NAME` or `${NAME}` of an exposed variable; an unexposed name is refused (not expanded to "" as bash would, so a
+ * command that needs it fails loudly instead of running with an empty argument). Anything else after `$` (`$(`,
+ * `$((`, `${x:-y}`) is refused too.
+ */
+function variable(src: string, at: number, env: ExposedVars): [string, number] {
   const rest = src.slice(at + 1);
   const braced = /^\{([A-Za-z_][A-Za-z0-9_]*)\}/.exec(rest);
-  if (braced) return [env[braced[1]!] ?? '', at + 1 + braced[0].length];
   const plain = /^[A-Za-z_][A-Za-z0-9_]*/.exec(rest);
-  if (plain) return [env[plain[0]] ?? '', at + 1 + plain[0].length];
+  const name = braced?.[1] ?? plain?.[0];
+  if (name !== undefined) {
+    if (!Object.hasOwn(env, name)) {
+      throw new ShellSyntaxError(
+        `$${name}: the load tester does not expand its own environment (an operator may expose a variable with --expose-env ${name})`,
+      );
+    }
+    return [env[name] ?? '', at + 1 + (braced ?? plain)![0].length];
+  }
   if (rest.startsWith('(')) throw new ShellSyntaxError('unsupported shell syntax $( (command substitution)');
   if (rest.startsWith('{')) throw new ShellSyntaxError('only plain ${NAME} expansions are supported');
   // A lone `$` (end of word, before a space or quote) is literal, as in bash.
@@ -130,8 +152,8 @@ function variable(src: string, at: number, env: Record<string, string | undefine
   throw new ShellSyntaxError(`unsupported expansion $${rest[0]}`);
 }
 
-/** Parses a command line into a list of pipelines. */
-export function parseScript(src: string, env: Record<string, string | undefined> = {}): ListItem[] {
+/** Parses a command line into a list of pipelines, expanding only the `vars` exposed (see `tokenize`). */
+export function parseScript(src: string, vars: ExposedVars = {}): ListItem[] {
   const items: ListItem[] = [];
   let op: ListItem['op'] = ';';
   let pipeline: Pipeline = [];
@@ -141,7 +163,7 @@ export function parseScript(src: string, env: Record<string, string | undefined>
     pipeline.push({ argv });
     argv = [];
   };
-  for (const t of tokenize(src, env)) {
+  for (const t of tokenize(src, vars)) {
     if (t.kind === 'word') argv.push(t.value);
     else if (t.value === '|') endCommand('|');
     else {
