@@ -132,10 +132,20 @@ export interface Observation {
   spec: SpecResult;
   primary: Readiness;
   canary: Readiness;
-  /** Current routes as the router reports them (Flagger's GetRoutes). */
-  routes: Routes;
+  /**
+   * Current routes as the router reports them (Flagger's GetRoutes), read with the routing view of the spec so
+   * they are real also when the analysis part is invalid. Absent when not even that view is valid (e.g. a broken
+   * `service`): the workflow then keeps the routes it last observed or set.
+   */
+  routes?: Routes;
   /** What `.status` says now; used to tell a first bootstrap from a new revision. */
   status: { phase?: CanaryPhase | ''; lastAppliedRevision?: string };
+  /**
+   * `metadata.generation` of the Canary: changes with every spec edit (not with status or annotation writes).
+   * The workflow re-derives Services, routes and the primary's extras when it moves. Absent in histories recorded
+   * before it existed.
+   */
+  generation?: number;
 }
 
 export interface ObservePort {
@@ -157,7 +167,11 @@ export interface ScaleInput extends TargetInput {
 }
 
 export interface TargetsPort {
-  /** Create or update the primary workload, its configs and autoscaler (idempotent; Flagger's Initialize). */
+  /**
+   * Create the primary workload, its configs and autoscaler, and the `-primary`/`-canary` Services (idempotent;
+   * Flagger's Initialize). An existing primary keeps its pod template (only a promotion changes it). Moves no
+   * traffic: the apex Service and the routes are reconciled by reconcileRoutes, after the primary is ready.
+   */
   initializePrimary(input: TargetInput): Promise<void>;
   scaleCanary(input: ScaleInput): Promise<void>;
   /** Copy the canary's pod template (and tracked configs) to the primary (Flagger's Promote). */
@@ -176,7 +190,11 @@ export interface SetRoutesInput {
 }
 
 export interface RoutesPort {
-  /** Create/adopt services and the mesh/ingress objects, routing all traffic to the primary when new. */
+  /**
+   * Create/adopt the Services and the mesh/ingress objects from the current spec, routing all traffic to the
+   * primary when new and keeping the weights (and the apex selector) in force otherwise, so it also carries spec
+   * edits to a route mid-rollout.
+   */
   reconcileRoutes(input: { canary: CanaryRef }): Promise<Routes>;
   /** Set absolute weights (idempotent). Returns the routes now in force. */
   setRoutes(input: SetRoutesInput): Promise<Routes>;

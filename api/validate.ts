@@ -30,6 +30,43 @@ export function parseCanary(
   });
 }
 
+/** Analysis fields the routing objects and the readiness checks are built from; the rest only drives analysis. */
+const ROUTING_ANALYSIS_KEYS = [
+  'interval',
+  'match',
+  'mirror',
+  'mirrorWeight',
+  'sessionAffinity',
+  'primaryReadyThreshold',
+  'canaryReadyThreshold',
+];
+
+/**
+ * The Canary as far as its routes, Services and workloads are concerned, also when the analysis part of the spec
+ * is invalid (e.g. `stepWeights: [30, 20]` edited in mid-rollout): the routers must still read and restore the
+ * weights in force. Tries the full parse first; then the spec with `analysis` reduced to its routing fields
+ * (plus `iterations: 1`, so the strategy rule is met); then with a bare `interval: 1m`. Returns the errors of the
+ * full parse when even the routing view is invalid (e.g. a broken `service`): nothing can be routed then.
+ */
+export function parseCanaryForRouting(
+  raw: unknown,
+  options: ParseCanaryOptions = {},
+): { ok: true; canary: Canary; lenient: boolean } | { ok: false; errors: ValidationError[] } {
+  const full = parseCanary(raw, options);
+  if (full.ok) return { ok: true, canary: full.canary, lenient: false };
+  if (!isRecord(raw) || !isRecord(raw.spec)) return full;
+  const analysis = isRecord(raw.spec.analysis) ? raw.spec.analysis : {};
+  const routing = Object.fromEntries(Object.entries(analysis).filter(([k]) => ROUTING_ANALYSIS_KEYS.includes(k)));
+  for (const reduced of [
+    { ...routing, iterations: 1 },
+    { interval: '1m', iterations: 1 },
+  ]) {
+    const parsed = parseCanary({ ...raw, spec: { ...raw.spec, analysis: reduced } }, options);
+    if (parsed.ok) return { ok: true, canary: parsed.canary, lenient: true };
+  }
+  return full;
+}
+
 export function parseMetricTemplate(raw: unknown): ParseResult<'metricTemplate', MetricTemplate> {
   const parsed = safeParse(MetricTemplateSchema, raw);
   return parsed.ok ? { ok: true, metricTemplate: parsed.value, warnings: [] } : parsed;

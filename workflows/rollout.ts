@@ -9,6 +9,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -200,7 +201,7 @@ function tickEnv({ reads, actions, checks }: ActivityGroups): TickEnv & { spec?:
     runMetrics: checks.runMetrics,
     callWebhook: checks.callWebhook,
   };
-  const env: TickEnv & { spec?: RolloutSpec } = { ports, now: () => Date.now() };
+  const env: TickEnv & { spec?: RolloutSpec } = { ports, now: () => Date.now(), patched };
   return env;
 }
 

@@ -8,6 +8,7 @@ import type {
   CanaryRef,
   MetricResult,
   Revision,
+  RolloutSpec,
   Routes,
 } from '../api/ports.ts';
 
@@ -69,6 +70,20 @@ export interface RolloutState {
   eventSequence: number;
   /** Ticks run by this execution run (continue-as-new bound for long A/B runs). */
   ticksThisRun: number;
+  /**
+   * Canary `metadata.generation` whose Services, routes and primary extras fledge last derived; a spec edit
+   * (a new generation) re-derives them at the next tick, keeping the weights in force.
+   */
+  syncedGeneration?: number;
+  /** The last valid spec seen, so a rollout whose spec turned invalid can still apply its deadline and roll back. */
+  lastSpec?: RolloutSpec;
+  /** Workflow-clock ms since when the spec has been invalid while a rollout is under way (progress deadline). */
+  invalidSince?: number;
+  /**
+   * A rollback was decided but traffic still reaches the canary and the primary is not ready: the routes move
+   * back only once it is (never towards pods that cannot serve).
+   */
+  rollingBack?: boolean;
 }
 
 export function initialState(canary: CanaryRef, revision: Revision, cause: string): RolloutState {

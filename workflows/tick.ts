@@ -2,6 +2,14 @@
 // observe → controls → readiness / progress deadline → skipAnalysis → rollback hooks → promotion → finalising →
 // failed-check threshold → analysis (pre-rollout or rollout hooks + metrics) → strategy step (gates, routes).
 //
+// Two rules run through every step (docs/flagger-differences.md):
+// - traffic only moves towards a workload that is ready: initialization switches the apex Service and writes the
+//   route once the primary is ready; promotion routes back to the primary once it rolled out; a rollback whose
+//   primary is not ready holds the routes until it is;
+// - status mirrors the world: the weights come from the router's read (also under an invalid spec), never from
+//   what the workflow meant to set; a spec edit (new Canary generation) re-derives Services, routes and the
+//   primary's extras at the next tick, keeping the weights in force.
+//
 // No Temporal import here: the ports are passed in, so unit tests drive a tick with plain fakes and the workflow
 // drives it with proxied activities. Events and alerts go to `state.outbox`; the workflow projects them.
 
@@ -43,6 +51,18 @@ export interface TickEnv {
   ports: TickPorts;
   /** Workflow clock, ms. */
   now(): number;
+  /**
+   * Temporal's `patched(id)`: false while replaying a history recorded before the change `id` (so it replays
+   * the old steps), true otherwise. Absent (unit tests): always true.
+   */
+  patched?(id: string): boolean;
+}
+
+/** The readiness ordering of initialization, promotion, rollback and restart, and the invalid-spec deadline. */
+export const TRAFFIC_AFTER_READINESS = 'traffic-after-readiness';
+
+function ordered(t: { env: TickEnv }): boolean {
+  return t.env.patched ? t.env.patched(TRAFFIC_AFTER_READINESS) : true;
 }
 
 /** `continue`: wait an interval and tick again; `final`: this execution's rollout reached its last phase. */
@@ -61,18 +81,30 @@ export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOu
     state.deleted = true;
     return 'final';
   }
-  state.routes = obs.routes;
-  if (!obs.spec.ok) return invalidSpec(state, obs.spec.errors);
+  // Routes as the router reads them; unknown only when not even the routing view of the spec is valid.
+  if (obs.routes) state.routes = obs.routes;
+  if (!obs.spec.ok) return invalidSpec(state, obs, env);
   const t: Tick = { state, spec: obs.spec.spec, obs, env };
   state.intervalMs = t.spec.analysis.intervalMs;
   state.threshold = t.spec.analysis.threshold;
+  state.lastSpec = t.spec;
+  state.invalidSince = undefined;
   if (state.message.startsWith('invalid spec')) state.message = '';
 
-  if (state.phase === 'Pending' && classify(t) === 'final') return 'final';
+  if (state.phase === 'Pending' && classify(t) === 'final') {
+    // Nothing to roll out, but a spec edit still reaches the Services and routes (a watcher start on an edit).
+    await syncDerived(t);
+    return 'final';
+  }
   if (state.phase === 'Initializing') return initialize(t);
+  await syncDerived(t);
+  if (state.rollingBack) return completeRollback(t);
   if (state.abortRequested) return abort(t);
   if (t.spec.suspend) return wait(t, 'spec.suspend to be false', 'skipping canary run as object is suspended');
   if (state.paused) return wait(t, `resume (paused by ${state.paused.by})`);
+  // Restarting analysis routes all traffic to the primary: not before the primary can take it.
+  if (state.pendingRevision && state.started && onCanary(state) && !t.obs.primary.ready && ordered(t))
+    return (await readyOrDeadline(t, 'primary', t.obs.primary)) as TickOutcome;
   if (state.pendingRevision && acceptNewRevision(t)) return restartAnalysis(t);
   if (state.promoteRequested) return promoteNow(t);
   if (!state.started) return startRollout(t);
@@ -104,16 +136,25 @@ function classify(t: Tick): TickOutcome {
   return 'continue';
 }
 
-/** Flagger's Initialize + Reconcile: primary, services and routes; canary scaled to zero once the primary is ready. */
+/**
+ * Flagger's Initialize + Reconcile, ordered by readiness: the primary workload and the `-primary`/`-canary`
+ * Services first (they move no traffic); once the primary is ready (as observed at the start of a tick), the apex
+ * Service (taken over from the target's pods) and the route at 100 % primary, then the target scaled to zero.
+ * Taking over a live Service therefore never leaves it without a ready endpoint.
+ */
 async function initialize(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
   const target = { canary: state.canary, revision: state.revision };
   await env.ports.initializePrimary(target);
-  state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
+  const before = ordered(t);
+  // Histories from before the ordering reconciled the routes ahead of the readiness check.
+  if (!before) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
   if (!t.obs.primary.ready) {
     state.waitingFor = `primary ready: ${t.obs.primary.message ?? 'not ready'}`;
     return 'continue';
   }
+  if (before) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
+  state.syncedGeneration = t.obs.generation;
   await env.ports.scaleCanary({ ...target, direction: 'down' });
   state.phase = 'Initialized';
   state.lastPromotedRevision = state.revision.hash;
@@ -127,7 +168,7 @@ async function initialize(t: Tick): Promise<TickOutcome> {
 async function startRollout(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
   const primary = t.spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
-  if (primary !== 'ready') return primary === 'exceeded' ? 'final' : 'continue';
+  if (primary !== 'ready') return primary;
   // Flagger sends the canary's current phase (Initialized, Succeeded, Failed or Waiting) to confirm-rollout hooks.
   const blocked = await firstFailingHook(t, 'confirm-rollout', state.phase as CanaryPhase);
   if (blocked) {
@@ -176,20 +217,21 @@ function acceptNewRevision(t: Tick): boolean {
 
 async function advance(t: Tick): Promise<TickOutcome> {
   const { state, spec } = t;
-  const primary = spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
-  if (primary !== 'ready') return primary === 'exceeded' ? 'final' : 'continue';
+  // Promotion routes traffic back to the primary: it waits for the primary's rollout even with skipAnalysis.
+  const promoting = state.phase === 'Promoting' || state.phase === 'Finalising';
+  const skip = spec.skipAnalysis && !(promoting && ordered(t));
+  const primary = skip ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
+  if (primary !== 'ready') return primary;
   const canaryReady = await readyOrDeadline(t, 'canary', t.obs.canary);
-  if (canaryReady === 'exceeded') return 'final';
-  if (canaryReady === 'waiting') return 'continue';
+  if (canaryReady !== 'ready') return canaryReady;
   if (spec.skipAnalysis) return skipAnalysis(t);
-  if ((state.phase === 'Progressing' || state.phase === 'WaitingPromotion') && (await rollbackHookFired(t)))
-    return 'final';
+  if (state.phase === 'Progressing' || state.phase === 'WaitingPromotion') {
+    const rolledBack = await rollbackHookFired(t);
+    if (rolledBack) return rolledBack;
+  }
   if (state.phase === 'Promoting') return promotionStep(t);
   if (state.phase === 'Finalising') return finalise(t);
-  if (state.failedChecks >= spec.analysis.threshold) {
-    await rollback(t);
-    return 'final';
-  }
+  if (state.failedChecks >= spec.analysis.threshold) return rollback(t);
   if (!(await analysisPassed(t))) return 'continue';
   state.waitingFor = 'next analysis interval';
   switch (strategyOf(spec)) {
@@ -391,6 +433,9 @@ async function finalise(t: Tick): Promise<TickOutcome> {
 
 async function skipAnalysis(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
+  // Skipping the analysis skips checks, not readiness: traffic on the canary moves back once the primary is ready.
+  if (onCanary(state) && !t.obs.primary.ready && ordered(t))
+    return wait(t, `primary ready before routing all traffic to it: ${t.obs.primary.message ?? 'not ready'}`);
   await setRoutes(t, ALL_TO_PRIMARY);
   const target = t.spec.targetRef.name;
   emit(
@@ -412,12 +457,12 @@ async function skipAnalysis(t: Tick): Promise<TickOutcome> {
 // Readiness, deadlines, rollback
 // ---------------------------------------------------------------------------------------------------------
 
-/** Readiness of one workload; past the progress deadline it rolls back (or, for the primary after promotion, halts). */
-async function readyOrDeadline(
-  t: Tick,
-  which: 'primary' | 'canary',
-  r: Readiness,
-): Promise<'ready' | 'waiting' | 'exceeded'> {
+/**
+ * Readiness of one workload; past the progress deadline it rolls back (or, for the primary after promotion,
+ * halts). Returns `ready`, or the tick's outcome: `continue` while waiting (or while a rollback waits for the
+ * primary), `final` once rolled back or halted.
+ */
+async function readyOrDeadline(t: Tick, which: 'primary' | 'canary', r: Readiness): Promise<'ready' | TickOutcome> {
   const { state } = t;
   const now = t.env.now();
   if (r.ready) {
@@ -430,16 +475,15 @@ async function readyOrDeadline(
   if (!exceeded) {
     state.waitingFor = `${which} ready: ${message}`;
     emit(state, 'Warning', message);
-    return 'waiting';
+    return 'continue';
   }
   if (which === 'primary' && (state.phase === 'Promoting' || state.phase === 'Finalising')) {
     await haltPromotion(t, message);
-    return 'exceeded';
+    return 'final';
   }
   emit(state, 'Warning', `Rolling back ${name(t)} progress deadline exceeded ${message}`);
   alert(state, `Progress deadline exceeded ${message}`, 'error');
-  await rollback(t);
-  return 'exceeded';
+  return rollback(t);
 }
 
 /**
@@ -459,7 +503,8 @@ async function haltPromotion(t: Tick, message: string): Promise<void> {
   await postRolloutHooks(t, 'Failed');
 }
 
-async function rollbackHookFired(t: Tick): Promise<boolean> {
+/** A rollback hook that answers success rolls the canary back: the tick's outcome then, else undefined. */
+async function rollbackHookFired(t: Tick): Promise<TickOutcome | undefined> {
   const { state } = t;
   for (const hook of hooksOfType(t.spec, 'rollback')) {
     const r = await callHook(t, hook, state.phase as CanaryPhase);
@@ -470,10 +515,9 @@ async function rollbackHookFired(t: Tick): Promise<boolean> {
     emit(state, 'Warning', `Rollback check ${hook.name} passed`);
     emit(state, 'Warning', `Rolling back ${name(t)} manual webhook invoked`);
     alert(state, 'Rolling back manual webhook invoked', 'warn');
-    await rollback(t);
-    return true;
+    return rollback(t);
   }
-  return false;
+  return undefined;
 }
 
 async function abort(t: Tick): Promise<TickOutcome> {
@@ -482,23 +526,39 @@ async function abort(t: Tick): Promise<TickOutcome> {
   state.abortRequested = undefined;
   emit(state, 'Warning', `Rolling back ${name(t)} aborted by ${req.by}${req.reason ? `: ${req.reason}` : ''}`);
   alert(state, `Rollout aborted by ${req.by}`, 'warn');
-  await rollback(t);
-  return 'final';
+  return rollback(t);
 }
 
-/** Flagger's rollback: all traffic to the primary, canary scaled to zero, Failed, post-rollout hooks. */
-export async function rollback(t: Tick): Promise<void> {
-  const { state, env } = t;
+/**
+ * Flagger's rollback: all traffic to the primary, canary scaled to zero, Failed, post-rollout hooks. Ordered
+ * after the primary's readiness: while traffic still reaches the canary and the primary is not ready, the
+ * routes stay and the rollback completes at the first tick that observes the primary ready (`rollingBack`).
+ * Returns `final` once rolled back, `continue` while it waits.
+ */
+export async function rollback(t: Tick): Promise<TickOutcome> {
+  const { state } = t;
   if (state.failedChecks >= t.spec.analysis.threshold) {
     emit(state, 'Warning', `Rolling back ${name(t)} failed checks threshold reached ${state.failedChecks}`);
     alert(state, `Failed checks threshold reached ${state.failedChecks}`, 'error');
   }
+  state.rollingBack = true;
+  return completeRollback(t);
+}
+
+async function completeRollback(t: Tick): Promise<TickOutcome> {
+  const { state, env } = t;
+  if (onCanary(state) && !t.obs.primary.ready && ordered(t)) {
+    state.waitingFor = `primary ready before routing traffic back to it: ${t.obs.primary.message ?? 'not ready'}`;
+    return 'continue';
+  }
   await setRoutes(t, ALL_TO_PRIMARY);
   emit(state, 'Warning', `Canary failed! Scaling down ${name(t)}`);
   await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'down' });
+  state.rollingBack = undefined;
   state.phase = 'Failed';
   state.waitingFor = 'a fix: new revision or retry';
   await postRolloutHooks(t, 'Failed');
+  return 'final';
 }
 
 async function promoteNow(t: Tick): Promise<TickOutcome> {
@@ -528,12 +588,59 @@ function wait(t: Tick, what: string, event?: string): TickOutcome {
   return 'continue';
 }
 
-function invalidSpec(state: RolloutState, errors: { path: string; message: string }[]): TickOutcome {
+/**
+ * The Canary's spec is invalid: hold the rollout (no analysis, no route change) with the errors in the status
+ * message and one Warning event per distinct text. A rollout under way (started, not yet final) keeps its
+ * progress deadline, from the last valid spec: once the spec has been invalid for longer, it rolls back (before
+ * promotion) or halts the promotion, as a workload stuck past the deadline would. A rollback decided earlier
+ * completes as soon as the primary is ready, invalid spec or not.
+ */
+async function invalidSpec(state: RolloutState, obs: Observation, env: TickEnv): Promise<TickOutcome> {
+  const errors = obs.spec.ok ? [] : obs.spec.errors;
   const message = `invalid spec: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`;
   if (state.message !== message) emit(state, 'Warning', message);
   state.message = message;
   state.waitingFor = 'a valid Canary spec';
-  return 'continue';
+  const spec = state.lastSpec;
+  if (!spec || !state.started || !UNDER_WAY.includes(state.phase) || !ordered({ env })) return 'continue';
+  const t: Tick = { state, spec, obs, env };
+  if (state.rollingBack) return completeRollback(t);
+  const now = env.now();
+  const since = (state.invalidSince ??= now);
+  const deadlineMs = spec.progressDeadlineSeconds * 1000;
+  if (now - since <= deadlineMs) {
+    state.waitingFor = `a valid Canary spec (progress deadline in ${Math.ceil((since + deadlineMs - now) / 1000)}s)`;
+    return 'continue';
+  }
+  const why = `spec invalid for more than ${spec.progressDeadlineSeconds}s`;
+  if (state.phase === 'Promoting' || state.phase === 'Finalising') {
+    await haltPromotion(t, why);
+    return 'final';
+  }
+  emit(state, 'Warning', `Rolling back ${name(t)} progress deadline exceeded ${why}`);
+  alert(state, `Progress deadline exceeded ${why}`, 'error');
+  return rollback(t);
+}
+
+/** Phases of a started rollout that the progress deadline still guards. */
+const UNDER_WAY: readonly string[] = ['Progressing', 'WaitingPromotion', 'Promoting', 'Finalising'];
+
+/**
+ * Re-derive what fledge builds from the Canary spec after an edit (a new `metadata.generation`): the primary's
+ * extras (finalizer, autoscaler; never its pod template) and the Services and route, whose weights and apex
+ * selector stay as they are. One reconcile per edit, in whatever phase the rollout is (running, at a gate).
+ */
+async function syncDerived(t: Tick): Promise<void> {
+  const { state, obs, env } = t;
+  if (obs.generation === undefined || obs.generation === state.syncedGeneration) return;
+  await env.ports.initializePrimary({ canary: state.canary, revision: state.revision });
+  state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
+  state.syncedGeneration = obs.generation;
+}
+
+/** Traffic (or a mirror of it) reaches the canary. */
+function onCanary(state: RolloutState): boolean {
+  return state.routes.canary > 0 || state.routes.mirrored;
 }
 
 async function firstFailingHook(t: Tick, type: WebhookType, phase: CanaryPhase): Promise<WebhookSpec | undefined> {

@@ -15,12 +15,13 @@ import type {
   TargetsPort,
 } from '../../api/ports.ts';
 import type { Canary } from '../../api/canary.ts';
-import { parseCanary } from '../../api/validate.ts';
+import { parseCanary, parseCanaryForRouting } from '../../api/validate.ts';
 import type { Provider } from '../../api/canary.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 import type { ActivityDeps } from '../deps.ts';
 import { describeError, makeKube, mergePatch, type Kube } from './client.ts';
 import { canaryId, invalidSpec, loadCanary, readCanary, targetNotFound, type RawCanary } from './canary.ts';
+import { specErrorMessage } from '../routers/index.ts';
 import { checksums } from './configs.ts';
 import { ensureFinalizer, finalizeCanary, type FinalizeOptions } from './finalizer.ts';
 import { reconcileServices, servicePlan } from './services.ts';
@@ -98,9 +99,12 @@ export function createKubernetesActivities(
   const labels = deps.selectorLabels ?? DEFAULT_SELECTOR_LABELS;
   const includeLabelPrefix = deps.includeLabelPrefix ?? [];
 
-  /** Canary, target and selector label, or a clear condition + Warning event and a non-retryable failure. */
-  async function resolve(ref: CanaryRef): Promise<Resolved> {
-    const { raw, canary } = await loadCanary(kube, ref, deps.defaultProvider);
+  /**
+   * Canary, target and selector label, or a clear condition + Warning event and a non-retryable failure.
+   * `routing`: accept a spec whose analysis is invalid (parseCanaryForRouting), for what a rollback needs.
+   */
+  async function resolve(ref: CanaryRef, routing = false): Promise<Resolved> {
+    const { raw, canary } = routing ? await loadRoutingCanary(ref) : await loadCanary(kube, ref, deps.defaultProvider);
     const { kind, name } = canary.spec.targetRef;
     if (!isWorkloadKind(kind)) throw invalidSpec(`targetRef.kind ${kind} is not supported by fledge yet`);
     const target = await readWorkload(kube, kind, ref.namespace, name);
@@ -124,6 +128,14 @@ export function createKubernetesActivities(
     const conditions = nextCondition(raw.status?.conditions, { status: 'False', reason, message }, now());
     if (conditions) await patchStatus(kube, raw, { conditions });
     await createEvent(kube, canaryEvent(raw, problemEventName(raw, message), { type: 'Warning', message }, now()));
+  }
+
+  async function loadRoutingCanary(ref: CanaryRef): Promise<{ raw: RawCanary; canary: Canary }> {
+    const raw = await readCanary(kube, ref);
+    if (!raw) throw targetNotFound(`canary ${ref.name}.${ref.namespace} not found`);
+    const parsed = parseCanaryForRouting(raw, { defaultProvider: deps.defaultProvider as Provider | undefined });
+    if (!parsed.ok) throw invalidSpec(`invalid spec: ${specErrorMessage(parsed.errors)}`);
+    return { raw, canary: parsed.canary };
   }
 
   async function hpaMin(canary: Canary): Promise<number | undefined> {
@@ -175,23 +187,33 @@ export function createKubernetesActivities(
     async observe({ canary: ref }): Promise<Observation> {
       const raw = await readCanary(kube, ref);
       if (!raw) return notFound();
-      const parsed = parseCanary(raw, { defaultProvider: deps.defaultProvider as Provider | undefined });
+      const parseOptions = { defaultProvider: deps.defaultProvider as Provider | undefined };
+      const parsed = parseCanary(raw, parseOptions);
       const status = { phase: raw.status?.phase, lastAppliedRevision: raw.status?.lastAppliedSpec };
+      const generation = raw.metadata.generation;
+      const spec = parsed.ok ? { ok: true as const, spec: toRolloutSpec(parsed.canary) } : parsed;
+      // Routes and readiness come from the routing view: they stay observable when only the analysis is invalid.
+      const view = parsed.ok ? { ok: true as const, canary: parsed.canary } : parseCanaryForRouting(raw, parseOptions);
+      if (!view.ok) return { found: true, spec, ...unknownReadiness('invalid spec'), status, generation };
       const routes = options.getRoutes ? await options.getRoutes({ canary: ref }) : ALL_PRIMARY;
-      if (!parsed.ok) return { found: true, spec: parsed, ...unknownReadiness('invalid spec'), routes, status };
-      const spec = { ok: true as const, spec: toRolloutSpec(parsed.canary) };
-      const { kind, name } = parsed.canary.spec.targetRef;
+      const { kind, name } = view.canary.spec.targetRef;
       const target = isWorkloadKind(kind) ? await readWorkload(kube, kind, ref.namespace, name) : undefined;
       const selector = target && selectorLabel(target, labels);
-      if (!target || !selector || !isWorkloadKind(kind))
-        return { found: true, spec, ...unknownReadiness(`${kind.toLowerCase()} ${name} not found`), routes, status };
-      const ready = await readinessOf({ raw, canary: parsed.canary, kind, target, selector });
-      return { found: true, spec, ...ready, routes, status };
+      if (!target || !selector || !isWorkloadKind(kind)) {
+        const missing = unknownReadiness(`${kind.toLowerCase()} ${name} not found`);
+        return { found: true, spec, ...missing, routes, status, generation };
+      }
+      const ready = await readinessOf({ raw, canary: view.canary, kind, target, selector });
+      return { found: true, spec, ...ready, routes, status, generation };
     },
 
     async initializePrimary({ canary, revision }: TargetInput) {
       const r = await resolve(canary);
       await syncPrimary(r, revision.hash, true);
+      // The Services that select the two workloads move no traffic; the apex Service comes with reconcileRoutes.
+      if (!r.canary.spec.service) return;
+      const plan = servicePlan(r.raw, r.canary, r.selector, r.target.spec?.template?.spec?.containers);
+      await reconcileServices(kube, r.raw, plan, { apex: false });
     },
 
     async promotePrimary({ canary, revision }: TargetInput) {
@@ -200,7 +222,8 @@ export function createKubernetesActivities(
     },
 
     async scaleCanary({ canary, direction }: ScaleInput) {
-      const r = await resolve(canary);
+      // A rollback under a spec whose analysis turned invalid must still scale the canary down.
+      const r = await resolve(canary, true);
       await scale(kube, r, direction === 'up' ? await upReplicas(r) : 0);
     },
 

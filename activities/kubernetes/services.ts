@@ -7,6 +7,7 @@ import { PRIMARY_SUFFIX } from './configs.ts';
 import { apply, readOptional, type Kube } from './client.ts';
 import type { RawCanary } from './canary.ts';
 import { ownerRef } from './canary.ts';
+import { PRIMARY_SELECTOR_ANNOTATION } from '../routers/kubernetes.ts';
 
 /** Sidecars whose ports port discovery leaves out (as Flagger does). */
 const MESH_SIDECARS = new Set(['istio-proxy', 'envoy', 'linkerd-proxy', 'appmesh-envoy']);
@@ -102,21 +103,39 @@ export function isOwnedBy(obj: { metadata?: { ownerReferences?: { uid?: string }
   return Boolean(obj.metadata?.ownerReferences?.some((o) => o.uid === uid));
 }
 
-/** Apply the three Services; an apex Service someone else created keeps its metadata, owner and cluster IP. */
-export async function reconcileServices(kube: Kube, raw: RawCanary, plan: ServicePlan): Promise<void> {
+/**
+ * Apply the Services of the plan. `apex: false` applies only `-primary` and `-canary`, which move no traffic
+ * (initialization before the primary is ready). The apex Service is applied in two forms:
+ * - someone else created it: only its selector and ports change (it keeps metadata, owner and cluster IP);
+ * - it points at the canary (the kubernetes provider's blue/green, marked by the saved primary selector): its
+ *   selector stays as it is, so re-deriving Services after a spec edit never moves traffic. The selector is
+ *   the router's (setRoutes) to change.
+ */
+export async function reconcileServices(
+  kube: Kube,
+  raw: RawCanary,
+  plan: ServicePlan,
+  opts: { apex?: boolean } = {},
+): Promise<void> {
+  if (opts.apex !== false) await reconcileApex(kube, raw, plan.apex);
+  await apply(kube, plan.primary);
+  await apply(kube, plan.canary);
+}
+
+async function reconcileApex(kube: Kube, raw: RawCanary, apex: V1Service): Promise<void> {
   const existing = await readOptional(() =>
-    kube.core.readNamespacedService({ name: plan.apex.metadata?.name ?? '', namespace: raw.metadata.namespace }),
+    kube.core.readNamespacedService({ name: apex.metadata?.name ?? '', namespace: raw.metadata.namespace }),
   );
+  const onCanary = existing?.metadata?.annotations?.[PRIMARY_SELECTOR_ANNOTATION] !== undefined;
+  const selector = onCanary ? existing?.spec?.selector : apex.spec?.selector;
   if (existing && !isOwnedBy(existing, raw.metadata.uid)) {
     await apply(kube, {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: plan.apex.metadata?.name, namespace: raw.metadata.namespace },
-      spec: { selector: plan.apex.spec?.selector, ports: plan.apex.spec?.ports },
+      metadata: { name: apex.metadata?.name, namespace: raw.metadata.namespace },
+      spec: { selector, ports: apex.spec?.ports },
     } as V1Service);
-  } else {
-    await apply(kube, plan.apex);
+    return;
   }
-  await apply(kube, plan.primary);
-  await apply(kube, plan.canary);
+  await apply(kube, { ...apex, spec: { ...apex.spec, selector } });
 }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { GATEWAY_REFS_REQUIRED } from '../../api/canary.ts';
 import type { Canary, Provider } from '../../api/canary.ts';
 import type { CanaryRef, Routes, RoutesPort, SetRoutesInput } from '../../api/ports.ts';
-import { parseCanary } from '../../api/validate.ts';
+import { parseCanary, parseCanaryForRouting } from '../../api/validate.ts';
 import type { ValidationError } from '../../api/validate.ts';
 import { FAILURE, statusCode, toFailure } from './errors.ts';
 import { routerFor } from './registry.ts';
@@ -36,6 +36,7 @@ export interface RoutesActivities extends RoutesPort {
 
 export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
   const custom = deps.kube.makeApiClient(CustomObjectsApi);
+  const parseOptions = deps.defaultProvider ? { defaultProvider: deps.defaultProvider as Provider } : {};
   const routerDeps: RouterDeps = {
     kube: deps.kube,
     ...(deps.log ? { log: deps.log } : {}),
@@ -50,6 +51,17 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
   }
 
   async function readCanary(ref: CanaryRef): Promise<ReturnType<typeof parseCanary>> {
+    return parseCanary(await readRaw(ref), parseOptions);
+  }
+
+  /** The routing view of the Canary (see parseCanaryForRouting): valid even when only its analysis is broken. */
+  async function loadRoutingCanary(ref: CanaryRef): Promise<Canary> {
+    const parsed = parseCanaryForRouting(await readRaw(ref), parseOptions);
+    if (!parsed.ok) throw ApplicationFailure.nonRetryable(specErrorMessage(parsed.errors), FAILURE.invalidSpec);
+    return parsed.canary;
+  }
+
+  async function readRaw(ref: CanaryRef): Promise<unknown> {
     let raw: unknown;
     try {
       raw = await custom.getNamespacedCustomObject({
@@ -64,7 +76,7 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
         throw ApplicationFailure.nonRetryable(`Canary ${ref.namespace}/${ref.name} not found`, FAILURE.canaryNotFound);
       throw err;
     }
-    return parseCanary(raw, deps.defaultProvider ? { defaultProvider: deps.defaultProvider as Provider } : {});
+    return raw;
   }
 
   /** Picks the Canary's router, runs `act` and maps failures for Temporal. */
@@ -83,12 +95,16 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
   return {
     reconcileRoutes: ({ canary }): Promise<Routes> =>
       withRouter(canary, 'reconcile routes of', (r, c) => r.reconcile(c)),
-    setRoutes: ({ canary, routes }: SetRoutesInput): Promise<Routes> =>
-      withRouter(canary, 'set routes of', (r, c) => r.setRoutes(c, routes.primary, routes.canary, routes.mirrored)),
+    // setRoutes and getRoutes work on the routing view: a spec whose analysis turned invalid mid-rollout must
+    // still report the weights in force (status mirrors the route) and let a rollback restore the primary.
+    setRoutes: async ({ canary, routes }: SetRoutesInput): Promise<Routes> =>
+      run(await loadRoutingCanary(canary), 'set routes of', (r, c) =>
+        r.setRoutes(c, routes.primary, routes.canary, routes.mirrored),
+      ),
     async getRoutes({ canary }): Promise<Routes> {
-      // observe reports an invalid spec as a condition and event: reading routes must not fail it first. No
-      // router acts on an invalid spec (reconcile and setRoutes refuse it), so nothing reaches the canary.
-      const parsed = await readCanary(canary);
+      // observe reports an invalid spec as a condition and event: reading routes must not fail it first. observe
+      // does not ask when even the routing view is invalid (it reports the routes as unknown then).
+      const parsed = parseCanaryForRouting(await readRaw(canary), parseOptions);
       if (!parsed.ok) return ALL_TO_PRIMARY;
       return run(parsed.canary, 'get routes of', (r, c) => r.getRoutes(c));
     },

@@ -51,7 +51,7 @@ export function createScriptedActivities(worldUrl: string): RolloutActivities {
     reconcileRoutes: (i) => call('reconcileRoutes', i.canary, i),
     setRoutes: (i) => call('setRoutes', i.canary, i),
     async getRoutes(i) {
-      return (await this.observe({ canary: i.canary })).routes;
+      return (await this.observe({ canary: i.canary })).routes ?? { primary: 100, canary: 0, mirrored: false };
     },
     runMetrics: (i) => call('runMetrics', i.canary, i),
     callWebhook: (i) =>
