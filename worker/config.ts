@@ -251,7 +251,7 @@ export function defaultDataDir(env: Record<string, string | undefined>): string 
 
 /** The command with every option; `--help` lists the env variable of each. */
 export function workerCommand(): Command {
-  const cmd = new Command('fledge-worker')
+  const cmd = new Command('fledge-controller')
     .description('fledge controller: Temporal worker for canary rollouts, Kubernetes watcher, load tester')
     .allowExcessArguments(false)
     .exitOverride();
@@ -268,12 +268,24 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** `--help` was asked for: `text` is the usage to print on stdout (exit 0). */
+export class HelpRequested extends Error {
+  override name = 'HelpRequested';
+  readonly text: string;
+  constructor(text: string) {
+    super('help requested');
+    this.text = text;
+  }
+}
+
 /** Parses argv (without node and script) and env into the process configuration; throws ConfigError. */
 export function parseWorkerConfig(argv: string[], env: Record<string, string | undefined>): WorkerConfig {
   const cmd = workerCommand().configureOutput({ writeErr: () => {}, writeOut: () => {} });
   try {
     cmd.parse(argv, { from: 'user' });
   } catch (err) {
+    if (err instanceof CommanderError && err.code === 'commander.helpDisplayed')
+      throw new HelpRequested(cmd.helpInformation());
     if (err instanceof CommanderError) throw new ConfigError(err.message.replace(/^error: /, ''));
     throw err;
   }

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The controller process: `node worker/main.ts [--mode all|worker|watcher|loadtester]`.
 //
 //   worker      Temporal worker running the rollout workflows and their activities
@@ -10,7 +11,6 @@
 // with no address anywhere, an embedded dev server with SQLite under --data-dir. Kubernetes from --kubeconfig,
 // KUBECONFIG, ~/.kube/config or the in-cluster service account.
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type NativeConnectionOptions } from '@temporalio/worker';
@@ -19,9 +19,10 @@ import type { CanaryRef, RolloutActivities } from '../api/ports.ts';
 import { parseCanary } from '../api/validate.ts';
 import { deriveStrategy } from '../api/validate.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/controls.ts';
-import { ConfigError, parseWorkerConfig, type WorkerConfig } from './config.ts';
+import { ConfigError, HelpRequested, parseWorkerConfig, type WorkerConfig } from './config.ts';
 import { componentSettings } from './config.ts';
 import { startDevServer, type DevServer } from './dev-server.ts';
+import { isEntrypoint, sourcePath } from './entry.ts';
 import { startHealthServer, type HealthServer, type ReadinessCheck } from './health.ts';
 import { METRICS_CONTENT_TYPE, forgetCanary, metricsText, recordCanaries, recordStatus, setInfo } from './metrics.ts';
 import {
@@ -66,6 +67,10 @@ async function main(): Promise<void> {
   try {
     config = parseWorkerConfig(process.argv.slice(2), process.env);
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(err.text);
+      process.exit(0);
+    }
     if (!(err instanceof ConfigError)) throw err;
     console.error(`fledge: ${err.message}`);
     process.exit(2);
@@ -300,7 +305,7 @@ export function withMetrics<T extends RolloutActivities>(activities: T, log: Log
 
 function workflowSource(config: WorkerConfig): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
   if (config.workflowBundle) return { workflowBundle: { codePath: config.workflowBundle } };
-  return { workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)) };
+  return { workflowsPath: sourcePath('../workflows/index', import.meta.url) };
 }
 
 function startWatcherPart(
@@ -422,7 +427,7 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (isEntrypoint(import.meta.url)) {
   main().catch((err: unknown) => {
     console.error(`fledge: ${errorText(err)}`);
     process.exit(1);
