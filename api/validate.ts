@@ -45,8 +45,9 @@ const ROUTING_ANALYSIS_KEYS = [
  * The Canary as far as its routes, Services and workloads are concerned, also when the analysis part of the spec
  * is invalid (e.g. `stepWeights: [30, 20]` edited in mid-rollout): the routers must still read and restore the
  * weights in force. Tries the full parse first; then the spec with `analysis` reduced to its routing fields
- * (plus `iterations: 1`, so the strategy rule is met); then with a bare `interval: 1m`. Returns the errors of the
- * full parse when even the routing view is invalid (e.g. a broken `service`): nothing can be routed then.
+ * (plus `threshold: 1, iterations: 1`, so the schema's rules are met); then with a bare `interval: 1m`.
+ * Returns the errors of the full parse when even the routing view is invalid (e.g. a broken `service`): nothing
+ * can be routed then.
  */
 export function parseCanaryForRouting(
   raw: unknown,
@@ -57,9 +58,10 @@ export function parseCanaryForRouting(
   if (!isRecord(raw) || !isRecord(raw.spec)) return full;
   const analysis = isRecord(raw.spec.analysis) ? raw.spec.analysis : {};
   const routing = Object.fromEntries(Object.entries(analysis).filter(([k]) => ROUTING_ANALYSIS_KEYS.includes(k)));
+  // threshold and iterations only satisfy the schema here: no analysis runs on this view.
   for (const reduced of [
-    { ...routing, iterations: 1 },
-    { interval: '1m', iterations: 1 },
+    { ...routing, threshold: 1, iterations: 1 },
+    { interval: '1m', threshold: 1, iterations: 1 },
   ]) {
     const parsed = parseCanary({ ...raw, spec: { ...raw.spec, analysis: reduced } }, options);
     if (parsed.ok) return { ok: true, canary: parsed.canary, lenient: true };

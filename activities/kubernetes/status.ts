@@ -55,6 +55,9 @@ export function nextCondition(
   return [...others, { type: PROMOTED, ...wanted, lastUpdateTime: at, lastTransitionTime: transition }];
 }
 
+/** How the workflow's status message starts while it holds a rollout on an invalid spec (workflows/tick.ts). */
+export const INVALID_SPEC_PREFIX = 'invalid spec: ';
+
 /** The merge patch for a projection; fields that did not change are left out so a repeat is a no-op. */
 export function statusPatch(raw: RawCanary, p: StatusProjection, now: Date): Partial<CanaryStatus> {
   const kind = String((raw.spec?.targetRef as { kind?: string } | undefined)?.kind ?? 'Deployment');
@@ -77,7 +80,12 @@ export function statusPatch(raw: RawCanary, p: StatusProjection, now: Date): Par
   };
   if (p.lastPromotedRevision) patch.lastPromotedSpec = p.lastPromotedRevision;
   if (cur.phase !== p.phase) patch.lastTransitionTime = now.toISOString();
-  const conditions = nextCondition(cur.conditions, { ...promotedFor(kind, p.phase), reason: p.phase }, now);
+  // An invalid spec holds the rollout: the Promoted condition says why (reason InvalidSpec, the errors as message),
+  // with the status of the phase it holds in.
+  const promoted = p.message.startsWith(INVALID_SPEC_PREFIX)
+    ? { status: promotedFor(kind, p.phase).status, reason: 'InvalidSpec', message: p.message }
+    : { ...promotedFor(kind, p.phase), reason: p.phase };
+  const conditions = nextCondition(cur.conditions, promoted, now);
   if (conditions) patch.conditions = conditions;
   return patch;
 }

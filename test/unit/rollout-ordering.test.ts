@@ -8,7 +8,7 @@ import type { TickPorts } from '../../workflows/tick.ts';
 import { runTick } from '../../workflows/tick.ts';
 import { initialState, type RolloutState } from '../../workflows/state.ts';
 import { applyControl } from '../../workflows/controls.ts';
-import { parseCanary } from '../../api/validate.ts';
+import { parseCanary, parseCanaryForRouting } from '../../api/validate.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 
 function spec(analysis: Record<string, unknown>, extra: Record<string, unknown> = {}): Observation['spec'] {
@@ -279,5 +279,34 @@ describe('spec edits reach the derived objects at the next tick, with the weight
     const d = driver(w);
     assert.equal(await d.tick(), 'final');
     assert.deepEqual(w.log, ['initializePrimary', 'reconcileRoutes 100/0']);
+  });
+});
+
+describe('the routing view of a Canary whose analysis is invalid', () => {
+  const canary = (analysis: Record<string, unknown>, service: Record<string, unknown> = {}) => ({
+    metadata: { name: 'p', namespace: 'ns' },
+    spec: {
+      provider: 'gatewayapi:v1',
+      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'p' },
+      service: { port: 80, gatewayRefs: [{ name: 'gw' }], ...service },
+      analysis,
+    },
+  });
+
+  it('keeps what routes and readiness are built from, drops the invalid analysis', () => {
+    const match = [{ headers: { 'x-canary': { exact: 'insider' } } }];
+    const raw = canary({ interval: '2s', threshold: 2, stepWeights: [30, 20], match, primaryReadyThreshold: 50 });
+    assert.equal(parseCanary(raw).ok, false);
+    const view = parseCanaryForRouting(raw);
+    assert.ok(view.ok && view.lenient);
+    assert.equal(view.canary.spec.analysis.interval, '2s');
+    assert.deepEqual(view.canary.spec.analysis.match, match);
+    assert.equal(view.canary.spec.analysis.primaryReadyThreshold, 50);
+  });
+
+  it('a valid spec is its own view; a broken service has none', () => {
+    const ok = parseCanaryForRouting(canary({ interval: '1m', threshold: 1, stepWeight: 10 }));
+    assert.ok(ok.ok && !ok.lenient);
+    assert.equal(parseCanaryForRouting(canary({ interval: '1m', threshold: 1 }, { port: 'x' })).ok, false);
   });
 });
