@@ -628,11 +628,14 @@ const UNDER_WAY: readonly string[] = ['Progressing', 'WaitingPromotion', 'Promot
 /**
  * Re-derive what fledge builds from the Canary spec after an edit (a new `metadata.generation`): the primary's
  * extras (finalizer, autoscaler; never its pod template) and the Services and route, whose weights and apex
- * selector stay as they are. One reconcile per edit, in whatever phase the rollout is (running, at a gate).
+ * selector stay as they are. One reconcile per edit, in whatever phase the rollout is (running, at a gate, paused),
+ * except while `spec.suspend` holds everything.
  */
 async function syncDerived(t: Tick): Promise<void> {
   const { state, obs, env } = t;
   if (obs.generation === undefined || obs.generation === state.syncedGeneration) return;
+  // A suspended Canary is left alone entirely, as Flagger does; the edit is applied once it is resumed.
+  if (t.spec.suspend) return;
   await env.ports.initializePrimary({ canary: state.canary, revision: state.revision });
   state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
   state.syncedGeneration = obs.generation;

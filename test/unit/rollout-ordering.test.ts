@@ -274,6 +274,19 @@ describe('spec edits reach the derived objects at the next tick, with the weight
     assert.equal(d.state.phase, 'WaitingPromotion');
   });
 
+  it('a suspended Canary is left alone until it is resumed', async () => {
+    const w = fake();
+    const d = await atWeight(w, 20);
+    w.generation = 2;
+    w.spec = spec({ stepWeight: 10, maxWeight: 50 }, { suspend: true });
+    await d.tick();
+    assert.deepEqual(w.log, []);
+    w.spec = spec({ stepWeight: 10, maxWeight: 50 });
+    w.generation = 3;
+    await d.tick();
+    assert.deepEqual(w.log.slice(0, 2), ['initializePrimary', 'reconcileRoutes 80/20']);
+  });
+
   it('a finished revision (nothing to roll out) still re-derives after an edit, then ends', async () => {
     const w = fake({ status: { phase: 'Succeeded', lastAppliedRevision: 'rev-2' }, generation: 7 });
     const d = driver(w);
