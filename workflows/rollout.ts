@@ -8,6 +8,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -39,6 +40,7 @@ import {
   type ControlName,
   type ControlResult,
 } from './controls.ts';
+import { MAX_WEBHOOK_RETRIES } from '../api/canary.ts';
 import { emit, initialState, recordStep, type RolloutState } from './state.ts';
 import { runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
 
@@ -89,9 +91,18 @@ function activityGroups(options: RolloutOptions | undefined) {
     actions: proxyActivities<
       Pick<RolloutActivities, 'initializePrimary' | 'scaleCanary' | 'promotePrimary' | 'reconcileRoutes' | 'setRoutes'>
     >({ startToCloseTimeout: timeout, retry: { ...retry, nonRetryableErrorTypes } }),
-    checks: proxyActivities<Pick<RolloutActivities, 'runMetrics' | 'callWebhook'>>({
+    checks: proxyActivities<Pick<RolloutActivities, 'runMetrics'>>({ startToCloseTimeout: timeout, retry }),
+    // A webhook's retries are attempts of this activity: it throws a retryable failure with Flagger's backoff as
+    // the next delay until its own `retries` are used up, then returns the outcome; the cap here only ends the
+    // retries when attempts die with their worker (then the call is one failed check, see tickEnv).
+    webhooks: proxyActivities<Pick<RolloutActivities, 'callWebhook'>>({
       startToCloseTimeout: timeout,
-      retry,
+      retry: {
+        initialInterval: '1s',
+        backoffCoefficient: 2,
+        maximumInterval: '30s',
+        maximumAttempts: 1 + MAX_WEBHOOK_RETRIES,
+      },
     }),
     // Projection runs as local activities too: one marker event each, which keeps a 10-step rollout well inside
     // the history budget. They are idempotent (status apply, events named by run id + sequence).
@@ -186,7 +197,7 @@ async function carryOn(input: RolloutInput, state: RolloutState): Promise<never>
   return continueAsNew<typeof rollout>({ ...input, carried: state });
 }
 
-function tickEnv({ reads, actions, checks }: ActivityGroups): TickEnv & { spec?: RolloutSpec } {
+function tickEnv({ reads, actions, checks, webhooks }: ActivityGroups): TickEnv & { spec?: RolloutSpec } {
   const ports: TickPorts = {
     observe: async (i) => {
       const obs = await reads.observe(i);
@@ -199,7 +210,16 @@ function tickEnv({ reads, actions, checks }: ActivityGroups): TickEnv & { spec?:
     reconcileRoutes: actions.reconcileRoutes,
     setRoutes: actions.setRoutes,
     runMetrics: checks.runMetrics,
-    callWebhook: checks.callWebhook,
+    callWebhook: async (i) => {
+      try {
+        return await webhooks.callWebhook(i);
+      } catch (err) {
+        // Flagger: a webhook that cannot be called is a failed check. Attempts exhausted (or timed out with their
+        // worker) are exactly that, once per call; a cancelled workflow stays cancelled.
+        if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+        return { ok: false, message: `webhook ${i.hook.name} failed: ${err.cause?.message ?? err.message}` };
+      }
+    },
   };
   const env: TickEnv & { spec?: RolloutSpec } = { ports, now: () => Date.now(), patched };
   return env;

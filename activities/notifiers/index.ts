@@ -1,12 +1,15 @@
 // The alerts port: resolve each of the canary's alerts to an AlertProvider (and its Secret), build the provider's
-// message and post it. Best effort, like Flagger: every failure is logged and swallowed, so a broken notifier
-// never fails or delays a rollout. Provider addresses and tokens stay inside this module.
+// message and post it. Best effort, like Flagger: a broken notifier never fails a rollout. A post that gets no
+// answer, a 5xx (but 501) or a 429 is retried (ALERT_RETRIES more times, Flagger's backoff), all inside the
+// activity attempt's start-to-close timeout; a 4xx is not retried; a post that still failed is logged once. The
+// retries run inside the call, not as activity retries, so a retry never re-sends to the providers of the same
+// alert that already got it. Provider addresses and tokens stay inside this module.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AlertProviderSchema, type AlertProviderSpec } from '../../api/alert-provider.ts';
 import { CanarySchema } from '../../api/canary.ts';
 import type { AlertInput, AlertSpec, AlertsPort, CanaryRef } from '../../api/ports.ts';
-import { postJson } from '../webhooks/http.ts';
+import { activitySignal, postJson } from '../webhooks/http.ts';
 import { notifierFor } from './registry.ts';
 import { alertMetadata, shouldAlert, type CanaryFacts } from './routing.ts';
 import { SLACK_API_POST_MESSAGE_URL } from './slack.ts';
@@ -59,9 +62,14 @@ export interface AlertDeps {
   lookup?: AlertLookup;
   /** Deadline per post (Flagger: 5 s). */
   timeoutMs?: number;
+  /** First retry delay of a failed post (default 1 s, doubling up to 30 s); tests shorten it. */
+  backoffBaseMs?: number;
   /** Flagger's `-no-cross-namespace-refs`: AlertProviders only from the Canary's own namespace. */
   noCrossNamespaceRefs?: boolean;
 }
+
+/** Further attempts of a post that got no answer, a 5xx (but 501) or a 429. */
+export const ALERT_RETRIES = 2;
 
 const DEFAULT_USERNAME = 'flagger';
 const DEFAULT_CHANNEL = 'general';
@@ -112,12 +120,21 @@ async function post(deps: AlertDeps, canary: CanaryRef, target: Send, alert: Ale
     const msg = build(target.dest, alert);
     const r = await postJson(msg.url, msg.body, {
       timeoutMs: deps.timeoutMs ?? 5000,
+      retries: ALERT_RETRIES,
+      backoffBaseMs: deps.backoffBaseMs,
       proxy: target.dest.proxy,
       headers: msg.headers,
+      signal: activitySignal(),
     });
     if (r.status >= 200 && r.status < 300) return;
     deps.log?.error(
-      { canary: label(canary), provider: target.name, status: r.status, error: r.error ?? r.body },
+      {
+        canary: label(canary),
+        provider: target.name,
+        status: r.status,
+        attempts: r.attempts,
+        error: r.error ?? r.body,
+      },
       'alert provider send error',
     );
   } catch (err) {

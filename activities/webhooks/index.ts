@@ -1,9 +1,15 @@
 // The webhooks port: Flagger's eight hook types are one HTTP POST each; the workflow decides when to call which
 // and what a failure means. Success is Flagger's rule, an HTTP status ≤ 202 (so 203–299 fail, deliberately).
-import { activityInfo } from '@temporalio/activity';
+//
+// Retries of a gate hook are Temporal's, not a loop inside one attempt: each activity attempt sends one request
+// (cut to the attempt's start-to-close timeout), a retryable failure (no answer, timeout, 5xx but 501, 429) throws
+// a retryable ApplicationFailure with Flagger's backoff as the next retry delay, and the attempt number 1 + the
+// hook's `retries` (at most MAX_WEBHOOK_RETRIES) returns the failure as the outcome. So a hook that keeps failing is
+// exactly one failed check per call, in bounded time, and each attempt is visible in Temporal's pending activity.
+import { ApplicationFailure, activityInfo } from '@temporalio/activity';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { parseDuration } from '../../api/canary.ts';
+import { MAX_WEBHOOK_RETRIES, parseDuration } from '../../api/canary.ts';
 import type {
   CanaryEvent,
   CanaryPhase,
@@ -15,7 +21,15 @@ import type {
   WebhookSpec,
   WebhooksPort,
 } from '../../api/ports.ts';
-import { postJson, redactUrl, type PostOptions, type PostResult } from './http.ts';
+import {
+  activitySignal,
+  backoffDelay,
+  isRetryableResult,
+  postJson,
+  redactUrl,
+  type PostOptions,
+  type PostResult,
+} from './http.ts';
 import { eventPayload, hookPayload, type WebhookPayload } from './payload.ts';
 
 export { checksumOf, eventPayload, hookPayload, type WebhookPayload } from './payload.ts';
@@ -26,8 +40,9 @@ export interface WebhookDeps {
   log?: Logger;
   /** Flagger's `-event-webhook`: receives every event of canaries that have no `event` hook of their own. */
   eventWebhook?: string;
-  /** First retry delay (default 1 s, doubling up to 30 s); tests shorten it. */
+  /** First retry delay (default 1 s, doubling up to `backoffMaxMs`, default 30 s: Flagger's); tests shorten them. */
   backoffBaseMs?: number;
+  backoffMaxMs?: number;
   /** Clock for event timestamps (Unix ms). */
   now?: () => number;
 }
@@ -44,20 +59,60 @@ const DEFAULT_TIMEOUT = '10s';
 /** Events are fire-and-forget for the rollout; a slow sink must not hold up the status projection. */
 const DEFAULT_EVENT_TIMEOUT = '5s';
 
+/** The error type of a webhook attempt that Temporal should retry (the outcome is not final yet). */
+export const WEBHOOK_RETRY_ERROR = 'WebhookRetry';
+
+/**
+ * `callWebhook`: one POST of Flagger's payload, `{ ok, message }` with the response body as message.
+ * Inside an activity: one request per attempt; a retryable failure before the last allowed attempt throws a
+ * retryable ApplicationFailure (type `WebhookRetry`, next delay = Flagger's backoff), everything else is returned.
+ * Outside an activity (tools, tests): the retries run in this call. Never throws for a bad URL or a 4xx.
+ */
 export function createWebhookActivities(deps: WebhookDeps = {}): WebhooksPort {
   return {
     async callWebhook(input: CallWebhookInput): Promise<WebhookOutcome> {
       const { canary, revision, hook, phase } = input;
       const key = input.idempotencyKey ?? activityKey(hook.name);
       const payload = hookPayload(canary, revision, phase, hook);
-      const outcome = await send(deps, hook, payload, key, DEFAULT_TIMEOUT);
-      deps.log?.info(
-        { canary: `${canary.name}.${canary.namespace}`, hook: hook.name, type: hook.type, ok: outcome.ok },
-        'webhook called',
-      );
+      const attempt = activityAttempt();
+      const label = { canary: `${canary.name}.${canary.namespace}`, hook: hook.name, type: hook.type };
+      if (attempt === undefined) {
+        const { outcome } = await send(deps, hook, payload, key, DEFAULT_TIMEOUT);
+        deps.log?.info({ ...label, ok: outcome.ok }, 'webhook called');
+        return outcome;
+      }
+      const attempts = 1 + retriesOf(hook);
+      const { outcome, result } = await send(deps, { ...hook, retries: 0 }, payload, key, DEFAULT_TIMEOUT, {
+        signal: activitySignal(),
+        attempt,
+      });
+      if (!outcome.ok && result && isRetryableResult(result) && attempt < attempts) {
+        const nextRetryDelay = backoffDelay(attempt - 1, deps.backoffBaseMs ?? 1000, deps.backoffMaxMs ?? 30_000);
+        deps.log?.info({ ...label, attempt, of: attempts, nextRetryDelay }, 'webhook attempt failed, retrying');
+        throw ApplicationFailure.create({
+          type: WEBHOOK_RETRY_ERROR,
+          message: `${outcomeOf(hook, { ...result, attempts: 1 }).message} (attempt ${attempt} of ${attempts})`,
+          nextRetryDelay,
+        });
+      }
+      deps.log?.info({ ...label, ok: outcome.ok, attempt }, 'webhook called');
       return outcome;
     },
   };
+}
+
+/** The hook's `retries`, capped at MAX_WEBHOOK_RETRIES. */
+function retriesOf(hook: WebhookSpec): number {
+  return typeof hook.retries === 'number' ? Math.min(Math.max(0, hook.retries), MAX_WEBHOOK_RETRIES) : 0;
+}
+
+/** The attempt number of the running activity; undefined outside one. */
+function activityAttempt(): number | undefined {
+  try {
+    return activityInfo().attempt;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface PostEventInput {
@@ -82,7 +137,7 @@ export async function postEvent(deps: WebhookDeps, input: PostEventInput): Promi
   for (const hook of hooks) {
     const payload = eventPayload(input.canary, input.revision, input.phase, hook, { ...input.event, timestamp });
     const key = input.idempotencyKey ? `${input.idempotencyKey}/${hook.name}` : undefined;
-    const outcome = await send(deps, hook, payload, key, DEFAULT_EVENT_TIMEOUT);
+    const { outcome } = await send(deps, hook, payload, key, DEFAULT_EVENT_TIMEOUT);
     if (!outcome.ok) {
       deps.log?.warn(
         { canary: `${input.canary.name}.${input.canary.namespace}`, hook: hook.name, error: outcome.message },
@@ -117,23 +172,29 @@ function eventTargets(deps: WebhookDeps, hooks: WebhookSpec[]): WebhookSpec[] {
   return [{ name: 'events', type: 'event', url: deps.eventWebhook }];
 }
 
+/** One hook call (with its in-call retries, if any); `result` is absent when the hook could not be sent at all. */
 async function send(
   deps: WebhookDeps,
   hook: WebhookSpec,
   payload: WebhookPayload,
   idempotencyKey: string | undefined,
   defaultTimeout: string,
-): Promise<WebhookOutcome> {
+  extra: { signal?: AbortSignal; attempt?: number } = {},
+): Promise<{ outcome: WebhookOutcome; result?: PostResult }> {
   let options: PostOptions;
   try {
     options = postOptions(deps, hook, defaultTimeout);
     new URL(hook.url);
   } catch (err) {
-    return { ok: false, message: `invalid webhook ${hook.name}: ${err instanceof Error ? err.message : String(err)}` };
+    const message = `invalid webhook ${hook.name}: ${err instanceof Error ? err.message : String(err)}`;
+    return { outcome: { ok: false, message } };
   }
   if (idempotencyKey) options.headers = { 'idempotency-key': idempotencyKey };
+  options.signal = extra.signal;
   const result = await postJson(hook.url, payload, options);
-  return outcomeOf(hook, result);
+  // Attempts made by Temporal retries count like attempts made in the call.
+  if (extra.attempt !== undefined) result.attempts = extra.attempt;
+  return { outcome: outcomeOf(hook, result), result };
 }
 
 function postOptions(deps: WebhookDeps, hook: WebhookSpec, defaultTimeout: string): PostOptions {
@@ -141,9 +202,10 @@ function postOptions(deps: WebhookDeps, hook: WebhookSpec, defaultTimeout: strin
   const timeout = typeof hook.timeout === 'string' && hook.timeout.length >= 2 ? hook.timeout : defaultTimeout;
   return {
     timeoutMs: parseDuration(timeout),
-    retries: typeof hook.retries === 'number' ? hook.retries : 0,
+    retries: retriesOf(hook),
     insecureTLS: hook.disableTLS === true,
     backoffBaseMs: deps.backoffBaseMs,
+    backoffMaxMs: deps.backoffMaxMs,
   };
 }
 

@@ -4,10 +4,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type { RolloutActivities } from '../../api/ports.ts';
 import { createWebhookActivities, postEvents } from '../../activities/webhooks/index.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
+import { rolloutWorkflowId } from '../../workflows/controls.ts';
+import type { RolloutOptions } from '../../workflows/rollout.ts';
 import {
   NAMESPACE,
   canaryRaw,
@@ -25,7 +27,10 @@ interface Call {
   key: string | undefined;
 }
 
-/** The receiver: `/<canary>/<hook>`; answers 200 unless the hook name starts with `no-` (403). */
+/**
+ * The receiver: `/<canary>/<hook>`; answers 200, except hooks named `no-…` (403), `down…` (503 forever) and
+ * `slow…` (answers after 10 s, longer than any timeout in these tests).
+ */
 const calls: Call[] = [];
 const receiver: Server = createServer((req, res) => {
   let data = '';
@@ -33,10 +38,25 @@ const receiver: Server = createServer((req, res) => {
   req.on('end', () => {
     const [, canary = '', hook = ''] = (req.url ?? '').split('/');
     calls.push({ canary, hook, body: JSON.parse(data), key: req.headers['idempotency-key'] as string | undefined });
-    res.statusCode = hook.startsWith('no-') ? 403 : 200;
-    res.end(res.statusCode === 200 ? 'ok' : 'Forbidden');
+    if (hook.startsWith('slow')) {
+      setTimeout(() => res.end('late'), 10_000).unref();
+      return;
+    }
+    res.statusCode = hook.startsWith('no-') ? 403 : hook.startsWith('down') ? 503 : 200;
+    res.end(res.statusCode === 200 ? 'ok' : res.statusCode === 403 ? 'Forbidden' : 'unavailable');
   });
 });
+
+/** A TCP receiver that accepts connections and never answers; counts the requests it got. */
+const hungSockets: Socket[] = [];
+let hungRequests = 0;
+const hung = createTcpServer((s) => {
+  hungSockets.push(s);
+  // Count requests, not connections: undici may open a spare connection after aborting one.
+  s.once('data', () => hungRequests++);
+  s.on('error', () => undefined);
+});
+const hungUrl = () => `http://127.0.0.1:${(hung.address() as AddressInfo).port}/hook`;
 const hookUrl = (canary: string, hook: string) =>
   `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/${canary}/${hook}`;
 
@@ -45,9 +65,10 @@ let stopWorker = async () => {};
 
 before(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
   env = await setupEnv('webhooks', { worker: false });
   const scripted = createScriptedActivities(env.world.url);
-  const real = createWebhookActivities({ backoffBaseMs: 10 });
+  const real = createWebhookActivities({ backoffBaseMs: 10, backoffMaxMs: 40 });
   const activities: RolloutActivities = {
     ...scripted,
     callWebhook: real.callWebhook,
@@ -63,8 +84,35 @@ before(async () => {
 after(async () => {
   await stopWorker();
   await env?.stop();
+  receiver.closeAllConnections();
   await new Promise<void>((r) => receiver.close(() => r()));
+  for (const sock of hungSockets) sock.destroy();
+  await new Promise<void>((r) => hung.close(() => r()));
 });
+
+/** Runs the rollout to its end, or fails the test (terminating the workflow) when it takes longer than `ms`. */
+async function runBounded(name: string, ms: number, options: RolloutOptions) {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`rollout ${name} did not end within ${ms} ms`)), ms);
+  });
+  const started = Date.now();
+  try {
+    const out = await Promise.race([runToEnd(env, name, { options }), deadline]);
+    return { ...out, tookMs: Date.now() - started };
+  } catch (err) {
+    await env.client.workflow
+      .getHandle(rolloutWorkflowId({ namespace: NAMESPACE, name }))
+      .terminate('test deadline')
+      .catch(() => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const failedChecks = (world: { log: { events: { type: string; message: string }[] } }, hook: string) =>
+  world.log.events.filter((e) => e.type === 'Warning' && e.message.includes(`external check ${hook} failed`));
 
 const hooksFor = (canary: string, names: [string, string][]) =>
   names.map(([name, type]) => ({ name, type, url: hookUrl(canary, name), metadata: { cmd: `run ${name}` } }));
@@ -176,5 +224,65 @@ describe('webhooks in a real workflow run', { concurrency: true }, () => {
       world.log.events.some((e) => e.message.includes('no-pre') && e.message.includes('Forbidden')),
       world.log.events.map((e) => e.message).join('\n'),
     );
+  });
+
+  // Flagger semantics: a webhook that cannot be called successfully is one failed check per call. Its retries are
+  // activity attempts, each cut to the activity's timeout, so a receiver that keeps failing, times out or hangs
+  // ends the call in bounded time instead of an activity retried for ever.
+  it('a receiver answering 5xx forever: 1 + retries requests per call, one failed check per call', async () => {
+    const name = 'hook-5xx';
+    seedInitialized(env, {
+      raw: canaryRaw(name, {
+        interval: '300ms',
+        stepWeight: 50,
+        threshold: 2,
+        webhooks: [{ ...hooksFor(name, [['down', 'rollout']])[0], retries: 3 }],
+      }),
+    });
+    const { result, world } = await runBounded(name, 60_000, { retryWindowMs: 1 });
+    assert.equal(result.phase, 'Failed');
+    assert.equal(failedChecks(world, 'down').length, 2, world.log.events.map((e) => e.message).join('\n'));
+    assert.match(failedChecks(world, 'down')[0]!.message, /unavailable \(4 attempts\)/);
+    assert.equal(calls.filter((c) => c.canary === name && c.hook === 'down').length, 2 * 4);
+  });
+
+  it('a receiver slower than the hook timeout, with retries that outlast the activity timeout', async () => {
+    const name = 'hook-slow';
+    seedInitialized(env, {
+      raw: canaryRaw(name, {
+        interval: '300ms',
+        stepWeight: 50,
+        threshold: 1,
+        webhooks: [{ ...hooksFor(name, [['slow', 'rollout']])[0], timeout: '1s', retries: 2 }],
+      }),
+    });
+    // Three 1 s attempts do not fit one 2 s activity attempt; as three activity attempts they do.
+    const { result, world, tookMs } = await runBounded(name, 30_000, { retryWindowMs: 1, activityTimeout: '2s' });
+    assert.equal(result.phase, 'Failed');
+    const failed = failedChecks(world, 'slow');
+    assert.equal(failed.length, 1);
+    assert.match(failed[0]!.message, /timeout after 1000ms \(3 attempts\)/);
+    assert.equal(calls.filter((c) => c.canary === name && c.hook === 'slow').length, 3);
+    assert.ok(tookMs < 15_000, `took ${tookMs} ms`);
+  });
+
+  it('a receiver that accepts and never answers, with a hook timeout longer than the activity timeout', async () => {
+    const name = 'hook-hung';
+    const before = hungRequests;
+    seedInitialized(env, {
+      raw: canaryRaw(name, {
+        interval: '300ms',
+        stepWeight: 50,
+        threshold: 1,
+        webhooks: [{ name: 'hung', type: 'rollout', url: hungUrl(), timeout: '1h' }],
+      }),
+    });
+    const { result, world, tookMs } = await runBounded(name, 30_000, { retryWindowMs: 1, activityTimeout: '2s' });
+    assert.equal(result.phase, 'Failed');
+    const failed = failedChecks(world, 'hung');
+    assert.equal(failed.length, 1);
+    assert.match(failed[0]!.message, /timeout after \d+ms/);
+    assert.equal(hungRequests - before, 1, 'one request: the hook has no retries');
+    assert.ok(tookMs < 15_000, `took ${tookMs} ms`);
   });
 });

@@ -1,11 +1,17 @@
 // Alert activities against a local receiver: each provider's JSON body and headers, severity routing, provider
-// and Secret resolution, the global notifier, metadata fields, and that failures are swallowed.
+// and Secret resolution, the global notifier, metadata fields, bounded retries of 5xx and dropped connections
+// (never of a 4xx), and that failures are logged once and swallowed.
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import type { AlertInput, AlertSpec } from '../../api/ports.ts';
-import { createAlertActivities, globalNotifierFromEnv, type AlertLookup } from '../../activities/notifiers/index.ts';
+import {
+  ALERT_RETRIES,
+  createAlertActivities,
+  globalNotifierFromEnv,
+  type AlertLookup,
+} from '../../activities/notifiers/index.ts';
 import { shouldAlert } from '../../activities/notifiers/routing.ts';
 import { discordUrl } from '../../activities/notifiers/discord.ts';
 
@@ -252,6 +258,19 @@ describe('severity routing', () => {
   });
 });
 
+/** A pino-shaped logger that records warn and error lines. */
+function recorder() {
+  const logged: string[] = [];
+  const log = {
+    error: (o: object, m: string) => logged.push(`${m} ${JSON.stringify(o)}`),
+    warn: (o: object, m: string) => logged.push(`${m} ${JSON.stringify(o)}`),
+    info: () => undefined,
+  } as never;
+  return { log, logged };
+}
+
+const slack = (path: string) => provider('s', { type: 'slack', address: url(path) });
+
 describe('global notifier and failures', () => {
   it('a Canary without alerts uses the global notifier (MS Teams wins over Slack, as in Flagger)', async () => {
     const g = globalNotifierFromEnv({ SLACK_URL: url('/global-slack'), SLACK_CHANNEL: 'deploys' });
@@ -288,18 +307,74 @@ describe('global notifier and failures', () => {
     };
     const a = createAlertActivities({
       log,
+      backoffBaseMs: 10,
       lookup: lookup({
         'test/bad-secret': provider('bad-secret', { type: 'slack', secretRef: { name: 'missing' } }),
         'test/down': provider('down', { type: 'msteams', address: url('/down') }),
       }),
     });
     await a.sendAlert(alertInput([alertTo('nope'), alertTo('bad-secret'), alertTo('down')]));
-    assert.equal(got.length, 1);
+    assert.equal(got.length, 1 + ALERT_RETRIES, 'the 500 is retried');
     assert.equal(logged.length, 3);
     assert.ok(
       logged.every((l) => !l.includes('leak')),
       'API error bodies are not logged',
     );
+  });
+
+  it('a 500 then a 200: delivered once, after one retry, nothing logged', async () => {
+    const { log, logged } = recorder();
+    let n = 0;
+    respond = (res) => {
+      res.statusCode = n++ === 0 ? 500 : 200;
+      res.end(res.statusCode === 200 ? 'ok' : 'down');
+    };
+    const a = createAlertActivities({ log, backoffBaseMs: 10, lookup: lookup({ 'test/s': slack('/flaky') }) });
+    await a.sendAlert(alertInput([alertTo('s')]));
+    assert.deepEqual(
+      got.map((g) => g.path),
+      ['/flaky', '/flaky'],
+    );
+    assert.deepEqual(logged, []);
+  });
+
+  it('a connection dropped without an answer is retried too', async () => {
+    let n = 0;
+    respond = (res) => {
+      if (n++ === 0) res.socket?.destroy();
+      else res.end('ok');
+    };
+    const { log, logged } = recorder();
+    const a = createAlertActivities({ log, backoffBaseMs: 10, lookup: lookup({ 'test/s': slack('/drop') }) });
+    await a.sendAlert(alertInput([alertTo('s')]));
+    assert.equal(got.length, 2);
+    assert.deepEqual(logged, []);
+  });
+
+  it('a 5xx forever: bounded attempts, then one log line, never thrown', async () => {
+    const { log, logged } = recorder();
+    respond = (res) => {
+      res.statusCode = 503;
+      res.end('unavailable');
+    };
+    const a = createAlertActivities({ log, backoffBaseMs: 10, lookup: lookup({ 'test/s': slack('/down') }) });
+    await a.sendAlert(alertInput([alertTo('s')]));
+    assert.equal(got.length, 3);
+    assert.equal(logged.length, 1);
+    assert.match(logged[0]!, /alert provider send error.*"status":503.*"attempts":3/);
+  });
+
+  it('a 400 is one attempt and one log line', async () => {
+    const { log, logged } = recorder();
+    respond = (res) => {
+      res.statusCode = 400;
+      res.end('invalid_payload');
+    };
+    const a = createAlertActivities({ log, backoffBaseMs: 10, lookup: lookup({ 'test/s': slack('/bad') }) });
+    await a.sendAlert(alertInput([alertTo('s')]));
+    assert.equal(got.length, 1);
+    assert.equal(logged.length, 1);
+    assert.match(logged[0]!, /alert provider send error.*"status":400/);
   });
 
   it('posts through the provider proxy', async () => {

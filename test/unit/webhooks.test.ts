@@ -3,10 +3,16 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { WebhookInput, WebhookSpec, WebhookType } from '../../api/ports.ts';
-import { createWebhookActivities, postEvent, postEvents } from '../../activities/webhooks/index.ts';
+import type { WebhookInput, WebhookOutcome, WebhookSpec, WebhookType } from '../../api/ports.ts';
+import {
+  WEBHOOK_RETRY_ERROR,
+  createWebhookActivities,
+  postEvent,
+  postEvents,
+} from '../../activities/webhooks/index.ts';
 
 interface Received {
   path: string;
@@ -187,6 +193,123 @@ describe('callWebhook timeout and retries', () => {
   it('an invalid URL is a failed check, not an exception', async () => {
     const r = await hooks.callWebhook(input({ url: 'not a url' }));
     assert.equal(r.ok, false);
+  });
+});
+
+/** A TCP server that accepts connections and never answers (a hung receiver); counts requests. */
+async function hangingReceiver() {
+  const sockets: Socket[] = [];
+  let requests = 0;
+  const server = createTcpServer((s) => {
+    sockets.push(s);
+    // Count requests, not connections: undici may open a spare connection after aborting one.
+    s.once('data', () => requests++);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    requests: () => requests,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+describe('callWebhook inside an activity: Temporal retries, bounded attempts', () => {
+  const activity = (attempt: number, startToCloseTimeoutMs = 10_000) =>
+    new MockActivityEnvironment({
+      attempt,
+      startToCloseTimeoutMs,
+      activityId: '3',
+      workflowExecution: { workflowId: 'canary/test/podinfo', runId: 'run-1' },
+    });
+  const retrying = createWebhookActivities({ backoffBaseMs: 10, backoffMaxMs: 40 });
+
+  it('a 5xx before the last attempt sends one request and throws a retryable failure with the backoff', async () => {
+    rx.set(status(503, 'busy'));
+    await assert.rejects(activity(2).run(retrying.callWebhook, input({ retries: 3 })), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure, String(err));
+      assert.equal(err.type, WEBHOOK_RETRY_ERROR);
+      assert.equal(err.nonRetryable, false);
+      assert.equal(err.nextRetryDelay, 20);
+      assert.match(err.message, /busy \(attempt 2 of 4\)/);
+      return true;
+    });
+    assert.equal(rx.got.length, 1, 'one request per activity attempt');
+  });
+
+  it('the last allowed attempt returns the failure: one failed check', async () => {
+    rx.set(status(503, 'busy'));
+    const r = await activity(4).run(retrying.callWebhook, input({ retries: 3 }));
+    assert.deepEqual(r, { ok: false, message: 'busy (4 attempts)' });
+    assert.equal(rx.got.length, 1);
+  });
+
+  it('retries are capped: a hook asking for 1000 retries ends after 11 attempts', async () => {
+    rx.set(status(500, 'down'));
+    await assert.rejects(activity(10).run(retrying.callWebhook, input({ retries: 1000 })), ApplicationFailure);
+    const r = await activity(11).run(retrying.callWebhook, input({ retries: 1000 }));
+    assert.deepEqual(r, { ok: false, message: 'down (11 attempts)' });
+  });
+
+  it('a 4xx answer and a success are returned on the first attempt', async () => {
+    rx.set(status(403, 'closed'));
+    assert.deepEqual(await activity(1).run(retrying.callWebhook, input({ retries: 3 })), {
+      ok: false,
+      message: 'closed',
+    });
+    rx.set(status(200, 'fine'));
+    assert.deepEqual(await activity(1).run(retrying.callWebhook, input({ retries: 3 })), {
+      ok: true,
+      message: 'fine',
+    });
+    assert.equal(rx.got.length, 2);
+  });
+
+  it(
+    "a hung receiver is cut at the activity's start-to-close timeout, whatever the hook's timeout",
+    { timeout: 10_000 },
+    async () => {
+      const hung = await hangingReceiver();
+      try {
+        const t0 = Date.now();
+        const r: WebhookOutcome = await activity(1, 1500).run(
+          retrying.callWebhook,
+          input({ url: hung.url, timeout: '1h' }),
+        );
+        const took = Date.now() - t0;
+        assert.equal(r.ok, false);
+        assert.match(r.message, /timeout after \d+ms/);
+        assert.ok(took < 1500, `returned before the activity timeout (took ${took} ms)`);
+        assert.equal(hung.requests(), 1);
+      } finally {
+        await hung.close();
+      }
+    },
+  );
+
+  it('event posts with in-call retries end before the activity deadline', { timeout: 10_000 }, async () => {
+    rx.set(status(500, 'down'));
+    const t0 = Date.now();
+    const out: WebhookOutcome[] = await activity(1, 2000).run(() =>
+      postEvent(
+        { backoffBaseMs: 100, backoffMaxMs: 100 },
+        {
+          canary,
+          revision,
+          phase: 'Progressing',
+          event: { type: 'Normal', message: 'x' },
+          hooks: [{ name: 'sink', type: 'event', url: rx.url('/events'), retries: 50 }],
+        },
+      ),
+    );
+    const took = Date.now() - t0;
+    assert.equal(out[0]!.ok, false);
+    assert.ok(took < 2000, `took ${took} ms`);
+    assert.ok(rx.got.length > 3 && rx.got.length < 51, `${rx.got.length} requests`);
   });
 });
 
