@@ -439,7 +439,8 @@ export interface ComponentSettings {
   worker: { taskQueue: string; namespace: string; workflowBundle?: string };
   watcher: { taskQueue: string; namespaces?: string[]; configTracking: boolean; activities: ActivitySettings };
   loadTester: { host: string; port: number; logLevel: LogLevel };
-  health: { host: string; port: number; coreMetricsAddress: string };
+  /** `standalone` false: `--mode loadtester` on the load tester's own port, whose server answers /healthz, /metrics. */
+  health: { host: string; port: number; coreMetricsAddress: string; standalone: boolean };
   devServer?: { dataDir: string; port: number; uiPort: number; namespace: string };
   temporal: TemporalConfig;
   kube: { kubeconfig?: string };
@@ -483,7 +484,13 @@ export function componentSettings(config: WorkerConfig): ComponentSettings {
       activities,
     },
     loadTester: { host: config.listenAddress, port: config.loadtesterPort, logLevel: config.logLevel },
-    health: { host: config.listenAddress, port: config.port, coreMetricsAddress: config.coreMetricsAddress },
+    health: {
+      host: config.listenAddress,
+      port: config.port,
+      coreMetricsAddress: config.coreMetricsAddress,
+      // Both default to 8080 (Flagger's load tester port): one server, not two fighting over the port.
+      standalone: !(config.mode === 'loadtester' && config.port === config.loadtesterPort),
+    },
     ...(t.embedded
       ? {
           devServer: {

@@ -108,16 +108,20 @@ async function start(
   state: { stopping: boolean },
 ): Promise<void> {
   const core = await coreMetrics(config);
-  running.health = await startHealthServer({
-    host: componentSettings(config).health.host,
-    port: componentSettings(config).health.port,
-    readiness,
-    metrics: metricsText,
-    contentType: METRICS_CONTENT_TYPE,
-    coreMetricsUrl: core.mergeUrl,
-    stopping: () => state.stopping,
-  });
-  log.info({ url: running.health.url }, 'serving /healthz, /readyz and /metrics');
+  const health = componentSettings(config).health;
+  // `--mode loadtester` on the load tester's port: the load tester's own server answers /healthz and /metrics.
+  if (health.standalone) {
+    running.health = await startHealthServer({
+      host: health.host,
+      port: health.port,
+      readiness,
+      metrics: metricsText,
+      contentType: METRICS_CONTENT_TYPE,
+      coreMetricsUrl: core.mergeUrl,
+      stopping: () => state.stopping,
+    });
+    log.info({ url: running.health.url }, 'serving /healthz, /readyz and /metrics');
+  }
   setInfo(VERSION, config.meshProvider);
   if (config.mode === 'loadtester') return startLoadTesterMode(config, log, running, readiness);
 

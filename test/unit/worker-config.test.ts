@@ -1,10 +1,12 @@
 // The controller's configuration (flags, env, Temporal envconfig), its health server and the Flagger metrics.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { createActivities } from '../../activities/index.ts';
 import { createContext, temporalTarget } from '../../cli/context.ts';
@@ -277,7 +279,7 @@ test('every flag with a non-default value reaches every component that uses it',
   assert.deepEqual(e.devServer, { dataDir: values['--data-dir'], port: 17233, uiPort: 18233, namespace: 'ns-test' });
   assert.deepEqual(s.kube, { kubeconfig });
   assert.deepEqual(s.log, { level: 'debug', mode: 'watcher' });
-  assert.deepEqual(s.health, { host: '127.0.0.1', port, coreMetricsAddress: '127.0.0.1:19464' });
+  assert.deepEqual(s.health, { host: '127.0.0.1', port, coreMetricsAddress: '127.0.0.1:19464', standalone: true });
   assert.deepEqual(s.loadTester, { host: '127.0.0.1', port: loadtesterPort, logLevel: 'debug' });
   assert.deepEqual(s.warnings, ['--cluster-name prod-eu is not used in alerts yet']);
 
@@ -315,5 +317,39 @@ test('every flag with a non-default value reaches every component that uses it',
   } finally {
     await tester.stop();
     await health.close();
+  }
+});
+
+test('--mode loadtester with equal health and load tester ports (the defaults) starts: one server answers /healthz', async () => {
+  assert.equal(componentSettings(parseWorkerConfig(['--mode', 'loadtester'], BASE)).health.standalone, false);
+  assert.equal(componentSettings(parseWorkerConfig([], BASE)).health.standalone, true);
+  // The same port for both (as the defaults are), on a free loopback port instead of 8080.
+  const port = await freePort();
+  const main = fileURLToPath(new URL('../../worker/main.ts', import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [main, '--mode', 'loadtester', '--listen-address', '127.0.0.1', '--port', String(port)],
+    { env: { ...process.env, ...BASE, FLEDGE_LOADTESTER_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  try {
+    const deadline = Date.now() + 20_000;
+    let status = 0;
+    while (Date.now() < deadline && status !== 200) {
+      const code = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
+      assert.equal(code, undefined, `the process exited: ${output}`);
+      status = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+    }
+    assert.equal(status, 200, output);
+    assert.doesNotMatch(output, /EADDRINUSE|failed to start/);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
   }
 });
