@@ -14,6 +14,7 @@
 //
 // Helpers run the real command-line tools against it: kubectl, `node cli/fledge.ts` and the `temporal` CLI.
 import { execFile } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -335,7 +336,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const exporter = startExporter();
     stops.push(() => new Promise<void>((r) => exporter.server.close(() => r())));
     const target = await exporter.ready;
-    const [cluster, temporal, prometheus, bundle] = await Promise.all([
+    const [cluster, temporal, prometheus, sharedBundle] = await Promise.all([
       startCluster({ controllers: true, nodes: opts.nodes ?? 2 }),
       startTemporal({ ui: opts.ui, ...opts.temporal }),
       startPrometheus({ scrapeTargets: [target], scrapeIntervalSeconds: 1 }),
@@ -346,6 +347,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       () => temporal.stop(),
       () => prometheus.stop(),
     );
+    // The stack's own copy: the shared cache drops a bundle as soon as someone edits workflows/ and bundles anew,
+    // and a controller restarted later must run the code the stack started with (as a pod runs its image).
+    const bundle = join(dir, 'workflow-bundle.js');
+    try {
+      copyFileSync(sharedBundle, bundle);
+    } catch {
+      // Removed in between by a process that bundled newer sources: bundle the current ones.
+      copyFileSync(await workflowBundlePath(), bundle);
+    }
     await cluster.kubectl(['apply', '-f', '-'], GATEWAY_MANIFEST);
     const standin = startGatewayStandin(cluster.kubeConfig);
     stops.push(() => standin.stop());

@@ -1,10 +1,20 @@
-// A real Temporal dev server (`temporal server start-dev`) on free loopback ports, SQLite in a temp dir.
+// A real Temporal dev server (`temporal server start-dev`) on free loopback ports, SQLite in a temp dir; restart()
+// stops it and starts it again on the same ports and SQLite file (the chaos suite, test/chaos/).
 // The SDK's own launcher gives a server 5 s to start, which a loaded 2-core machine misses; we wait longer.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { REPO_ROOT, binary, freePort, makeTempDir, removeTempDir, spawnServer, waitReady } from './proc.ts';
+import {
+  REPO_ROOT,
+  binary,
+  freePort,
+  makeTempDir,
+  removeTempDir,
+  spawnServer,
+  waitReady,
+  type Server,
+} from './proc.ts';
 
 export interface SearchAttribute {
   name: string;
@@ -29,7 +39,14 @@ export interface TemporalServer {
   readonly address: string;
   readonly namespace: string;
   readonly uiUrl?: string;
+  /** Process id of the running server (a new one after restart()). */
   readonly pid: number;
+  /**
+   * Stops the server (`signal`, default SIGTERM; SIGKILL for a crash) and starts it again on the same ports with
+   * the same SQLite file, so every workflow and its history survive; resolves once it answers again. `downtimeMs`
+   * (default 0) is waited between the two. Rejects like startTemporal when the new server does not come up.
+   */
+  restart(opts?: { signal?: NodeJS.Signals; downtimeMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -73,14 +90,15 @@ export async function startTemporal(opts: TemporalOptions = {}): Promise<Tempora
   } else {
     args.push('--headless');
   }
-  const server = spawnServer({
-    name: 'temporal dev server',
-    bin: binary('temporal'),
-    args,
-    logFile: join(dir, 'temporal.log'),
-  });
   const address = `127.0.0.1:${port}`;
-  try {
+  // Every start (the first and each restart) uses the same arguments: ports, SQLite file, namespace.
+  const launch = async () => {
+    const server = spawnServer({
+      name: 'temporal dev server',
+      bin: binary('temporal'),
+      args,
+      logFile: join(dir, 'temporal.log'),
+    });
     await waitReady(
       server,
       async () => {
@@ -94,6 +112,11 @@ export async function startTemporal(opts: TemporalOptions = {}): Promise<Tempora
       },
       { timeoutMs: 60_000, intervalMs: 300 },
     );
+    return server;
+  };
+  let server: Server;
+  try {
+    server = await launch();
   } catch (err) {
     if (!process.env.FLEDGE_KEEP_TEMP) removeTempDir(dir);
     throw err;
@@ -102,7 +125,14 @@ export async function startTemporal(opts: TemporalOptions = {}): Promise<Tempora
     address,
     namespace,
     uiUrl,
-    pid: server.pid,
+    get pid() {
+      return server.pid;
+    },
+    async restart({ signal = 'SIGTERM', downtimeMs = 0 } = {}) {
+      await server.stop(signal);
+      if (downtimeMs > 0) await new Promise((r) => setTimeout(r, downtimeMs));
+      server = await launch();
+    },
     async stop() {
       await server.stop();
       if (!process.env.FLEDGE_KEEP_TEMP) removeTempDir(dir);

@@ -78,6 +78,9 @@ async function devServer(): Promise<TemporalServer> {
     address,
     namespace: process.env.FLEDGE_TEST_TEMPORAL_NAMESPACE ?? 'fledge-test',
     pid: 0,
+    restart: async () => {
+      throw new Error('FLEDGE_TEST_TEMPORAL_ADDRESS: a dev server this test did not start cannot be restarted');
+    },
     stop: async () => {},
   };
 }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The chaos suite (docs/reliability.md): rollouts on the local stack while the controller is SIGKILLed at random
+# moments, the Temporal dev server is restarted, and a webhook answers 5xx, too late or never. Prints the seed and a
+# summary table; exit status 1 when a run did not end as an uninterrupted one. Separate from scripts/test.sh (it
+# takes minutes and loads the machine): run it on its own.
+#
+# Usage: scripts/chaos.sh [--rollouts 50] [--seed S] [--lanes 5] [--time-limit MINUTES] [--temporal-restarts 4]
+#                         [--webhook-runs 2] [--only kill,temporal,webhooks] [--verbose]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$FLEDGE_ROOT"
+ensure_node
+if [ ! -d node_modules ]; then
+  log "installing npm dependencies (npm ci) into $FLEDGE_ROOT/node_modules"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+bash scripts/build-binaries.sh >/dev/null
+bash scripts/ensure-system-packages.sh
+bash scripts/fixtures.sh >/dev/null
+exec node test/chaos/main.ts "$@"
