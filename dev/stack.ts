@@ -63,6 +63,13 @@ export interface StackOptions {
    * options. Default off: the controller's exit is then final (tests that stop controllers themselves want that).
    */
   supervise?: boolean | SupervisionOptions;
+  /**
+   * Run the controllers as another identity than the cluster admin: called once the cluster is up (CRDs and the
+   * Gateway applied) with the cluster and the stack's directory, it returns the kubeconfig the controllers use,
+   * e.g. the chart's ServiceAccount bound to its ClusterRole or Roles (`chartIdentity` of dev/rbac.ts). kubectl,
+   * the CLI helpers and the gateway stand-in stay admin.
+   */
+  controllerKubeconfig?: (cluster: Cluster, dir: string) => Promise<string>;
 }
 
 /** What the exporter reports for one canary's pods: a constant mix of requests per scrape. */
@@ -367,6 +374,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       // No Temporal config file of the user's: only the variables above.
       TEMPORAL_CONFIG_FILE: join(dir, 'no-temporal.toml'),
     };
+    const controllerKubeconfig = opts.controllerKubeconfig
+      ? await opts.controllerKubeconfig(cluster, dir)
+      : cluster.kubeconfigPath;
     const controllers: Controller[] = [];
     const supervision = opts.supervise === true ? {} : opts.supervise || undefined;
     const starting = Array.from({ length: opts.controllers ?? 1 }, async (_, index) => {
@@ -396,7 +406,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
             join(dir, `controller-${index}`),
           ],
           logFile,
-          env: { ...controllerEnv, FLEDGE_WORKFLOW_BUNDLE: bundle, ...opts.controllerEnv },
+          env: {
+            ...controllerEnv,
+            KUBECONFIG: controllerKubeconfig,
+            FLEDGE_WORKFLOW_BUNDLE: bundle,
+            ...opts.controllerEnv,
+          },
         });
       let controller: Controller;
       if (supervision) {

@@ -45,3 +45,55 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "set temporal.address (host:port of your Temporal frontend) or devServer.enabled=true for a trial dev server" -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+RBAC rules: exactly the API calls of the activities (activities/), the watcher (worker/watcher.ts) and the metrics
+lister (worker/main.ts), no more. Server-side apply is a `patch`, plus `create` when it creates the object.
+Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts compares them).
+*/}}
+{{- define "fledge.rbacRules" -}}
+# Canaries: listed and watched (watcher, metrics); read by the activities; annotations (watcher) and finalizers
+# (finalize) merge-patched; .status merge-patched through the subresource.
+- apiGroups: [flagger.app]
+  resources: [canaries]
+  verbs: [get, list, watch, patch]
+- apiGroups: [flagger.app]
+  resources: [canaries/status]
+  verbs: [patch]
+# Objects owned by a Canary carry ownerReferences with blockOwnerDeletion: the OwnerReferencesPermissionEnforcement
+# admission plugin, where enabled, requires update on the owner's finalizers.
+- apiGroups: [flagger.app]
+  resources: [canaries/finalizers]
+  verbs: [update]
+- apiGroups: [flagger.app]
+  resources: [metrictemplates, alertproviders]
+  verbs: [get]
+# Targets: watched, read, scaled (merge patch); <target>-primary server-side applied.
+- apiGroups: [apps]
+  resources: [deployments, daemonsets]
+  verbs: [get, list, watch, create, patch]
+# apex/-primary/-canary Services: read, server-side applied; the kubernetes router merge-patches selectors.
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, create, patch]
+# Tracked ConfigMaps/Secrets: watched and read, -primary copies server-side applied; metric/alert provider Secrets read.
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: [get, list, watch, create, patch]
+# Kubernetes Events of a rollout (core/v1, one create each; names are unique per run and sequence).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+# <autoscaler>-primary copy of the HPA: read, server-side applied.
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, create, patch]
+# Gateway API router: HTTPRoutes read, server-side applied, replaced on finalize (revert), deleted when fledge
+# created them.
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, create, patch, update, delete]
+{{- with .Values.rbac.extraRules }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
