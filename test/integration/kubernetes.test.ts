@@ -2,6 +2,7 @@
 // in the order the rollout workflow calls them: bootstrap, configs, promotion, errors, deletion, idempotency.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { startCluster, waitFor, type Cluster } from '../../dev/cluster.ts';
 import { createKubernetesActivities, type KubernetesActivities } from '../../activities/kubernetes/index.ts';
@@ -341,4 +342,64 @@ test('deletion with revertOnDeletion: target restored, adopted apex Service sele
   assert.equal(target.spec?.replicas, 1, 'target back to the primary replicas');
   const reverted = await api.core.readNamespacedService({ name: 'podinfo', namespace: ns });
   assert.deepEqual(reverted.spec?.selector, { app: 'podinfo' });
+});
+
+test('initializePrimary leaves a live apex Service alone; re-deriving keeps an apex on the canary; observe under an invalid analysis', async () => {
+  const ns = await cluster.createNamespace('takeover');
+  await cluster.kubectl(['apply', '-n', ns, '-f', `${PODINFO_DIR}/deployment.yaml`]);
+  await api.core.createNamespacedService({
+    namespace: ns,
+    body: {
+      metadata: { name: 'podinfo' },
+      spec: { selector: { app: 'podinfo' }, ports: [{ name: 'http', port: 9898 }] },
+    },
+  });
+  await createCanary(cluster.kubeConfig, canaryManifest(ns));
+  const canary = { namespace: ns, name: 'podinfo' };
+  const selector = async (name: string) =>
+    (await api.core.readNamespacedService({ name, namespace: ns })).spec?.selector;
+
+  // Before the primary is ready: primary workload and the two workload Services; the live Service is untouched.
+  await acts.initializePrimary({ canary, revision: REV });
+  assert.deepEqual(await selector('podinfo'), { app: 'podinfo' });
+  assert.deepEqual(await selector('podinfo-primary'), { app: 'podinfo-primary' });
+  assert.deepEqual(await selector('podinfo-canary'), { app: 'podinfo' });
+  await waitFor(async () => (await acts.observe({ canary })).primary.ready, 'primary ready', 90_000);
+  await acts.reconcileServices({ canary });
+  assert.deepEqual(await selector('podinfo'), { app: 'podinfo-primary' });
+
+  // Blue/green on the kubernetes provider: the apex points at the canary (the router saved the primary selector).
+  await api.core.patchNamespacedService(
+    {
+      name: 'podinfo',
+      namespace: ns,
+      body: {
+        metadata: { annotations: { 'fledge.app/primary-selector': JSON.stringify({ app: 'podinfo-primary' }) } },
+        spec: { selector: { app: 'podinfo' } },
+      },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+  await acts.reconcileServices({ canary });
+  assert.deepEqual(await selector('podinfo'), { app: 'podinfo' }, 're-deriving Services never moves traffic');
+
+  // An analysis that turns invalid: readiness and the generation are still observed, the spec reports the errors.
+  await api.custom.patchNamespacedCustomObject(
+    {
+      group: 'flagger.app',
+      version: 'v1beta1',
+      namespace: ns,
+      plural: 'canaries',
+      name: 'podinfo',
+      body: { spec: { analysis: { iterations: null, stepWeights: [30, 20] } } },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+  const obs = await acts.observe({ canary });
+  assert.equal(obs.spec.ok, false);
+  assert.equal(obs.primary.ready, true);
+  assert.equal(obs.generation, 2);
+  // The rollback's scale-down works on the routing view of the spec.
+  await acts.scaleCanary({ canary, revision: REV, direction: 'down' });
+  assert.equal((await api.apps.readNamespacedDeployment({ name: 'podinfo', namespace: ns })).spec?.replicas, 0);
 });
