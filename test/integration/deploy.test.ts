@@ -1,5 +1,6 @@
 // Deploy artifacts and the controller process on real servers: the Helm chart renders and applies to a real
-// kube-apiserver (server-side dry-run), its ClusterRole allows exactly what fledge needs, the kustomize base
+// kube-apiserver (server-side dry-run), its ClusterRole (or, with rbac.scope=namespace, its Roles) grants exactly
+// the verbs fledge uses (kubectl auth can-i --list against the real RBAC authorizer), the kustomize base
 // applies too, and `node worker/main.ts` serves /healthz, /readyz and /metrics, then stops cleanly on SIGTERM.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,6 +34,46 @@ function kinds(yaml: string): string[] {
     .map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null)
     .filter((o) => o?.kind)
     .map((o) => `${o?.kind}/${o?.metadata?.name}`);
+}
+
+/**
+ * Every verb fledge uses, per resource, derived from the apiserver calls in activities/ and worker/ (server-side
+ * apply is patch, and create when it creates). The chart must grant exactly these: no more, no less.
+ */
+const USED_VERBS: Record<string, string[]> = {
+  'canaries.flagger.app': ['get', 'list', 'patch', 'watch'],
+  'canaries.flagger.app/status': ['patch'],
+  'canaries.flagger.app/finalizers': ['update'],
+  'metrictemplates.flagger.app': ['get'],
+  'alertproviders.flagger.app': ['get'],
+  'deployments.apps': ['create', 'get', 'list', 'patch', 'watch'],
+  'daemonsets.apps': ['create', 'get', 'list', 'patch', 'watch'],
+  services: ['create', 'get', 'patch'],
+  configmaps: ['create', 'get', 'list', 'patch', 'watch'],
+  secrets: ['create', 'get', 'list', 'patch', 'watch'],
+  events: ['create'],
+  'horizontalpodautoscalers.autoscaling': ['create', 'get', 'patch'],
+  'httproutes.gateway.networking.k8s.io': ['create', 'delete', 'get', 'patch', 'update'],
+};
+
+/** What `as` may do in `ns` (`kubectl auth can-i --list`), less what every authenticated user may do. */
+async function grants(as: string, ns: string): Promise<Record<string, string[]>> {
+  const out = await cluster.kubectl(['auth', 'can-i', '--list', '-n', ns, `--as=${as}`, '--no-headers']);
+  const granted: Record<string, string[]> = {};
+  for (const line of out.split('\n')) {
+    // Resources, Non-Resource URLs, Resource Names, Verbs: `events   []   []   [create]`.
+    const m = /^(\S+)\s+\[[^\]]*\]\s+\[[^\]]*\]\s+\[([^\]]*)\]/.exec(line.trim());
+    if (!m || /\.authorization\.k8s\.io$|\.authentication\.k8s\.io$/.test(m[1]!)) continue;
+    granted[m[1]!] = m[2]!.split(/\s+/).filter(Boolean).sort();
+  }
+  return granted;
+}
+
+async function canI(as: string, args: string[]): Promise<boolean> {
+  return cluster.kubectl(['auth', 'can-i', ...args, `--as=${as}`]).then(
+    () => true,
+    () => false,
+  );
 }
 
 let cluster: Cluster;
@@ -119,43 +160,67 @@ describe('deploy artifacts', () => {
       assert.ok(all.includes(k), k);
   });
 
-  it('the ClusterRole allows what the activities and the watcher do, and nothing broader', async () => {
+  it('the ClusterRole grants exactly the verbs the code uses, in every namespace', async () => {
     const yaml = await helm(
       ...['template', 'fl', CHART, '--namespace', RELEASE_NS, '--set', 'temporal.address=t:7233'],
       ...['--show-only', 'templates/rbac.yaml', '--show-only', 'templates/serviceaccount.yaml'],
     );
+    assert.deepEqual(kinds(yaml).sort(), [
+      'ClusterRole/fl-fledge',
+      'ClusterRoleBinding/fl-fledge',
+      'ServiceAccount/fl-fledge',
+    ]);
     await cluster.kubectl(['apply', '--server-side', '-f', '-'], yaml);
-    const as = `--as=system:serviceaccount:${RELEASE_NS}:fl-fledge`;
-    const can = async (verb: string, resource: string): Promise<boolean> => {
-      try {
-        await cluster.kubectl(['auth', 'can-i', verb, resource, '-n', 'test', as]);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const allowed: [string, string][] = [
-      ['watch', 'canaries.flagger.app'],
-      ['patch', 'canaries.flagger.app/status'],
-      ['get', 'metrictemplates.flagger.app'],
-      ['create', 'deployments.apps'],
-      ['patch', 'daemonsets.apps'],
-      ['create', 'services'],
-      ['patch', 'configmaps'],
-      ['get', 'secrets'],
-      ['create', 'events'],
-      ['create', 'horizontalpodautoscalers.autoscaling'],
-      ['delete', 'httproutes.gateway.networking.k8s.io'],
-    ];
-    for (const [verb, resource] of allowed) assert.ok(await can(verb, resource), `can ${verb} ${resource}`);
-    const denied: [string, string][] = [
-      ['delete', 'deployments.apps'],
-      ['delete', 'secrets'],
-      ['get', 'pods'],
-      ['create', 'canaries.flagger.app'],
-      ['create', 'clusterroles.rbac.authorization.k8s.io'],
-    ];
-    for (const [verb, resource] of denied) assert.ok(!(await can(verb, resource)), `cannot ${verb} ${resource}`);
+    const as = `system:serviceaccount:${RELEASE_NS}:fl-fledge`;
+    await cluster.kubectl(['create', 'namespace', 'rbac-any']);
+    for (const ns of ['test', 'rbac-any']) assert.deepEqual(await grants(as, ns), USED_VERBS, ns);
+    assert.ok(await canI(as, ['list', 'canaries.flagger.app', '--all-namespaces']), 'cluster-wide list');
+  });
+
+  it('rbac.scope=namespace: a Role per watched namespace with the same verbs, nothing cluster-wide', async () => {
+    const watched = ['rbac-a', 'rbac-b'];
+    for (const ns of [...watched, 'rbac-other']) await cluster.kubectl(['create', 'namespace', ns]);
+    const yaml = await helm(
+      ...['template', 'fl-ns', CHART, '--namespace', RELEASE_NS, '--set', 'temporal.address=t:7233'],
+      ...['--set', 'rbac.scope=namespace', '--set', `namespace=${watched.join('\\,')}`],
+      ...['--show-only', 'templates/rbac.yaml', '--show-only', 'templates/serviceaccount.yaml'],
+    );
+    const objects = parseAllDocuments(yaml)
+      .map((d) => d.toJS() as { kind?: string; metadata: { name: string; namespace?: string } } | null)
+      .filter((o) => o?.kind)
+      .map((o) => `${o!.kind}/${o!.metadata.namespace ?? ''}/${o!.metadata.name}`);
+    assert.deepEqual(objects.sort(), [
+      'Role/rbac-a/fl-ns-fledge',
+      'Role/rbac-b/fl-ns-fledge',
+      'RoleBinding/rbac-a/fl-ns-fledge',
+      'RoleBinding/rbac-b/fl-ns-fledge',
+      'ServiceAccount/fledge-system/fl-ns-fledge',
+    ]);
+    await cluster.kubectl(['apply', '--server-side', '-f', '-'], yaml);
+    const as = `system:serviceaccount:${RELEASE_NS}:fl-ns-fledge`;
+    for (const ns of watched) assert.deepEqual(await grants(as, ns), USED_VERBS, ns);
+    assert.deepEqual(await grants(as, 'rbac-other'), {}, 'nothing outside the watched namespaces');
+    assert.ok(!(await canI(as, ['list', 'canaries.flagger.app', '--all-namespaces'])), 'no cluster-wide list');
+    await assert.rejects(
+      helm('template', 'fl', CHART, '--set', 'temporal.address=t:7233', '--set', 'rbac.scope=namespace'),
+      /rbac.scope=namespace needs the watched namespaces/,
+    );
+    await assert.rejects(
+      helm('template', 'fl', CHART, '--set', 'temporal.address=t:7233', '--set', 'rbac.scope=cluster-ish'),
+      /rbac.scope must be cluster or namespace/,
+    );
+  });
+
+  it('the kustomize base has the same rules as the chart', async () => {
+    const rulesOf = (yaml: string) =>
+      parseAllDocuments(yaml)
+        .map((d) => d.toJS() as { kind?: string; rules?: unknown } | null)
+        .find((o) => o?.kind === 'ClusterRole')?.rules;
+    const chart = await helm(
+      ...['template', 'fl', CHART, '--set', 'temporal.address=t:7233', '--show-only', 'templates/rbac.yaml'],
+    );
+    const kustomize = readFileSync(join(REPO_ROOT, 'deploy', 'kustomize', 'rbac.yaml'), 'utf8');
+    assert.deepEqual(rulesOf(kustomize), rulesOf(chart));
   });
 
   it('the kustomize base builds and applies with server-side dry-run', async () => {
