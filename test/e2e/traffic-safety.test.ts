@@ -90,7 +90,7 @@ async function readyEndpoints(ns: string, service: string): Promise<number> {
 }
 
 describe('traffic safety (issue 18)', { concurrency: true }, () => {
-  it('taking over a live Service: its EndpointSlices always list a ready endpoint (sampled every 100 ms)', async () => {
+  it('taking over a live Service: its EndpointSlices always list a ready endpoint (sampled every 100 ms)', async (t) => {
     const ns = await stack.createNamespace('takeover');
     const label = `e2e.fledge/${ns}`;
     const nodes = ['kwok-node-0', 'kwok-node-1'];
@@ -167,6 +167,8 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
     const gaps = samples.slice(1).map((s, i) => s.at - samples[i]!.at);
     assert.ok(samples.length > 250, `sampled ${samples.length} times`);
     assert.ok(Math.max(...gaps) < 1000, `largest gap between samples ${Math.max(...gaps)} ms`);
+    const minReady = Math.min(...samples.map((s) => s.ready));
+    t.diagnostic(`${samples.length} samples, largest gap ${Math.max(...gaps)} ms, fewest ready endpoints ${minReady}`);
     // The apex Service switched to the primary only after the primary could run.
     const switched = samples.find((s) => s.selector === 'podinfo-primary');
     assert.ok(switched && switched.at >= unscheduledUntil, 'apex switched after the primary was schedulable');
@@ -231,7 +233,7 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
     );
   });
 
-  it('spec.service.timeout edited at weight 20 (interval 10 s) reaches the HTTPRoute within one interval, weights kept', async () => {
+  it('spec.service.timeout edited at weight 20 (interval 10 s) reaches the HTTPRoute within one interval, weights kept', async (t) => {
     const ns = await stack.createNamespace('timeout');
     const gateHook = gate(`${ns}-increase`, 'confirm-traffic-increase', 1);
     await stack.applyPodinfo(ns, {
@@ -255,7 +257,9 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
       30_000,
     );
     const took = Date.now() - editedAt;
-    assert.ok(took <= 12_000, `took ${took} ms (interval 10 s)`);
+    // One interval, plus the run time of the tick under way when the edit lands.
+    t.diagnostic(`timeout on the HTTPRoute ${took} ms after the edit`);
+    assert.ok(took <= 13_000, `took ${took} ms (interval 10 s)`);
     assert.deepEqual(
       r.spec.rules[0]?.backendRefs.map((b) => [b.name, b.weight]),
       [
@@ -266,13 +270,13 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
     assert.equal((await stack.canary(ns)).status?.canaryWeight, 20);
   });
 
-  it('an A/B canary at a closed confirm-promotion gate gets an analysis.match edit within one interval', async () => {
+  it('an A/B canary at a closed confirm-promotion gate gets an analysis.match edit within one interval', async (t) => {
     const ns = await stack.createNamespace('abmatch');
     const match = (value: string) => [{ headers: { 'x-canary': { exact: value } } }];
     const gateHook = gate(`${ns}-promotion`, 'confirm-promotion', 0);
     await stack.applyPodinfo(ns, {
       analysis: {
-        interval: '2s',
+        interval: '5s',
         stepWeight: undefined,
         maxWeight: undefined,
         iterations: 2,
@@ -297,7 +301,9 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
       30_000,
     );
     const took = Date.now() - editedAt;
-    assert.ok(took <= 4_000, `took ${took} ms (interval 2 s)`);
+    // One interval, plus the run time of the tick under way when the edit lands (gate call, metric queries).
+    t.diagnostic(`new match on the HTTPRoute ${took} ms after the edit`);
+    assert.ok(took <= 8_000, `took ${took} ms (interval 5 s)`);
     assert.deepEqual(headerValues(r), ['beta']);
     assert.deepEqual(
       r.spec.rules.map((rule) => rule.backendRefs.map((b) => b.weight)),
