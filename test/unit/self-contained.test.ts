@@ -4,9 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { REPO_ROOT } from '../../dev/proc.ts';
 
 function trackedFiles(): string[] {
@@ -49,4 +49,18 @@ test('the check sees a path outside the repository when one is there', () => {
   const line = `see ${dirname(REPO_ROOT)}/elsewhere/file.yaml`;
   assert.ok(needles.some((n) => line.includes(n)));
   assert.ok(needles.some((n) => `read ${['..', 'shared'].join('/')}/x`.includes(n)));
+});
+
+test('every relative link of the README and docs/ points at a file of the repository', () => {
+  const broken: string[] = [];
+  for (const file of trackedFiles().filter((f) => f.endsWith('.md'))) {
+    const text = readFileSync(join(REPO_ROOT, file), 'utf8');
+    for (const m of text.matchAll(/\]\(([^)\s#]+)(#[^)]*)?\)/g)) {
+      const link = m[1]!;
+      if (/^[a-z]+:/i.test(link)) continue; // http:, https:, mailto:
+      const target = resolve(dirname(join(REPO_ROOT, file)), link);
+      if (!target.startsWith(`${REPO_ROOT}/`) || !existsSync(target)) broken.push(`${file}: ${link}`);
+    }
+  }
+  assert.deepEqual(broken, [], `links outside the repository or to missing files:\n${broken.join('\n')}`);
 });
