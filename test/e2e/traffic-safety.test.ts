@@ -259,7 +259,7 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
     const took = Date.now() - editedAt;
     // One interval, plus the run time of the tick under way when the edit lands.
     t.diagnostic(`timeout on the HTTPRoute ${took} ms after the edit`);
-    assert.ok(took <= 13_000, `took ${took} ms (interval 10 s)`);
+    assert.ok(took <= 15_000, `took ${took} ms (interval 10 s)`);
     assert.deepEqual(
       r.spec.rules[0]?.backendRefs.map((b) => [b.name, b.weight]),
       [
@@ -303,7 +303,7 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
     const took = Date.now() - editedAt;
     // One interval, plus the run time of the tick under way when the edit lands (gate call, metric queries).
     t.diagnostic(`new match on the HTTPRoute ${took} ms after the edit`);
-    assert.ok(took <= 8_000, `took ${took} ms (interval 5 s)`);
+    assert.ok(took <= 9_500, `took ${took} ms (interval 5 s)`);
     assert.deepEqual(headerValues(r), ['beta']);
     assert.deepEqual(
       r.spec.rules.map((rule) => rule.backendRefs.map((b) => b.weight)),
