@@ -117,6 +117,9 @@ export async function controllerKill(ctx: ChaosContext, opts: ControllerKillOpti
     await killer.stop();
   }
   const restarts = stack.controllers[0]!.restarts.slice(restartsBefore);
+  // Restarts the killer did not cause: a process that died by itself, or one the supervisor's readiness wait
+  // (120 s) gave up on. A killed pid is one whose exit came within 1 s of one of our kills.
+  const unexplained = restarts.filter((r) => !killer.kills.some((k) => r.at >= k && r.at - k < 1000));
   return {
     scenario: 'controller SIGKILL',
     runs,
@@ -124,7 +127,13 @@ export async function controllerKill(ctx: ChaosContext, opts: ControllerKillOpti
     ms: Date.now() - start,
     failures,
     notes: [
-      `${killer.kills.length} kills, ${restarts.length} supervised restarts; rollouts that saw at least one kill: ` +
+      `${killer.kills.length} kills, ${restarts.length} supervised restarts` +
+        (unexplained.length
+          ? ` (${unexplained.length} not after one of our kills: ${unexplained
+              .map((r) => `${r.cause.signal ?? `code ${r.cause.code}`} after ${(r.uptimeMs / 1000).toFixed(0)} s`)
+              .join(', ')})`
+          : '') +
+        `; rollouts that saw at least one kill: ` +
         `${killsPerRollout.filter((k) => k > 0).length} of ${killsPerRollout.length}; ` +
         `rollout time median / max ${medianMax(durations)}` +
         (runs < opts.rollouts ? `; ${opts.rollouts - runs} rollouts not started (time limit)` : ''),

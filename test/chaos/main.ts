@@ -95,7 +95,7 @@ async function main(): Promise<number> {
   const began = Date.now();
   const deadline = began + o.timeLimitMin * 60_000;
   console.log(
-    `chaos: seed ${o.seed} (--seed ${o.seed} repeats the kill schedule), ${o.rollouts} rollouts on ${o.lanes} lanes, ` +
+    `chaos: seed ${o.seed} (--seed ${o.seed} draws the same kill gaps and restart times again), ${o.rollouts} rollouts on ${o.lanes} lanes, ` +
       `time limit ${o.timeLimitMin} min, scenarios ${[...o.only].join(', ')}`,
   );
   const elapsed = () => `${((Date.now() - began) / 1000).toFixed(0).padStart(4)} s`;

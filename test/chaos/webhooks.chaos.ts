@@ -122,6 +122,7 @@ export async function webhookFailures(ctx: ChaosContext, opts: WebhookChaosOptio
           obs.weights === '100/0' &&
           attempts.size === THRESHOLD &&
           halts === THRESHOLD &&
+          obs.failedChecks === attempts.size &&
           !attempts.has('') &&
           [...attempts.values()].every((n) => n === 1 + RETRIES);
         if (ok) passed++;
