@@ -1,9 +1,10 @@
 // createActivities(deps): every port of the rollout workflow, composed from one factory per area.
 import type { Provider } from '../api/canary.ts';
-import type { RolloutActivities } from '../api/ports.ts';
+import type { RolloutActivities, WebhookSpec } from '../api/ports.ts';
 import { parseCanary } from '../api/validate.ts';
 import type { ActivityDeps, AreaOptions } from './deps.ts';
-import { withRequestTimeout } from './kubernetes/client.ts';
+import { makeKube, withRequestTimeout } from './kubernetes/client.ts';
+import { readCanary, type RawCanary } from './kubernetes/canary.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
 import { createMetricsActivities } from './metrics/index.ts';
 import { createAlertActivities } from './notifiers/index.ts';
@@ -17,24 +18,42 @@ export type FledgeActivities = RolloutActivities & KubernetesActivities & Pick<R
 export function createActivities(input: ActivityDeps & AreaOptions): FledgeActivities {
   const deps = { ...input, kube: withRequestTimeout(input.kube) };
   const { kube, log, defaultProvider } = deps;
-  const webhookDeps: WebhookDeps = { kube, log, eventWebhook: deps.eventWebhook };
+  const parseOptions = defaultProvider ? { defaultProvider: defaultProvider as Provider } : {};
+  /** The Canary's webhooks as written (URLs, metadata): read by the activities, never passed through the workflow. */
+  const hooksOf = (raw: RawCanary): WebhookSpec[] => {
+    const parsed = parseCanary(raw, parseOptions);
+    return parsed.ok ? parsed.canary.spec.analysis.webhooks : [];
+  };
+  const canaries = makeKube(kube);
+  const webhookDeps: WebhookDeps = {
+    kube,
+    log,
+    eventWebhook: deps.eventWebhook,
+    resolveHooks: async (canary) => {
+      const raw = await readCanary(canaries, canary);
+      return raw && hooksOf(raw);
+    },
+  };
   const routes = createRoutesActivities({ kube, log, defaultProvider });
   const k8s = createKubernetesActivities(deps, {
     getRoutes: routes.getRoutes,
-    postEvent: async (input, event, sequence) => {
-      await postEvent(webhookDeps, {
-        canary: input.canary,
-        revision: input.revision,
-        phase: input.phase,
-        event,
-        hooks: input.eventHooks,
-        idempotencyKey: `canary/${input.canary.namespace}/${input.canary.name}/${input.runId}/event-${sequence}`,
-      });
+    postEvent: async (input, event, sequence, raw) => {
+      // The hooks of the Canary recordEvents just read: no second read per event.
+      await postEvent(
+        { ...webhookDeps, resolveHooks: async () => hooksOf(raw) },
+        {
+          canary: input.canary,
+          revision: input.revision,
+          phase: input.phase,
+          event,
+          hooks: input.eventHooks,
+          idempotencyKey: `canary/${input.canary.namespace}/${input.canary.name}/${input.runId}/event-${sequence}`,
+        },
+      );
     },
     finalizeRoutes: (canary) => routes.finalizeRoutes({ canary }),
     postLifecycleEvent: async (raw, event, key) => {
-      const parsed = parseCanary(raw, defaultProvider ? { defaultProvider: defaultProvider as Provider } : {});
-      const hooks = parsed.ok ? parsed.canary.spec.analysis.webhooks : [];
+      const hooks = hooksOf(raw);
       await postEvent(webhookDeps, {
         canary: { namespace: raw.metadata.namespace, name: raw.metadata.name },
         revision: { hash: raw.status?.lastAppliedSpec ?? '', generation: raw.metadata.generation ?? 0 },

@@ -43,10 +43,26 @@ export type WebhookType =
   | 'rollback'
   | 'event';
 
+/**
+ * A webhook as the workflow knows it: what it decides on (name, type, muteAlert) and a digest of the URL (so an
+ * edited URL is a changed spec), never the URL or the metadata. URLs carry tokens and metadata carries keys, and
+ * everything the workflow holds lands in its history (visible in the Temporal UI): the webhook activities read the
+ * URL and metadata from the Canary when they call the hook.
+ */
+export interface WebhookRef {
+  name: string;
+  type: WebhookType;
+  /** First 16 hex digits of the SHA-256 of the URL as written in the Canary. */
+  urlDigest: string;
+  /** No alert when this gate holds the rollout (Flagger's muteAlert). */
+  muteAlert?: boolean;
+}
+
+/** A webhook as written in the Canary, read by the webhook activities at call time; never in workflow history. */
 export interface WebhookSpec {
   name: string;
   type: WebhookType;
-  /** URL as written in the Canary (not a secret); the activity may resolve more from Secrets. */
+  /** URL as written in the Canary (may carry a token: activities only). */
   url: string;
   timeout?: string;
   metadata?: Record<string, string>;
@@ -102,7 +118,8 @@ export interface RolloutSpec {
     match: boolean;
     mirror: boolean;
     mirrorWeight?: number;
-    webhooks: WebhookSpec[];
+    /** Names, types and URL digests only (see WebhookRef). */
+    webhooks: WebhookRef[];
     metrics: MetricSpec[];
     alerts: AlertSpec[];
   };
@@ -166,6 +183,9 @@ export interface ScaleInput extends TargetInput {
   direction: 'up' | 'down';
 }
 
+/** promotePrimary's answer: copied, or not because the target moved on to `current` since the analysis. */
+export type PromoteResult = { promoted: true } | { promoted: false; current: Revision };
+
 export interface TargetsPort {
   /**
    * Create the primary workload, its configs and autoscaler, and the `-primary`/`-canary` Services (idempotent;
@@ -174,8 +194,14 @@ export interface TargetsPort {
    */
   initializePrimary(input: TargetInput): Promise<void>;
   scaleCanary(input: ScaleInput): Promise<void>;
-  /** Copy the canary's pod template (and tracked configs) to the primary (Flagger's Promote). */
-  promotePrimary(input: TargetInput): Promise<void>;
+  /**
+   * Copy the canary's pod template (and tracked configs) to the primary (Flagger's Promote), fenced by the
+   * revision: the template is copied only when the target's current revision hash (pod template + tracked config
+   * checksums, as the watcher computes it) is `input.revision.hash`, the one that was analysed. Otherwise nothing is
+   * written and the target's current revision comes back, so the workflow analyses it instead of promoting it.
+   * Histories recorded before the fence hold no result (`undefined`): promoted.
+   */
+  promotePrimary(input: TargetInput): Promise<PromoteResult | void>;
   /** Readiness of both workloads (observe already reports it; this is for callers outside a tick). */
   checkReadiness(input: TargetInput): Promise<{ primary: Readiness; canary: Readiness }>;
 }
@@ -245,7 +271,11 @@ export interface MetricsPort {
 export interface WebhookInput {
   canary: CanaryRef;
   revision: Revision;
-  hook: WebhookSpec;
+  /**
+   * The hook to call, by name and type; the activity reads its URL and metadata from the Canary. A full
+   * WebhookSpec (histories recorded before WebhookRef, tools and tests without a cluster) is called as given.
+   */
+  hook: WebhookRef | WebhookSpec;
   /** Phase sent in the payload (Flagger sends Progressing for gates, the final phase for post-rollout). */
   phase: CanaryPhase;
 }
@@ -314,8 +344,11 @@ export interface RecordEventsInput {
   runId: string;
   firstSequence: number;
   events: CanaryEvent[];
-  /** `event` webhooks: each event is also posted to each of them (Flagger's sendEventToWebhook). */
-  eventHooks: WebhookSpec[];
+  /**
+   * `event` webhooks: each event is also posted to each of them (Flagger's sendEventToWebhook). The activity reads
+   * their URLs from the Canary; full specs (tools, tests) are posted to as given.
+   */
+  eventHooks: (WebhookRef | WebhookSpec)[];
   revision: Revision;
   phase: CanaryPhase;
 }
@@ -323,6 +356,19 @@ export interface RecordEventsInput {
 export interface StatusPort {
   writeStatus(input: WriteStatusInput): Promise<void>;
   recordEvents(input: RecordEventsInput): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// finalize: the rollout's last step when its Canary is being deleted
+// ---------------------------------------------------------------------------------------------------------
+
+export interface FinalizePort {
+  /**
+   * revertOnDeletion of a Canary being deleted (activities/kubernetes/finalizer.ts): Terminating, target restored
+   * and ready, adopted apex Service and routes back on it, finalizer released. Idempotent; a no-op for a Canary that
+   * is gone, not being deleted or without the finalizer. A target not ready yet is a retryable `TargetNotReady`.
+   */
+  finalizeCanary(input: { canary: CanaryRef }): Promise<void>;
 }
 
 /** Every activity the rollout workflow calls. Names are unique across ports so one object can implement all. */

@@ -4,7 +4,8 @@
 
 import { parseDuration, type Canary } from '../api/canary.ts';
 import { deriveStrategy } from '../api/validate.ts';
-import type { RolloutSpec, WebhookSpec } from '../api/ports.ts';
+import type { RolloutSpec, WebhookRef } from '../api/ports.ts';
+import { urlDigest } from '../api/digest.ts';
 
 export function toRolloutSpec(canary: Pick<Canary, 'spec'>): RolloutSpec {
   const s = canary.spec;
@@ -28,7 +29,13 @@ export function toRolloutSpec(canary: Pick<Canary, 'spec'>): RolloutSpec {
       match: plan.strategy === 'ab-testing',
       mirror: plan.mirrored,
       mirrorWeight: a.mirrorWeight,
-      webhooks: a.webhooks.map((h): WebhookSpec => ({ ...h })),
+      // Never the URL or the metadata: this spec lands in workflow history (WebhookRef).
+      webhooks: a.webhooks.map((h): WebhookRef => ({
+        name: h.name,
+        type: h.type,
+        urlDigest: urlDigest(h.url),
+        ...(h.muteAlert === undefined ? {} : { muteAlert: h.muteAlert }),
+      })),
       metrics: a.metrics.map((m) => ({ ...m })),
       alerts: a.alerts.map((al) => ({ name: al.name, severity: al.severity, providerRef: al.providerRef })),
     },

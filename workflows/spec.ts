@@ -1,6 +1,6 @@
 // Questions the tick asks of a RolloutSpec. Pure and tiny: this module is part of the workflow bundle.
 
-import type { RolloutSpec, WebhookSpec, WebhookType } from '../api/ports.ts';
+import type { RolloutSpec, WebhookRef, WebhookType } from '../api/ports.ts';
 
 /** Flagger's strategy selection order: A/B needs match + iterations, blue/green iterations, else canary. */
 export type Strategy = 'ab' | 'blue-green' | 'canary';
@@ -12,7 +12,7 @@ export function strategyOf(spec: RolloutSpec): Strategy {
   return 'canary';
 }
 
-export function hooksOfType(spec: RolloutSpec, type: WebhookType): WebhookSpec[] {
+export function hooksOfType(spec: RolloutSpec, type: WebhookType): WebhookRef[] {
   return spec.analysis.webhooks.filter((h) => h.type === type);
 }
 

@@ -20,7 +20,7 @@ import type {
   RolloutActivities,
   RolloutSpec,
   Routes,
-  WebhookSpec,
+  WebhookRef,
   WebhookType,
 } from '../api/ports.ts';
 import { formatDuration, hooksOfType, strategyOf } from './spec.ts';
@@ -384,17 +384,42 @@ async function promotionApproved(t: Tick): Promise<boolean> {
 
 /** Copy the canary template to the primary and enter Promoting. */
 async function promote(t: Tick): Promise<TickOutcome> {
-  const { state, env } = t;
-  const target = t.spec.targetRef.name;
-  emit(
-    state,
-    'Normal',
-    `Copying ${target}.${state.canary.namespace} template spec to ${target}-primary.${state.canary.namespace}`,
-  );
-  await env.ports.promotePrimary({ canary: state.canary, revision: state.revision });
+  const { state } = t;
+  if (!(await copyAnalysedRevision(t))) return 'continue';
   state.phase = 'Promoting';
   state.waitingFor = 'primary rollout';
   return 'continue';
+}
+
+/**
+ * promotePrimary, fenced by the revision under analysis: the activity copies the target only while it still is
+ * that revision. When the target moved on (a `kubectl set image` after the last check), nothing reaches the
+ * primary: the newer revision becomes the pending one and the next tick restarts the analysis for it. Returns
+ * whether the primary got the analysed template. Histories from before the fence return nothing: promoted.
+ */
+async function copyAnalysedRevision(t: Tick): Promise<boolean> {
+  const { state, env } = t;
+  const target = t.spec.targetRef.name;
+  const copying = `Copying ${target}.${state.canary.namespace} template spec to ${target}-primary.${state.canary.namespace}`;
+  // The event follows the copy; nothing is emitted in between, so older histories replay the same events.
+  const result = await env.ports.promotePrimary({ canary: state.canary, revision: state.revision });
+  if (!result || result.promoted) {
+    emit(state, 'Normal', copying);
+    return true;
+  }
+  const current = result.current;
+  emit(
+    state,
+    'Warning',
+    `Halt ${name(t)} promotion: ${targetName(t)} changed since its analysis (revision ${state.revision.hash}, now ${current.hash}); restarting analysis`,
+  );
+  const pending = state.pendingRevision;
+  if (!pending || (pending.hash !== current.hash && pending.generation <= current.generation))
+    state.pendingRevision = current;
+  // A promotion asked for by hand was for the analysed revision; the newer one is analysed from the start.
+  state.started = true;
+  state.waitingFor = `analysis of revision ${current.hash}`;
+  return false;
 }
 
 /** Promoting: route traffic back to the (now updated) primary, at once or by stepWeightPromotion. */
@@ -437,13 +462,7 @@ async function skipAnalysis(t: Tick): Promise<TickOutcome> {
   if (onCanary(state) && !t.obs.primary.ready && ordered(t))
     return wait(t, `primary ready before routing all traffic to it: ${t.obs.primary.message ?? 'not ready'}`);
   await setRoutes(t, ALL_TO_PRIMARY);
-  const target = t.spec.targetRef.name;
-  emit(
-    state,
-    'Normal',
-    `Copying ${target}.${state.canary.namespace} template spec to ${target}-primary.${state.canary.namespace}`,
-  );
-  await env.ports.promotePrimary({ canary: state.canary, revision: state.revision });
+  if (!(await copyAnalysedRevision(t))) return 'continue';
   await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'down' });
   state.phase = 'Succeeded';
   state.lastPromotedRevision = state.revision.hash;
@@ -646,7 +665,7 @@ function onCanary(state: RolloutState): boolean {
   return state.routes.canary > 0 || state.routes.mirrored;
 }
 
-async function firstFailingHook(t: Tick, type: WebhookType, phase: CanaryPhase): Promise<WebhookSpec | undefined> {
+async function firstFailingHook(t: Tick, type: WebhookType, phase: CanaryPhase): Promise<WebhookRef | undefined> {
   for (const hook of hooksOfType(t.spec, type)) {
     const r = await callHook(t, hook, phase);
     if (!r.ok) return hook;
@@ -654,12 +673,12 @@ async function firstFailingHook(t: Tick, type: WebhookType, phase: CanaryPhase):
   return undefined;
 }
 
-function callHook(t: Tick, hook: WebhookSpec, phase: CanaryPhase) {
+function callHook(t: Tick, hook: WebhookRef, phase: CanaryPhase) {
   return t.env.ports.callWebhook({ canary: t.state.canary, revision: t.state.revision, hook, phase });
 }
 
 /** A gate holds the rollout: warn, unless the hook mutes its alerts. */
-function gateAlert(state: RolloutState, hook: WebhookSpec, message: string): void {
+function gateAlert(state: RolloutState, hook: WebhookRef, message: string): void {
   if (!hook.muteAlert) alert(state, message, 'warn');
 }
 

@@ -6,7 +6,9 @@ import type {
   CanaryRef,
   ObservePort,
   Observation,
+  PromoteResult,
   Readiness,
+  Revision,
   RecordEventsInput,
   Routes,
   ScaleInput,
@@ -23,6 +25,7 @@ import { describeError, makeKube, mergePatch, type Kube } from './client.ts';
 import { canaryId, invalidSpec, loadCanary, readCanary, targetNotFound, type RawCanary } from './canary.ts';
 import { specErrorMessage } from '../routers/index.ts';
 import { checksums } from './configs.ts';
+import { revisionHash } from '../../worker/revision.ts';
 import { ensureFinalizer, finalizeCanary, type FinalizeOptions } from './finalizer.ts';
 import { reconcileServices, servicePlan } from './services.ts';
 import {
@@ -59,8 +62,11 @@ import {
 export interface KubernetesActivityOptions {
   /** Current routes from the router (observe reports them); default: all traffic on the primary. */
   getRoutes?: (input: { canary: CanaryRef }) => Promise<Routes>;
-  /** Posts one new event to the canary's `event` webhooks (the webhooks activities implement it); best effort. */
-  postEvent?: (input: RecordEventsInput, event: CanaryEvent, sequence: number) => Promise<void>;
+  /**
+   * Posts one new event to the canary's `event` webhooks (the webhooks activities implement it); best effort. `raw`:
+   * the Canary as recordEvents read it, whose hooks (URLs) the refs of `input.eventHooks` name.
+   */
+  postEvent?: (input: RecordEventsInput, event: CanaryEvent, sequence: number, raw: RawCanary) => Promise<void>;
   /** finalizeCanary: the router's finalize (restore adopted routes), after the apex Service is reverted. */
   finalizeRoutes?: FinalizeOptions['finalizeRoutes'];
   /** finalizeCanary: posts the Terminating/Terminated events to the event webhooks; best effort. */
@@ -73,7 +79,7 @@ export interface KubernetesActivities extends ObservePort, TargetsPort, StatusPo
   /**
    * revertOnDeletion of a Canary being deleted: Terminating event, target restored and ready, adopted apex Service
    * on the target, routes finalized, finalizer released (order in finalizer.ts). Idempotent; a no-op for a Canary
-   * that is gone, not being deleted, or without the finalizer. Called by the watcher today, by the workflow later.
+   * that is gone, not being deleted, or without the finalizer. The rollout workflow calls it as its last step.
    */
   finalizeCanary(input: { canary: CanaryRef }): Promise<void>;
 }
@@ -162,14 +168,24 @@ export function createKubernetesActivities(
     if (!same) await patchStatus(kube, r.raw, { trackedConfigs: trackedConfigsPatch(r.raw, configs) });
   }
 
-  async function syncPrimary(r: Resolved, revision: string, init: boolean): Promise<void> {
+  /**
+   * Write the primary from the target (its template only when new, or when promoting). `fence`: the revision hash
+   * the workflow analysed; when the template and configs just read hash to something else, nothing is written and
+   * the current revision is returned (the copy below is of exactly what was read, so what was checked is copied).
+   */
+  async function syncPrimary(r: Resolved, revision: string, init: boolean, fence?: string): Promise<Revision | void> {
     const ns = r.raw.metadata.namespace;
     const existing = await readWorkload(kube, r.kind, ns, primaryName(r.target.metadata!.name!));
+    const copyTemplate = !init || !existing;
+    const configs = copyTemplate && deps.configTracking !== false ? await readConfigs(kube, ns, r.target) : [];
+    if (fence) {
+      const current = revisionHash(r.target.spec?.template, checksums(configs));
+      if (current !== fence) return { hash: current, generation: r.target.metadata?.generation ?? 0 };
+    }
     await ensureFinalizer(kube, r.raw, r.canary.spec.revertOnDeletion);
     const hpa = await readAutoscaler(kube, r.canary);
     // Flagger's Initialize leaves an existing primary alone: it is only changed by a promotion.
-    if (!(init && existing)) {
-      const configs = deps.configTracking === false ? [] : await readConfigs(kube, ns, r.target);
+    if (copyTemplate) {
       await writePrimaryConfigs(kube, r.raw, configs);
       await applyPrimary(
         kube,
@@ -216,9 +232,16 @@ export function createKubernetesActivities(
       await reconcileServices(kube, r.raw, plan, { apex: false });
     },
 
-    async promotePrimary({ canary, revision }: TargetInput) {
+    async promotePrimary({ canary, revision }: TargetInput): Promise<PromoteResult> {
       const r = await resolve(canary);
-      await syncPrimary(r, revision.hash, false);
+      // A revision without a hash (a target that was missing when the watcher looked) cannot be fenced.
+      const current = await syncPrimary(r, revision.hash, false, revision.hash || undefined);
+      if (!current) return { promoted: true };
+      log.warn(
+        { canary: canaryId(r.raw.metadata), analysed: revision.hash, current: current.hash },
+        'target changed since its analysis; not promoted',
+      );
+      return { promoted: false, current };
     },
 
     async scaleCanary({ canary, direction }: ScaleInput) {
@@ -271,7 +294,7 @@ export function createKubernetesActivities(
         );
         // Only a new event goes to the event webhooks: a retried activity must not post twice.
         if (!created || !options.postEvent) continue;
-        await options.postEvent(input, e, input.firstSequence + i).catch((err: unknown) => {
+        await options.postEvent(input, e, input.firstSequence + i, raw).catch((err: unknown) => {
           log.warn({ error: describeError(err) }, 'event webhook failed');
         });
       }

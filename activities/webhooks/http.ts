@@ -170,11 +170,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** A URL without user info and query string, safe for logs (tokens often ride in either). */
+/** A URL without user info, path and query string, safe for logs and messages (tokens ride in any of them). */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
+    // Paths carry tokens too (Slack-style hook URLs): only the scheme and host are shown.
+    return `${u.protocol}//${u.host}${u.pathname !== '/' ? '/…' : ''}${u.search ? '?…' : ''}`;
   } catch {
     return '(invalid URL)';
   }

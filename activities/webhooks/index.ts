@@ -18,6 +18,7 @@ import type {
   Revision,
   WebhookInput,
   WebhookOutcome,
+  WebhookRef,
   WebhookSpec,
   WebhooksPort,
 } from '../../api/ports.ts';
@@ -37,6 +38,12 @@ export { checksumOf, eventPayload, hookPayload, type WebhookPayload } from './pa
 export interface WebhookDeps {
   /** Reserved for hooks whose URL comes from a Secret; plain hooks need no cluster access. */
   kube?: KubeConfig;
+  /**
+   * The Canary's webhooks as written (URL, metadata, …), read at call time: the workflow only passes WebhookRefs
+   * (name, type, URL digest), so URLs and metadata stay out of its history. Undefined when the Canary is gone; throws
+   * (retryably) when it cannot be read. Without it, only full WebhookSpecs can be called.
+   */
+  resolveHooks?: (canary: CanaryRef) => Promise<WebhookSpec[] | undefined>;
   log?: Logger;
   /** Flagger's `-event-webhook`: receives every event of canaries that have no `event` hook of their own. */
   eventWebhook?: string;
@@ -71,7 +78,9 @@ export const WEBHOOK_RETRY_ERROR = 'WebhookRetry';
 export function createWebhookActivities(deps: WebhookDeps = {}): WebhooksPort {
   return {
     async callWebhook(input: CallWebhookInput): Promise<WebhookOutcome> {
-      const { canary, revision, hook, phase } = input;
+      const { canary, revision, phase } = input;
+      const [hook] = await resolveHooks(deps, canary, [input.hook]);
+      if (!hook) return { ok: false, message: missingHook(canary, input.hook) };
       const key = input.idempotencyKey ?? activityKey(hook.name);
       const payload = hookPayload(canary, revision, phase, hook);
       const attempt = activityAttempt();
@@ -120,8 +129,11 @@ export interface PostEventInput {
   revision: Revision;
   phase: CanaryPhase;
   event: CanaryEvent;
-  /** The canary's `event` hooks; when empty, the global event webhook (if any) gets the event. */
-  hooks: WebhookSpec[];
+  /**
+   * The canary's `event` hooks (WebhookRefs are read from the Canary); when empty, the global event webhook (if
+   * any) gets the event.
+   */
+  hooks: (WebhookRef | WebhookSpec)[];
   /** Stable per event (e.g. run id + sequence) so a retried projection can be de-duplicated by receivers. */
   idempotencyKey?: string;
   /** Unix ms; defaults to now. */
@@ -130,7 +142,7 @@ export interface PostEventInput {
 
 /** Posts one event to its hooks. Best effort, as in Flagger: failures are logged and returned, never thrown. */
 export async function postEvent(deps: WebhookDeps, input: PostEventInput): Promise<WebhookOutcome[]> {
-  const hooks = eventTargets(deps, input.hooks);
+  const hooks = eventTargets(deps, await resolveHooks(deps, input.canary, input.hooks));
   const timestamp = input.timestamp ?? (deps.now ?? Date.now)();
   const outcomes: WebhookOutcome[] = [];
   // Sequential, so a receiver sees the events of one canary in the order they happened.
@@ -164,6 +176,32 @@ export async function postEvents(
       idempotencyKey: `canary/${input.canary.namespace}/${input.canary.name}/${input.runId}/event-${input.firstSequence + i}`,
     });
   }
+}
+
+/**
+ * The hooks to call, as written in the Canary: a full WebhookSpec as given, a WebhookRef by name and type from the
+ * Canary read now (resolveHooks). A ref the Canary no longer has (edited or deleted since) is left out.
+ */
+export async function resolveHooks(
+  deps: WebhookDeps,
+  canary: CanaryRef,
+  hooks: (WebhookRef | WebhookSpec)[],
+): Promise<WebhookSpec[]> {
+  const refs = hooks.filter((h) => !isSpec(h));
+  const written = refs.length > 0 && deps.resolveHooks ? ((await deps.resolveHooks(canary)) ?? []) : [];
+  return hooks.flatMap((h) => {
+    if (isSpec(h)) return [h];
+    const found = written.find((w) => w.name === h.name && w.type === h.type);
+    return found ? [found] : [];
+  });
+}
+
+function isSpec(h: WebhookRef | WebhookSpec): h is WebhookSpec {
+  return typeof (h as { url?: unknown }).url === 'string';
+}
+
+function missingHook(canary: CanaryRef, hook: WebhookRef | WebhookSpec): string {
+  return `webhook ${hook.name} (${hook.type}) not found in canary ${canary.name}.${canary.namespace}`;
 }
 
 function eventTargets(deps: WebhookDeps, hooks: WebhookSpec[]): WebhookSpec[] {

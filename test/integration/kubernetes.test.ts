@@ -6,6 +6,10 @@ import * as k8s from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { startCluster, waitFor, type Cluster } from '../../dev/cluster.ts';
 import { createKubernetesActivities, type KubernetesActivities } from '../../activities/kubernetes/index.ts';
+import { makeKube } from '../../activities/kubernetes/client.ts';
+import { checksums } from '../../activities/kubernetes/configs.ts';
+import { readConfigs } from '../../activities/kubernetes/targets.ts';
+import { revisionHash } from '../../worker/revision.ts';
 import type { CanaryRef, Revision, StatusProjection } from '../../api/ports.ts';
 import {
   PODINFO_DIR,
@@ -32,6 +36,13 @@ after(async () => {
 });
 
 const REV: Revision = { hash: 'rev1', generation: 1 };
+
+/** The podinfo target's revision as the watcher computes it (pod template + tracked config checksums). */
+async function targetRevision(ns: string): Promise<Revision> {
+  const dep = await api.apps.readNamespacedDeployment({ name: 'podinfo', namespace: ns });
+  const configs = checksums(await readConfigs(makeKube(cluster.kubeConfig), ns, dep));
+  return { hash: revisionHash(dep.spec?.template, configs), generation: dep.metadata?.generation ?? 0 };
+}
 
 function projection(phase: StatusProjection['phase'], extra: Partial<StatusProjection> = {}): StatusProjection {
   return {
@@ -157,13 +168,19 @@ test('bootstrap of the podinfo fixture, and every activity is idempotent', async
   assert.equal((await syncedEvents(cluster.kubeConfig, ns)).length, 1);
 
   // Promotion twice with the same revision: the second is a no-op on the primary's spec.
-  await acts.promotePrimary({ canary, revision: REV });
+  const current = await targetRevision(ns);
+  assert.deepEqual(await acts.promotePrimary({ canary, revision: current }), { promoted: true });
   const gen1 = (await api.apps.readNamespacedDeployment({ name: 'podinfo-primary', namespace: ns })).metadata
     ?.generation;
-  await acts.promotePrimary({ canary, revision: REV });
+  await acts.promotePrimary({ canary, revision: current });
   const gen2 = (await api.apps.readNamespacedDeployment({ name: 'podinfo-primary', namespace: ns })).metadata
     ?.generation;
   assert.equal(gen2, gen1);
+  // Fenced by the analysed revision: a target that moved on is not copied, its revision comes back instead.
+  assert.deepEqual(await acts.promotePrimary({ canary, revision: REV }), { promoted: false, current });
+  const gen3 = (await api.apps.readNamespacedDeployment({ name: 'podinfo-primary', namespace: ns })).metadata
+    ?.generation;
+  assert.equal(gen3, gen1, 'nothing written to the primary');
 });
 
 test('scale up from zero uses HPA minReplicas and becomes ready through the controller-manager', async () => {
@@ -237,11 +254,12 @@ test('config tracking: -primary copies, primary points at them, opt-out, secrets
     '-p',
     '{"data":{"color":"red"}}',
   ]);
-  await acts.promotePrimary({ canary, revision: { hash: 'rev2', generation: 1 } });
+  const rev2 = await targetRevision(ns);
+  assert.deepEqual(await acts.promotePrimary({ canary, revision: rev2 }), { promoted: true });
   const cm2 = await api.core.readNamespacedConfigMap({ name: 'podinfo-env-primary', namespace: ns });
   assert.deepEqual(cm2.data, { color: 'red' });
   const primary2 = await api.apps.readNamespacedDeployment({ name: 'podinfo-primary', namespace: ns });
-  assert.equal(primary2.spec?.template.metadata?.annotations?.['flagger-id'], 'rev2');
+  assert.equal(primary2.spec?.template.metadata?.annotations?.['flagger-id'], rev2.hash);
   const tracked2 = (await readCanaryObject(cluster.kubeConfig, ns)).status?.trackedConfigs as Record<string, string>;
   assert.notEqual(tracked2['configmap/podinfo-env'], tracked['configmap/podinfo-env']);
 });

@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
-import type { RolloutActivities } from '../../api/ports.ts';
+import type { CanaryRef, RolloutActivities } from '../../api/ports.ts';
+import { parseCanary } from '../../api/validate.ts';
 import { createWebhookActivities, postEvents } from '../../activities/webhooks/index.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import { rolloutWorkflowId } from '../../workflows/controls.ts';
@@ -68,14 +69,19 @@ before(async () => {
   await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
   env = await setupEnv('webhooks', { worker: false });
   const scripted = createScriptedActivities(env.world.url);
-  const real = createWebhookActivities({ backoffBaseMs: 10, backoffMaxMs: 40 });
+  // The workflow passes webhook refs (name, type, URL digest); the activities read URL and metadata from the Canary.
+  const resolveHooks = async (canary: CanaryRef) => {
+    const parsed = parseCanary(env.world.get(`${canary.namespace}/${canary.name}`).raw);
+    return parsed.ok ? parsed.canary.spec.analysis.webhooks : undefined;
+  };
+  const real = createWebhookActivities({ backoffBaseMs: 10, backoffMaxMs: 40, resolveHooks });
   const activities: RolloutActivities = {
     ...scripted,
     callWebhook: real.callWebhook,
     // The scripted world keeps the Kubernetes events; the real event posting runs after it, as in production.
     recordEvents: async (input) => {
       await scripted.recordEvents(input);
-      await postEvents({}, input);
+      await postEvents({ resolveHooks }, input);
     },
   };
   stopWorker = await startBundledWorker(env, activities);

@@ -61,4 +61,29 @@ describe('toRolloutSpec', () => {
     );
     assert.equal(hooksOfType(s, 'confirm-promotion')[0]?.muteAlert, true);
   });
+
+  it('webhooks hold no URL and no metadata (the spec lands in workflow history), only a digest of the URL', () => {
+    const hook = (url: string) => ({ name: 'load', url, metadata: { apiKey: 'k-123' } });
+    const a = spec('gatewayapi:v1', {
+      interval: '1m',
+      threshold: 1,
+      stepWeight: 10,
+      webhooks: [hook('http://x/?t=1')],
+    });
+    const b = spec('gatewayapi:v1', {
+      interval: '1m',
+      threshold: 1,
+      stepWeight: 10,
+      webhooks: [hook('http://x/?t=2')],
+    });
+    const text = JSON.stringify(a);
+    assert.ok(!text.includes('t=1') && !text.includes('k-123') && !text.includes('http://x'), text);
+    assert.deepEqual(Object.keys(a.analysis.webhooks[0]!).sort(), ['muteAlert', 'name', 'type', 'urlDigest']);
+    assert.match(a.analysis.webhooks[0]!.urlDigest, /^[0-9a-f]{16}$/);
+    assert.notEqual(
+      a.analysis.webhooks[0]!.urlDigest,
+      b.analysis.webhooks[0]!.urlDigest,
+      'an edited URL is a new spec',
+    );
+  });
 });
