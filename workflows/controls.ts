@@ -4,7 +4,7 @@
 
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CanaryPhase, CanaryRef, MetricResult, Revision, Routes } from '../api/ports.ts';
-import type { ControlRequest, RolloutState, StepRecord } from './state.ts';
+import { phaseRejection, type ControlRequest, type RolloutState, type StepRecord } from './state.ts';
 
 export type SearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Datetime' | 'Bool' | 'Double';
 
@@ -30,9 +30,20 @@ export type ControlName = 'promote' | 'abort' | 'pause' | 'resume' | 'retry';
 export const CONTROL_NAMES: readonly ControlName[] = ['promote', 'abort', 'pause', 'resume', 'retry'];
 export type ControlInput = ControlRequest;
 
+/**
+ * The answer of a control update. `accepted`: the validator let it in; `applied`: the rollout acted on it.
+ * `pause`, `resume` and `retry` apply on arrival. `promote` and `abort` are acted on by a tick: their update
+ * answers once that tick is over (an abort also interrupts a tick stuck on an infrastructure read), so
+ * `applied` is true; when the phase moved on before the tick could act (an abort landing while the primary is
+ * being promoted, a promote landing while the tick in flight ends the rollout) the update fails with a
+ * `ControlRejected` failure whose message says why. Signals of the same names get no answer: the step list and a
+ * Warning event record a control that was not applied.
+ */
 export interface ControlResult {
   accepted: true;
+  applied: boolean;
   control: ControlName;
+  /** The phase once the control was applied (e.g. still `Progressing` while a rollback waits for the primary). */
   phase: string;
   message: string;
 }
@@ -101,36 +112,30 @@ export function statusView(state: RolloutState): StatusView {
 // Validation (pure): why a control cannot apply now, or undefined when it can
 // ---------------------------------------------------------------------------------------------------------
 
-const ANALYSING = ['Waiting', 'Progressing', 'WaitingPromotion'];
-
 export function rejectControl(control: ControlName, state: RolloutState, input: unknown): string | undefined {
   if (!isControlInput(input)) return `${control} needs { by: string; reason?: string }`;
-  const phase = state.phase;
-  const bootstrap = phase === 'Pending' || phase === 'Initializing' || phase === 'Initialized';
   switch (control) {
     case 'promote':
       if (state.promoteRequested) return 'promotion already requested';
-      if (bootstrap) return `nothing to promote: canary is ${phase} (no rollout under way)`;
-      if (!ANALYSING.includes(phase)) return `nothing to promote: canary is ${phase}`;
-      return undefined;
+      return phaseRejection(control, state.phase, state.final);
     case 'abort':
       if (state.abortRequested) return 'abort already requested';
-      if (phase === 'Promoting' || phase === 'Finalising') return `too late to abort: canary is ${phase}`;
-      if (!ANALYSING.includes(phase)) return `nothing to abort: canary is ${phase}`;
-      return undefined;
+      return phaseRejection(control, state.phase, state.final);
     case 'pause':
       if (state.paused) return `already paused (by ${state.paused.by})`;
-      if (phase === 'Succeeded' || phase === 'Failed' || phase === 'Initialized')
-        return `nothing to pause: canary is ${phase}`;
-      return undefined;
+      return phaseRejection(control, state.phase, state.final);
     case 'resume':
       if (!state.paused) return 'not paused';
       return undefined;
     case 'retry':
       if (state.retryRequested) return 'retry already requested';
-      if (phase !== 'Failed' || !state.final) return `nothing to retry: canary is ${phase}`;
-      return undefined;
+      return phaseRejection(control, state.phase, state.final);
   }
+}
+
+function nextControlId(state: RolloutState): number {
+  state.controlSeq = (state.controlSeq ?? 0) + 1;
+  return state.controlSeq;
 }
 
 function isControlInput(input: unknown): input is ControlInput {
@@ -144,10 +149,10 @@ export function applyControl(control: ControlName, state: RolloutState, input: C
   const who = `${input.by}${input.reason ? ` (${input.reason})` : ''}`;
   switch (control) {
     case 'promote':
-      state.promoteRequested = input;
+      state.promoteRequested = { ...input, id: nextControlId(state) };
       return `promote requested by ${who}`;
     case 'abort':
-      state.abortRequested = input;
+      state.abortRequested = { ...input, id: nextControlId(state) };
       return `abort requested by ${who}`;
     case 'pause':
       state.paused = input;

@@ -5,6 +5,10 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  TemporalFailure,
+  TimeoutFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -14,6 +18,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
+  sleep,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -41,8 +46,8 @@ import {
   type ControlResult,
 } from './controls.ts';
 import { MAX_WEBHOOK_RETRIES } from '../api/canary.ts';
-import { emit, initialState, recordStep, type RolloutState } from './state.ts';
-import { runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
+import { emit, initialState, recordStep, settleControl, type ControlOutcome, type RolloutState } from './state.ts';
+import { InfrastructureError, runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
 
 export interface RolloutOptions {
   /** Continue-as-new after this many ticks in one run (long A/B runs); default 500. */
@@ -82,16 +87,26 @@ function activityGroups(options: RolloutOptions | undefined) {
   return {
     // observe is a pure read, so it runs as a local activity: one marker event instead of three events and a
     // workflow task per tick. Retried with backoff like any activity; a long outage just delays the tick.
+    // A few attempts per tick (about 2 s of backoff): an outage longer than that is an infrastructure fault of
+    // the tick (status, progress deadline) and the next interval tries again, as Flagger does.
     reads: proxyLocalActivities<Pick<RolloutActivities, 'observe'>>({
       startToCloseTimeout: '30s',
       localRetryThreshold: '10s',
-      retry: { ...retry, nonRetryableErrorTypes },
+      retry: { ...retry, maximumAttempts: TICK_ATTEMPTS, nonRetryableErrorTypes },
     }),
     // Actions are idempotent (absolute routes, declarative scale and apply), so retrying them is always safe.
     actions: proxyActivities<
-      Pick<RolloutActivities, 'initializePrimary' | 'scaleCanary' | 'promotePrimary' | 'reconcileRoutes' | 'setRoutes'>
+      Pick<
+        RolloutActivities,
+        'initializePrimary' | 'scaleCanary' | 'promotePrimary' | 'reconcileRoutes' | 'setRoutes' | 'checkReadiness'
+      >
     >({ startToCloseTimeout: timeout, retry: { ...retry, nonRetryableErrorTypes } }),
-    checks: proxyActivities<Pick<RolloutActivities, 'runMetrics'>>({ startToCloseTimeout: timeout, retry }),
+    // Like observe: a metrics server down through a few attempts is the tick's infrastructure fault, never a
+    // failed check; the next interval queries again.
+    checks: proxyActivities<Pick<RolloutActivities, 'runMetrics'>>({
+      startToCloseTimeout: timeout,
+      retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
+    }),
     // A webhook's retries are attempts of this activity: it throws a retryable failure with Flagger's backoff as
     // the next delay until its own `retries` are used up, then returns the outcome; the cap here only ends the
     // retries when attempts die with their worker (then the call is one failed check, see tickEnv).
@@ -106,9 +121,11 @@ function activityGroups(options: RolloutOptions | undefined) {
     }),
     // Projection runs as local activities too: one marker event each, which keeps a 10-step rollout well inside
     // the history budget. They are idempotent (status apply, events named by run id + sequence).
+    // A projection that fails through its attempts never fails the execution: project() keeps what it could
+    // not write for the next tick (see there).
     projection: proxyLocalActivities<Pick<RolloutActivities, 'writeStatus' | 'recordEvents'>>({
       startToCloseTimeout: '30s',
-      retry: { ...retry, maximumAttempts: 10 },
+      retry: { ...retry, maximumAttempts: 6 },
     }),
     notify: proxyLocalActivities<Pick<RolloutActivities, 'sendAlert'>>({
       startToCloseTimeout: '30s',
@@ -118,34 +135,133 @@ function activityGroups(options: RolloutOptions | undefined) {
 }
 type ActivityGroups = ReturnType<typeof activityGroups>;
 
+/** Attempts of observe and runMetrics within one tick (backoff 0.5 s, 1 s, 2 s between them). */
+const TICK_ATTEMPTS = 4;
 const DEFAULT_MAX_TICKS_PER_RUN = 500;
 const DEFAULT_RETRY_WINDOW_MS = 24 * 3600_000;
 
 export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const state = input.carried ?? initialState(input.canary, input.revision, input.cause);
   state.ticksThisRun = 0;
+  // Outcomes of controls decided by a tick from an earlier run have no waiting update any more.
+  state.controlOutcomes = undefined;
   const wake = { arrived: false };
-  installHandlers(state, wake);
+  const interrupts = new Interrupts();
+  const answers: Answers = new Map();
+  installHandlers(state, wake, interrupts, answers);
   const acts = activityGroups(input.options);
-  const env = tickEnv(acts);
+  const env = tickEnv(acts, interrupts);
   const visibility = new Visibility();
   visibility.update(state);
   const projected: Projected = { lastStatus: '' };
 
   while (!state.deleted) {
     wake.arrived = false;
-    const outcome = await tickOrHalt(state, env);
+    const outcome = await interruptibleTick(state, env, interrupts);
     state.ticksThisRun++;
-    await project(state, env.spec, projected, acts);
+    const ends = outcome === 'final' || state.deleted;
+    if (ends) settlePending(state);
+    await projectFully(state, env.spec, projected, acts, ends);
+    answer(state, answers);
     visibility.update(state);
-    if (outcome === 'final' || state.deleted) {
+    if (ends) {
       state.final = true;
       break;
     }
-    if (runIsLong(state, input)) return carryOn(input, state);
+    // A control accepted but not yet acted on is acted on by this run (its update waits for the answer).
+    if (runIsLong(state, input) && !state.abortRequested && !state.promoteRequested) return carryOn(input, state);
     if (!wake.arrived) await condition(() => wake.arrived || state.deleted, state.intervalMs);
   }
+  settlePending(state);
+  answer(state, answers);
   return afterFinal(input, state, visibility);
+}
+
+/**
+ * The tick's infrastructure reads and analysis checks (observe, metrics, webhooks) in flight, so that an abort
+ * (or the Canary's deletion) can cancel them: a tick stuck on a route no gateway accepts or on a metrics server
+ * that is down must not hold a control. Actions (routes, scaling, promotion) are never cancelled: a tick
+ * interrupted mid-way has only read, and the rollback that follows runs to its end (see interruptibleTick).
+ */
+class Interrupts {
+  private readonly scopes = new Set<CancellationScope>();
+  private requested = false;
+  private enabled = true;
+
+  /** Runs an interruptible call; throws a cancellation at once when an interrupt is pending. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.requested) throw new CancelledFailure('tick interrupted by a control');
+    const scope = new CancellationScope();
+    this.scopes.add(scope);
+    try {
+      return await scope.run(fn);
+    } finally {
+      this.scopes.delete(scope);
+    }
+  }
+
+  /** Cancels the interruptible calls of the tick in flight (no-op between ticks and during the follow-up tick). */
+  interrupt(): void {
+    if (!this.enabled) return;
+    this.requested = true;
+    for (const scope of this.scopes) scope.cancel();
+  }
+
+  /** Whether the tick that just threw was interrupted; clears the request. */
+  take(): boolean {
+    const was = this.requested;
+    this.requested = false;
+    return was;
+  }
+
+  /** Runs `fn` with interrupts off (the tick that acts on the interrupting control). */
+  async shielded<T>(fn: () => Promise<T>): Promise<T> {
+    this.enabled = false;
+    try {
+      return await fn();
+    } finally {
+      this.enabled = true;
+    }
+  }
+}
+
+/**
+ * One tick that an abort or the Canary's deletion can interrupt; the tick that then acts on it (the rollback)
+ * runs in a scope nothing cancels but the workflow's own cancellation.
+ */
+async function interruptibleTick(state: RolloutState, env: TickEnv, interrupts: Interrupts): Promise<TickOutcome> {
+  try {
+    return await tickOrHalt(state, env);
+  } catch (err) {
+    if (!interrupts.take() || !isCancellation(err)) throw err;
+    recordStep(state, 'tick', 'tick interrupted by a control', Date.now());
+    if (state.deleted) return 'final';
+    return interrupts.shielded(() => CancellationScope.nonCancellable(() => tickOrHalt(state, env)));
+  } finally {
+    interrupts.take();
+  }
+}
+
+/** Updates of promote/abort waiting for their outcome, by request id (undefined until the tick decided). */
+type Answers = Map<number, ControlOutcome | undefined>;
+
+/** The rollout ended (or its Canary is gone) with a promote/abort still pending: it will never act, say so. */
+function settlePending(state: RolloutState): void {
+  const end = state.deleted ? 'the canary was deleted' : `the rollout ended ${state.phase}`;
+  for (const control of ['abort', 'promote'] as const) {
+    const req = control === 'abort' ? state.abortRequested : state.promoteRequested;
+    if (!req) continue;
+    if (control === 'abort') state.abortRequested = undefined;
+    else state.promoteRequested = undefined;
+    settleControl(state, control, req, false, `${end} before ${control} could act`);
+    recordStep(state, 'control', `${control} by ${req.by} not applied: ${end} before it could act`, Date.now());
+  }
+}
+
+/** Hand the outcomes decided by the tick to the updates waiting for them (after the tick and its projection). */
+function answer(state: RolloutState, answers: Answers): void {
+  for (const outcome of state.controlOutcomes ?? []) if (answers.has(outcome.id)) answers.set(outcome.id, outcome);
+  state.controlOutcomes = undefined;
 }
 
 /**
@@ -158,12 +274,11 @@ async function tickOrHalt(state: RolloutState, env: TickEnv): Promise<TickOutcom
     if (state.message.startsWith('halted: ')) state.message = '';
     return outcome;
   } catch (err) {
-    if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure) || !err.cause.nonRetryable) {
-      throw err;
-    }
-    state.message = `halted: ${err.cause.message}`;
+    const failure = activityFailure(err);
+    if (!(failure instanceof ApplicationFailure) || !failure.nonRetryable) throw err;
+    state.message = `halted: ${failure.message}`;
     state.waitingFor = 'next interval (last tick halted)';
-    emit(state, 'Warning', err.cause.message);
+    emit(state, 'Warning', failure.message);
     return 'continue';
   }
 }
@@ -178,6 +293,7 @@ async function afterFinal(input: RolloutInput, state: RolloutState, visibility: 
   }
   if (!state.deleted && state.pendingRevision) return startNext(input, state.pendingRevision, 'new-revision');
   if (!state.deleted && state.retryRequested) return startNext(input, state.revision, 'retry');
+  await condition(allHandlersFinished);
   return { phase: state.phase, revision: state.revision, routes: state.routes, deleted: state.deleted };
 }
 
@@ -197,22 +313,57 @@ async function carryOn(input: RolloutInput, state: RolloutState): Promise<never>
   return continueAsNew<typeof rollout>({ ...input, carried: state });
 }
 
-function tickEnv({ reads, actions, checks, webhooks }: ActivityGroups): TickEnv & { spec?: RolloutSpec } {
+/**
+ * A read whose attempts for this tick ran out (retryable failure, timeout) is the tick's InfrastructureError;
+ * non-retryable failures (target not found, invalid spec) and cancellations pass through.
+ */
+function asInfrastructureError(source: 'observe' | 'metrics', err: unknown): unknown {
+  const failure = activityFailure(err);
+  if (!failure || (failure instanceof ApplicationFailure && failure.nonRetryable)) return err;
+  return new InfrastructureError(source, failure.message);
+}
+
+/**
+ * What an activity's failure says, once its attempts are over: an ActivityFailure's cause, or for a local
+ * activity the failure itself (the SDK hands local activity failures over unwrapped). Undefined for a
+ * cancellation and for anything that is not an activity's failure.
+ */
+function activityFailure(err: unknown): TemporalFailure | undefined {
+  if (isCancellation(err)) return undefined;
+  if (err instanceof ActivityFailure) return err.cause instanceof TemporalFailure ? err.cause : err;
+  return err instanceof ApplicationFailure || err instanceof TimeoutFailure ? err : undefined;
+}
+
+function tickEnv(
+  { reads, actions, checks, webhooks }: ActivityGroups,
+  interrupts: Interrupts,
+): TickEnv & { spec?: RolloutSpec } {
   const ports: TickPorts = {
     observe: async (i) => {
-      const obs = await reads.observe(i);
-      if (obs.spec.ok) env.spec = obs.spec.spec;
-      return obs;
+      try {
+        const obs = await interrupts.run(() => reads.observe(i));
+        if (obs.spec.ok) env.spec = obs.spec.spec;
+        return obs;
+      } catch (err) {
+        throw asInfrastructureError('observe', err);
+      }
     },
+    checkReadiness: actions.checkReadiness,
     initializePrimary: actions.initializePrimary,
     scaleCanary: actions.scaleCanary,
     promotePrimary: actions.promotePrimary,
     reconcileRoutes: actions.reconcileRoutes,
     setRoutes: actions.setRoutes,
-    runMetrics: checks.runMetrics,
+    runMetrics: async (i) => {
+      try {
+        return await interrupts.run(() => checks.runMetrics(i));
+      } catch (err) {
+        throw asInfrastructureError('metrics', err);
+      }
+    },
     callWebhook: async (i) => {
       try {
-        return await webhooks.callWebhook(i);
+        return await interrupts.run(() => webhooks.callWebhook(i));
       } catch (err) {
         // Flagger: a webhook that cannot be called is a failed check. Attempts exhausted (or timed out with their
         // worker) are exactly that, once per call; a cancelled workflow stays cancelled.
@@ -229,18 +380,39 @@ function tickEnv({ reads, actions, checks, webhooks }: ActivityGroups): TickEnv 
 // Messages
 // ---------------------------------------------------------------------------------------------------------
 
-function installHandlers(state: RolloutState, wake: { arrived: boolean }): void {
+function installHandlers(
+  state: RolloutState,
+  wake: { arrived: boolean },
+  interrupts: Interrupts,
+  answers: Answers,
+): void {
   for (const control of CONTROL_NAMES) {
-    setHandler(controlUpdates[control], (input) => accept(control, state, wake, input), {
-      validator: (input) => {
-        const why = rejectControl(control, state, input);
-        if (why) throw ApplicationFailure.nonRetryable(why, 'ControlRejected');
+    setHandler(
+      controlUpdates[control],
+      async (input) => {
+        const result = accept(control, state, wake, input, interrupts);
+        if (control !== 'abort' && control !== 'promote') return result;
+        // promote/abort: answer once the tick that acts on them is over, with what it did.
+        const id = (control === 'abort' ? state.abortRequested : state.promoteRequested)?.id;
+        if (id === undefined) return result;
+        answers.set(id, undefined);
+        await condition(() => answers.get(id) !== undefined);
+        const outcome = answers.get(id)!;
+        answers.delete(id);
+        if (!outcome.applied) throw ApplicationFailure.nonRetryable(outcome.message, 'ControlRejected');
+        return { ...result, phase: state.phase, message: `${result.message}: ${outcome.message}` };
       },
-    });
+      {
+        validator: (input) => {
+          const why = rejectControl(control, state, input);
+          if (why) throw ApplicationFailure.nonRetryable(why, 'ControlRejected');
+        },
+      },
+    );
     setHandler(controlSignals[control], (input) => {
       const why = rejectControl(control, state, input);
       if (why) recordStep(state, 'signal', `${control} signal ignored: ${why}`, Date.now());
-      else accept(control, state, wake, input);
+      else accept(control, state, wake, input, interrupts);
     });
   }
   setHandler(newRevisionSignal, (revision) => {
@@ -253,6 +425,7 @@ function installHandlers(state: RolloutState, wake: { arrived: boolean }): void 
     state.deleted = true;
     recordStep(state, 'signal', 'canary deleted', Date.now());
     wake.arrived = true;
+    interrupts.interrupt();
   });
   setHandler(statusQuery, () => statusView(state));
 }
@@ -262,11 +435,14 @@ function accept(
   state: RolloutState,
   wake: { arrived: boolean },
   input: { by: string; reason?: string },
+  interrupts: Interrupts,
 ): ControlResult {
   const note = applyControl(control, state, input);
   recordStep(state, 'control', note, Date.now());
   wake.arrived = true;
-  return { accepted: true, control, phase: state.phase, message: note };
+  // An abort does not wait for the tick in flight to finish its reads (they may never finish).
+  if (control === 'abort') interrupts.interrupt();
+  return { accepted: true, applied: true, control, phase: state.phase, message: note };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -278,12 +454,39 @@ interface Projected {
   lastStatus: string;
 }
 
+/**
+ * Project the tick; the projection of the rollout's last tick is retried (one interval apart) until it is
+ * written, so the Canary's status never stays behind on the final phase.
+ */
+async function projectFully(
+  state: RolloutState,
+  spec: RolloutSpec | undefined,
+  done: Projected,
+  acts: ActivityGroups,
+  last: boolean,
+): Promise<void> {
+  while (!(await project(state, spec, done, acts)) && last && !state.deleted) await sleep(state.intervalMs);
+}
+
+/** A projection activity failed through its attempts (apiserver down): not a reason to fail the execution. */
+function projectionFailed(err: unknown, what: string): void {
+  const failure = activityFailure(err);
+  if (!failure) throw err;
+  log.warn(`${what} not written; retried at the next tick`, { error: failure.message });
+}
+
+/**
+ * Status, events and alerts of the tick. Idempotent: a status not written is written by the next projection (it
+ * differs from the last one written), events not recorded go back to the outbox with the same sequence numbers
+ * (the same event names). Returns false when something could not be written.
+ */
 async function project(
   state: RolloutState,
   spec: RolloutSpec | undefined,
   done: Projected,
   { projection, notify }: ActivityGroups,
-): Promise<void> {
+): Promise<boolean> {
+  let complete = true;
   const { events, alerts } = state.outbox;
   state.outbox = { events: [], alerts: [] };
   if (events.length > 0) recordStep(state, 'tick', events.map((e) => e.message).join('; '), Date.now());
@@ -292,20 +495,31 @@ async function project(
   const status = statusProjection(state, phase);
   const key = JSON.stringify(status);
   if (state.phase !== 'Pending' && key !== done.lastStatus) {
-    await projection.writeStatus({ canary: state.canary, status });
-    done.lastStatus = key;
+    try {
+      await projection.writeStatus({ canary: state.canary, status });
+      done.lastStatus = key;
+    } catch (err) {
+      projectionFailed(err, 'status');
+      complete = false;
+    }
   }
   if (events.length > 0) {
-    await projection.recordEvents({
-      canary: state.canary,
-      runId: workflowInfo().runId,
-      firstSequence: state.eventSequence,
-      events,
-      eventHooks: spec?.analysis.webhooks.filter((h) => h.type === 'event') ?? [],
-      revision: state.revision,
-      phase,
-    });
-    state.eventSequence += events.length;
+    try {
+      await projection.recordEvents({
+        canary: state.canary,
+        runId: workflowInfo().runId,
+        firstSequence: state.eventSequence,
+        events,
+        eventHooks: spec?.analysis.webhooks.filter((h) => h.type === 'event') ?? [],
+        revision: state.revision,
+        phase,
+      });
+      state.eventSequence += events.length;
+    } catch (err) {
+      projectionFailed(err, 'events');
+      state.outbox.events.unshift(...events);
+      complete = false;
+    }
   }
   for (const a of alerts) {
     try {
@@ -315,6 +529,7 @@ async function project(
       log.warn('alert not sent', { error: String(err) });
     }
   }
+  return complete;
 }
 
 function statusProjection(state: RolloutState, phase: CanaryPhase): StatusProjection {

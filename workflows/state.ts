@@ -18,6 +18,34 @@ export interface ControlRequest {
   reason?: string;
 }
 
+/** An accepted `promote` or `abort` waiting for the tick that acts on it; `id` pairs it with its outcome. */
+export interface PendingControl extends ControlRequest {
+  id: number;
+}
+
+/**
+ * What the rollout did with an accepted control when it came to act on it: `applied`, or not with the reason
+ * (the phase moved on meanwhile, e.g. an abort that lands while the primary is being promoted).
+ */
+export interface ControlOutcome {
+  id: number;
+  control: 'promote' | 'abort';
+  applied: boolean;
+  message: string;
+}
+
+/**
+ * An infrastructure read (the observation, the metrics) failing for longer than one tick's retries: it holds the
+ * rollout without counting a failed check, shows in the status and counts toward the progress deadline.
+ */
+export interface InfrastructureFault {
+  /** `observe` (Canary, workloads, route acceptance) or `metrics` (the metrics server). */
+  source: 'observe' | 'metrics';
+  message: string;
+  /** Workflow-clock ms since when the infrastructure has been failing (unbroken). */
+  since: number;
+}
+
 export interface StepRecord {
   /** ISO time (workflow clock). */
   at: string;
@@ -50,9 +78,16 @@ export interface RolloutState {
   step: number;
   intervalMs: number;
   paused?: ControlRequest;
-  promoteRequested?: ControlRequest;
-  abortRequested?: ControlRequest;
+  /** Accepted, not yet acted on (re-validated against the phase when the tick comes to it). */
+  promoteRequested?: ControlRequest & { id?: number };
+  abortRequested?: ControlRequest & { id?: number };
   retryRequested?: ControlRequest;
+  /** Sequence of accepted promote/abort requests (ids of `PendingControl`). */
+  controlSeq?: number;
+  /** Outcomes decided by the last tick, answered to the waiting updates once the tick is over. */
+  controlOutcomes?: ControlOutcome[];
+  /** The infrastructure fault holding the rollout, if any. */
+  fault?: InfrastructureFault;
   /** A newer revision signalled while this one runs; acted on at the next tick or after the final phase. */
   pendingRevision?: Revision;
   /** Workflow-clock ms since when a workload has been seen not ready (progress deadline). */
@@ -123,6 +158,47 @@ export function emit(state: RolloutState, type: CanaryEvent['type'], message: st
 
 export function alert(state: RolloutState, message: string, severity: AlertSeverity, metadata = false): void {
   state.outbox.alerts.push({ message, severity, metadata });
+}
+
+/**
+ * Why `control` cannot act in `phase`, or undefined when it can: the phase rules of the control validators,
+ * applied again by the tick that acts on an accepted control (the phase may have moved on in between).
+ */
+export function phaseRejection(
+  control: 'promote' | 'abort' | 'pause' | 'retry',
+  phase: CanaryPhase | 'Pending',
+  final: boolean,
+): string | undefined {
+  const bootstrap = phase === 'Pending' || phase === 'Initializing' || phase === 'Initialized';
+  switch (control) {
+    case 'promote':
+      if (bootstrap) return `nothing to promote: canary is ${phase} (no rollout under way)`;
+      if (!ACTIVE_PHASES.includes(phase)) return `nothing to promote: canary is ${phase}`;
+      return undefined;
+    case 'abort':
+      if (phase === 'Promoting' || phase === 'Finalising') return `too late to abort: canary is ${phase}`;
+      if (!ACTIVE_PHASES.includes(phase)) return `nothing to abort: canary is ${phase}`;
+      return undefined;
+    case 'pause':
+      if (phase === 'Succeeded' || phase === 'Failed' || phase === 'Initialized')
+        return `nothing to pause: canary is ${phase}`;
+      return undefined;
+    case 'retry':
+      if (phase !== 'Failed' || !final) return `nothing to retry: canary is ${phase}`;
+      return undefined;
+  }
+}
+
+/** Record what became of an accepted promote/abort; the workflow answers its update after the tick. */
+export function settleControl(
+  state: RolloutState,
+  control: 'promote' | 'abort',
+  req: ControlRequest & { id?: number },
+  applied: boolean,
+  message: string,
+): void {
+  if (req.id === undefined) return;
+  (state.controlOutcomes ??= []).push({ id: req.id, control, applied, message });
 }
 
 export const FINAL_PHASES: readonly string[] = ['Succeeded', 'Failed', 'Initialized'];

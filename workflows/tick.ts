@@ -24,7 +24,7 @@ import type {
   WebhookType,
 } from '../api/ports.ts';
 import { formatDuration, hooksOfType, strategyOf } from './spec.ts';
-import { alert, emit, type RolloutState } from './state.ts';
+import { alert, emit, phaseRejection, settleControl, type RolloutState } from './state.ts';
 import {
   ALL_TO_CANARY,
   ALL_TO_PRIMARY,
@@ -38,6 +38,7 @@ import {
 export type TickPorts = Pick<
   RolloutActivities,
   | 'observe'
+  | 'checkReadiness'
   | 'initializePrimary'
   | 'scaleCanary'
   | 'promotePrimary'
@@ -65,6 +66,20 @@ function ordered(t: { env: TickEnv }): boolean {
   return t.env.patched ? t.env.patched(TRAFFIC_AFTER_READINESS) : true;
 }
 
+/**
+ * Thrown by the `observe` and `runMetrics` ports when the infrastructure behind them (apiserver, a gateway that
+ * has not accepted the route, the metrics server) kept failing through one tick's retries. The tick then holds
+ * the rollout (no failed check: Flagger's semantics) and the fault counts toward the progress deadline.
+ */
+export class InfrastructureError extends Error {
+  readonly source: 'observe' | 'metrics';
+  constructor(source: 'observe' | 'metrics', message: string) {
+    super(message);
+    this.name = 'InfrastructureError';
+    this.source = source;
+  }
+}
+
 /** `continue`: wait an interval and tick again; `final`: this execution's rollout reached its last phase. */
 export type TickOutcome = 'continue' | 'final';
 
@@ -76,7 +91,14 @@ interface Tick {
 }
 
 export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOutcome> {
-  const obs = await env.ports.observe({ canary: state.canary });
+  let obs: Observation;
+  try {
+    obs = await env.ports.observe({ canary: state.canary });
+  } catch (err) {
+    if (err instanceof InfrastructureError) return observeFault(state, env, err);
+    throw err;
+  }
+  if (state.fault?.source === 'observe') recovered(state);
   if (!obs.found) {
     state.deleted = true;
     return 'final';
@@ -98,6 +120,7 @@ export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOu
   }
   if (state.phase === 'Initializing') return initialize(t);
   await syncDerived(t);
+  revalidateControls(state);
   if (state.rollingBack) return completeRollback(t);
   if (state.abortRequested) return abort(t);
   if (t.spec.suspend) return wait(t, 'spec.suspend to be false', 'skipping canary run as object is suspended');
@@ -232,7 +255,8 @@ async function advance(t: Tick): Promise<TickOutcome> {
   if (state.phase === 'Promoting') return promotionStep(t);
   if (state.phase === 'Finalising') return finalise(t);
   if (state.failedChecks >= spec.analysis.threshold) return rollback(t);
-  if (!(await analysisPassed(t))) return 'continue';
+  const passed = await analysisPassed(t);
+  if (passed !== true) return passed === false ? 'continue' : passed;
   state.waitingFor = 'next analysis interval';
   switch (strategyOf(spec)) {
     case 'ab':
@@ -253,8 +277,11 @@ async function restartAnalysis(t: Tick): Promise<TickOutcome> {
   return 'continue';
 }
 
-/** Flagger: pre-rollout hooks on the first analysis tick, rollout hooks and metrics afterwards. */
-async function analysisPassed(t: Tick): Promise<boolean> {
+/**
+ * Flagger: pre-rollout hooks on the first analysis tick, rollout hooks and metrics afterwards. True when they
+ * passed, false on a failed check, or the tick's outcome when a metrics server outage decided it.
+ */
+async function analysisPassed(t: Tick): Promise<boolean | TickOutcome> {
   const { state, spec } = t;
   const firstTick =
     state.routes.canary === 0 && state.iterations === 0 && !(spec.analysis.mirror && state.routes.mirrored);
@@ -273,12 +300,19 @@ async function analysisPassed(t: Tick): Promise<boolean> {
     if (!r.ok) return failedCheck(t, `Halt ${name(t)} advancement external check ${hook.name} failed ${r.message}`);
   }
   if (spec.analysis.metrics.length === 0) return true;
-  const outcome = await t.env.ports.runMetrics({
-    canary: state.canary,
-    metrics: spec.analysis.metrics,
-    // A metric without its own interval uses the analysis interval as its window (Flagger's rule).
-    interval: formatDuration(spec.analysis.intervalMs),
-  });
+  let outcome: Awaited<ReturnType<TickPorts['runMetrics']>>;
+  try {
+    outcome = await t.env.ports.runMetrics({
+      canary: state.canary,
+      metrics: spec.analysis.metrics,
+      // A metric without its own interval uses the analysis interval as its window (Flagger's rule).
+      interval: formatDuration(spec.analysis.intervalMs),
+    });
+  } catch (err) {
+    if (err instanceof InfrastructureError) return metricsFault(t, err);
+    throw err;
+  }
+  if (state.fault?.source === 'metrics') recovered(state);
   state.metrics = outcome.results;
   if (outcome.ok) return true;
   // A metric skipped by its noDataPolicy carries no message: report the first failure that explains itself.
@@ -543,6 +577,7 @@ async function abort(t: Tick): Promise<TickOutcome> {
   const { state } = t;
   const req = state.abortRequested!;
   state.abortRequested = undefined;
+  settleControl(state, 'abort', req, true, 'rolling back');
   emit(state, 'Warning', `Rolling back ${name(t)} aborted by ${req.by}${req.reason ? `: ${req.reason}` : ''}`);
   alert(state, `Rollout aborted by ${req.by}`, 'warn');
   return rollback(t);
@@ -584,6 +619,7 @@ async function promoteNow(t: Tick): Promise<TickOutcome> {
   const { state } = t;
   const req = state.promoteRequested!;
   state.promoteRequested = undefined;
+  settleControl(state, 'promote', req, true, 'promoting');
   emit(state, 'Normal', `Promotion requested by ${req.by}${req.reason ? `: ${req.reason}` : ''}`);
   state.started = true;
   return promote(t);
@@ -595,6 +631,106 @@ async function postRolloutHooks(t: Tick, phase: CanaryPhase): Promise<void> {
     if (r.ok) emit(t.state, 'Normal', `Post-rollout check ${hook.name} passed`);
     else emit(t.state, 'Warning', `Post-rollout hook ${hook.name} failed ${r.message}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Controls re-validated, infrastructure faults
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * An accepted promote/abort is acted on by a later tick; the phase may have moved on since it was validated
+ * (the tick in flight promoted the primary, or rolled back). Re-check it against the phase now: one that no
+ * longer applies is rejected (its update fails with the reason, a Warning event records it) instead of acting
+ * on a rollout that is past it (an abort after promotion would route all traffic to the new code and call it
+ * a rollback).
+ */
+function revalidateControls(state: RolloutState): void {
+  const rollingBack = state.rollingBack ? 'a rollback is already under way' : undefined;
+  for (const control of ['abort', 'promote'] as const) {
+    const req = control === 'abort' ? state.abortRequested : state.promoteRequested;
+    if (!req) continue;
+    const why = rollingBack ?? phaseRejection(control, state.phase, state.final);
+    if (!why) continue;
+    if (control === 'abort') state.abortRequested = undefined;
+    else state.promoteRequested = undefined;
+    settleControl(state, control, req, false, why);
+    emit(state, 'Warning', `${control} by ${req.by} not applied: ${why}`);
+  }
+}
+
+/** Prefix of the status message while an infrastructure fault holds the rollout (the status' condition reason). */
+export const FAULT_PREFIX = 'infrastructure fault: ';
+
+/**
+ * Record (or extend) the fault holding this tick: status message, one Warning event per distinct text, what the
+ * rollout waits for. Returns true once the fault has lasted longer than the progress deadline.
+ */
+function holdOnFault(state: RolloutState, spec: RolloutSpec, now: number, err: InfrastructureError): boolean {
+  const since = state.fault?.since ?? now;
+  state.fault = { source: err.source, message: err.message, since };
+  const message = `${FAULT_PREFIX}${err.source}: ${err.message}`;
+  if (state.message !== message) emit(state, 'Warning', message);
+  state.message = message;
+  const deadlineMs = spec.progressDeadlineSeconds * 1000;
+  const left = Math.ceil((since + deadlineMs - now) / 1000);
+  state.waitingFor = `${err.source === 'observe' ? 'the observation' : 'the metrics server'} to recover (progress deadline in ${Math.max(left, 0)}s)`;
+  return now - since > deadlineMs;
+}
+
+function recovered(state: RolloutState): void {
+  state.fault = undefined;
+  if (state.message.startsWith(FAULT_PREFIX)) state.message = '';
+}
+
+/**
+ * The observation failed (apiserver unreachable, a route no gateway has accepted): the rollout holds where it is.
+ * A rollout under way still obeys its controls and deadline: an abort, a rollback decided earlier or a fault
+ * past the progress deadline roll back from the last valid spec, the last routes and a readiness read that
+ * needs no route (so a route that is never accepted cannot hold a rollback).
+ */
+async function observeFault(state: RolloutState, env: TickEnv, err: InfrastructureError): Promise<TickOutcome> {
+  const spec = state.lastSpec;
+  if (!spec) {
+    state.message = `${FAULT_PREFIX}observe: ${err.message}`;
+    state.waitingFor = 'the observation to recover';
+    return 'continue';
+  }
+  const exceeded = holdOnFault(state, spec, env.now(), err);
+  if (!state.started || !UNDER_WAY.includes(state.phase)) return 'continue';
+  revalidateControls(state);
+  const decided = state.rollingBack || state.abortRequested || exceeded;
+  if (!decided) return 'continue';
+  const readiness = await env.ports.checkReadiness({ canary: state.canary, revision: state.revision });
+  const obs: Observation = {
+    found: true,
+    spec: { ok: true, spec },
+    ...readiness,
+    routes: state.routes,
+    status: {},
+  };
+  const t: Tick = { state, spec, obs, env };
+  if (state.rollingBack) return completeRollback(t);
+  if (state.abortRequested) return abort(t);
+  return faultDeadline(t, err);
+}
+
+/** The metrics server failed through this tick's retries: no failed check; past the progress deadline, roll back. */
+async function metricsFault(t: Tick, err: InfrastructureError): Promise<false | TickOutcome> {
+  if (!holdOnFault(t.state, t.spec, t.env.now(), err)) return false;
+  return faultDeadline(t, err);
+}
+
+async function faultDeadline(t: Tick, err: InfrastructureError): Promise<TickOutcome> {
+  const { state } = t;
+  const why = `${FAULT_PREFIX}${err.source}: ${err.message} for more than ${t.spec.progressDeadlineSeconds}s`;
+  state.fault = undefined;
+  if (state.phase === 'Promoting' || state.phase === 'Finalising') {
+    await haltPromotion(t, why);
+    return 'final';
+  }
+  emit(state, 'Warning', `Rolling back ${name(t)} progress deadline exceeded ${why}`);
+  alert(state, `Progress deadline exceeded ${why}`, 'error');
+  return rollback(t);
 }
 
 // ---------------------------------------------------------------------------------------------------------

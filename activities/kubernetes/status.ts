@@ -57,6 +57,8 @@ export function nextCondition(
 
 /** How the workflow's status message starts while it holds a rollout on an invalid spec (workflows/tick.ts). */
 export const INVALID_SPEC_PREFIX = 'invalid spec: ';
+/** How it starts while an infrastructure fault (observation, metrics server) holds the rollout (workflows/tick.ts). */
+export const INFRASTRUCTURE_FAULT_PREFIX = 'infrastructure fault: ';
 
 /** The merge patch for a projection; fields that did not change are left out so a repeat is a no-op. */
 export function statusPatch(raw: RawCanary, p: StatusProjection, now: Date): Partial<CanaryStatus> {
@@ -81,9 +83,15 @@ export function statusPatch(raw: RawCanary, p: StatusProjection, now: Date): Par
   if (p.lastPromotedRevision) patch.lastPromotedSpec = p.lastPromotedRevision;
   if (cur.phase !== p.phase) patch.lastTransitionTime = now.toISOString();
   // An invalid spec holds the rollout: the Promoted condition says why (reason InvalidSpec, the errors as message),
-  // with the status of the phase it holds in.
-  const promoted = p.message.startsWith(INVALID_SPEC_PREFIX)
-    ? { status: promotedFor(kind, p.phase).status, reason: 'InvalidSpec', message: p.message }
+  // with the status of the phase it holds in. So does an infrastructure fault (reason InfrastructureFault): a route
+  // no gateway accepts, a metrics server down.
+  const held = p.message.startsWith(INVALID_SPEC_PREFIX)
+    ? 'InvalidSpec'
+    : p.message.startsWith(INFRASTRUCTURE_FAULT_PREFIX)
+      ? 'InfrastructureFault'
+      : undefined;
+  const promoted = held
+    ? { status: promotedFor(kind, p.phase).status, reason: held, message: p.message }
     : { ...promotedFor(kind, p.phase), reason: p.phase };
   const conditions = nextCondition(cur.conditions, promoted, now);
   if (conditions) patch.conditions = conditions;

@@ -44,10 +44,7 @@ export function createScriptedActivities(worldUrl: string): RolloutActivities {
     initializePrimary: (i) => call('initializePrimary', i.canary, i),
     scaleCanary: (i) => call('scaleCanary', i.canary, i),
     promotePrimary: (i) => call('promotePrimary', i.canary, i),
-    async checkReadiness(i) {
-      const obs = await this.observe({ canary: i.canary });
-      return { primary: obs.primary, canary: obs.canary };
-    },
+    checkReadiness: (i) => call('checkReadiness', i.canary, i),
     reconcileRoutes: (i) => call('reconcileRoutes', i.canary, i),
     setRoutes: (i) => call('setRoutes', i.canary, i),
     async getRoutes(i) {

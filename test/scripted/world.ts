@@ -25,6 +25,11 @@ export interface WorldCanary {
   faults: Record<string, number>;
   /** Non-retryable faults (e.g. target not found): the next N calls of an activity fail for good. */
   fatalFaults?: Record<string, number>;
+  /**
+   * Calls of an op wait for this promise before acting (a test releases it), e.g. to land a control while
+   * `promotePrimary` is in flight. Each held call is logged as `held <op>` in `log.actions`.
+   */
+  holds?: Record<string, Promise<void>>;
   log: WorldLog;
 }
 
@@ -79,9 +84,14 @@ export async function startWorld(): Promise<World> {
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
+    req.on('end', async () => {
       try {
         const { op, key, args } = JSON.parse(body) as { op: string; key: string; args: unknown };
+        const held = canaries.get(key)?.holds?.[op];
+        if (held) {
+          canaries.get(key)!.log.actions.push(`held ${op}`);
+          await held;
+        }
         const result = handle(canaries, op, key, args);
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ result: result ?? null }));
@@ -132,6 +142,11 @@ function handle(canaries: Canaries, op: string, key: string, args: unknown): unk
   switch (op) {
     case 'observe':
       return observe(c);
+    case 'checkReadiness': {
+      // Readiness alone, as the production activity reads it: no route involved.
+      const { primary, canary } = observe(c);
+      return { primary, canary };
+    }
     case 'initializePrimary':
       if (!c.primary.exists) c.log.actions.push('initialize-primary');
       c.primary.exists = true;

@@ -65,6 +65,10 @@ function portsOf(w: Fake): TickPorts {
       status: w.status,
       generation: w.generation,
     }),
+    checkReadiness: async () => ({
+      primary: w.primaryReady ? { ready: true } : { ready: false, message: 'primary rolling' },
+      canary: w.canaryReady ? { ready: true } : { ready: false, message: 'canary rolling' },
+    }),
     initializePrimary: async () => void w.log.push('initializePrimary'),
     promotePrimary: async () => void w.log.push('promotePrimary'),
     scaleCanary: async (i) => void w.log.push(`scaleCanary ${i.direction}`),
