@@ -14,7 +14,7 @@ import {
   type V1ConfigMap,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { CanaryRef, Revision } from '../api/ports.ts';
@@ -146,6 +146,32 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     opts.onSignal?.({ canary: ref, signal: 'newRevision', revision, at: Date.now() });
   }
 
+  /**
+   * A Canary spec edit (new `metadata.generation`, same target revision) while no rollout is open: start a run for
+   * the revision already applied. It re-derives the Services, the route and the primary's extras from the edited
+   * spec, keeping the weights, and ends (workflows/tick.ts syncDerived). A running rollout applies the edit at its
+   * own next tick, so an execution that is already running is left alone (WorkflowExecutionAlreadyStarted).
+   */
+  async function startForSpecEdit(ref: CanaryRef, c: RawCanary, generation: number): Promise<void> {
+    const hash = c.status?.lastAppliedSpec;
+    if (!hash) return; // never rolled out: the bootstrap run builds everything from the current spec anyway
+    const revision: Revision = { hash, generation };
+    const input: RolloutInput = { canary: ref, revision, cause: 'spec-edit' };
+    try {
+      await opts.client.workflow.start(ROLLOUT_WORKFLOW, {
+        workflowId: rolloutWorkflowId(ref),
+        taskQueue: opts.taskQueue,
+        args: [input],
+        workflowIdConflictPolicy: 'FAIL',
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      throw err;
+    }
+    log.info({ canary: `${ref.name}.${ref.namespace}`, generation: c.metadata.generation }, 'spec edit: sync started');
+    opts.onSignal?.({ canary: ref, signal: 'specEdit', revision, at: Date.now() });
+  }
+
   async function signal(ref: CanaryRef, name: string, send: () => Promise<void>): Promise<void> {
     try {
       await send();
@@ -172,7 +198,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     canaryGenerations.set(c.metadata.uid, c.metadata.generation ?? 0);
     // Status and annotation writes do not change the generation: only a new or edited spec is looked at here.
     if (seen !== undefined && seen === c.metadata.generation) return;
-    await evaluate(c);
+    await evaluate(c, seen !== undefined);
   }
 
   /**
@@ -236,7 +262,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   // -------------------------------------------------------------------------------------------------------
 
   /** Is the Canary's target (with its configs) at a new revision? Then signal-with-start, and move the fence. */
-  async function evaluate(c: RawCanary): Promise<void> {
+  async function evaluate(c: RawCanary, specEdited = false): Promise<void> {
     const ref = refOf(c);
     const target = targetOf(c);
     const bootstrap = !c.status?.phase;
@@ -251,7 +277,10 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     const previous = writtenMarks.get(c.metadata.uid) ?? parseMark(mark(c));
     const decision = decideRevision(state, previous, bootstrap ? {} : (c.status ?? {}));
     if (decision.signal) await signalWithStart(ref, decision.revision, bootstrap ? 'bootstrap' : 'new-revision');
-    else log.debug({ canary: `${ref.name}.${ref.namespace}`, why: decision.why }, 'no new revision');
+    else {
+      log.debug({ canary: `${ref.name}.${ref.namespace}`, why: decision.why }, 'no new revision');
+      if (specEdited && !bootstrap) await startForSpecEdit(ref, c, state.generation);
+    }
     if (decision.mark && !sameMark(decision.mark, previous)) {
       await patchCanary(c, { metadata: { annotations: { [OBSERVED_ANNOTATION]: formatMark(decision.mark) } } });
       writtenMarks.set(c.metadata.uid, decision.mark);

@@ -270,6 +270,37 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
     assert.equal((await stack.canary(ns)).status?.canaryWeight, 20);
   });
 
+  it('with no rollout open (Initialized), a spec.service.timeout edit reaches the HTTPRoute, weights and phase kept', async (t) => {
+    const ns = await stack.createNamespace('idle-edit');
+    await stack.applyPodinfo(ns, { analysis: { interval: '10s', stepWeight: 20, maxWeight: 60 } });
+    assert.equal((await stack.canary(ns)).status?.phase, 'Initialized');
+    assert.equal((await route(ns)).spec.rules[0]?.timeouts, undefined);
+    const editedAt = Date.now();
+    await patchCanary(ns, { spec: { service: { timeout: '15s' } } });
+    const r = await eventually(
+      'the timeout on the HTTPRoute',
+      async () => {
+        const now = await route(ns);
+        return now.spec.rules[0]?.timeouts?.request === '15s' ? now : undefined;
+      },
+      30_000,
+    );
+    const took = Date.now() - editedAt;
+    t.diagnostic(`timeout on the HTTPRoute ${took} ms after the edit (no rollout open)`);
+    // The watcher starts a run for the revision already applied: no interval to wait for.
+    assert.ok(took <= 10_000, `took ${took} ms`);
+    assert.deepEqual(
+      r.spec.rules[0]?.backendRefs.map((b) => [b.name, b.weight]),
+      [
+        ['podinfo-primary', 100],
+        ['podinfo-canary', 0],
+      ],
+    );
+    const canary = await stack.canary(ns);
+    assert.equal(canary.status?.phase, 'Initialized');
+    assert.equal(canary.status?.canaryWeight, 0);
+  });
+
   it('an A/B canary at a closed confirm-promotion gate gets an analysis.match edit within one interval', async (t) => {
     const ns = await stack.createNamespace('abmatch');
     const match = (value: string) => [{ headers: { 'x-canary': { exact: value } } }];
