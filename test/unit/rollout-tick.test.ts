@@ -6,6 +6,7 @@ import { createScriptedActivities } from '../scripted/activities.ts';
 import { newWorldCanary, startWorld, type World, type WorldCanary, type WorldCanaryInit } from '../scripted/world.ts';
 import { initialState, type RolloutState } from '../../workflows/state.ts';
 import { runTick } from '../../workflows/tick.ts';
+import type { RolloutActivities } from '../../api/ports.ts';
 import { applyControl, rejectControl } from '../../workflows/controls.ts';
 
 const NS = 'unit';
@@ -44,9 +45,15 @@ function seed(name: string, init: WorldCanaryInit): WorldCanary {
 /** Run ticks like the workflow does (tick, project, wait) until final or `maxTicks`; `between` may poke state. */
 async function simulate(
   name: string,
-  opts: { maxTicks?: number; between?: (state: RolloutState, tick: number) => void; revision?: string } = {},
+  opts: {
+    maxTicks?: number;
+    between?: (state: RolloutState, tick: number) => void;
+    revision?: string;
+    wrap?: (ports: RolloutActivities) => RolloutActivities;
+  } = {},
 ) {
-  const ports = createScriptedActivities(world.url);
+  const scripted = createScriptedActivities(world.url);
+  const ports = opts.wrap ? opts.wrap(scripted) : scripted;
   let clock = 1_000_000;
   const state = initialState({ namespace: NS, name }, { hash: opts.revision ?? 'rev-2', generation: 2 }, 'test');
   let ticks = 0;
@@ -106,6 +113,31 @@ describe('rollout tick (Flagger semantics)', () => {
     ]);
     assert.ok(msgs.includes('Copying c1.unit template spec to c1-primary.unit'));
     assert.equal(msgs.at(-1), 'Promotion completed! Scaling down c1.unit');
+  });
+
+  it('the target moved on after the last check: nothing promoted, analysis restarts for the newer revision', async () => {
+    seed('fence', { raw: raw('fence', { stepWeight: 50, maxWeight: 50 }) });
+    const asked: string[] = [];
+    const { state, c } = await simulate('fence', {
+      wrap: (ports) => ({
+        ...ports,
+        // The first promotion finds the target at rev-3 (a set image after the last check): not copied.
+        promotePrimary: async (input) => {
+          asked.push(input.revision.hash);
+          if (asked.length === 1) return { promoted: false, current: { hash: 'rev-3', generation: 3 } };
+          return ports.promotePrimary(input);
+        },
+      }),
+    });
+    assert.equal(state.phase, 'Succeeded');
+    assert.deepEqual(asked, ['rev-2', 'rev-3'], 'the newer revision is analysed, then promoted');
+    assert.equal(state.lastPromotedRevision, 'rev-3');
+    const msgs = c.log.events.map((e) => e.message);
+    const halt = msgs.findIndex((m) => m.includes('changed since its analysis (revision rev-2, now rev-3)'));
+    const restart = msgs.findIndex((m) => m.startsWith('New revision detected! Restarting analysis'));
+    assert.ok(halt >= 0 && restart > halt, msgs.join('\n'));
+    assert.equal(msgs.filter((m) => m.startsWith('Copying ')).length, 1, 'one copy: the analysed rev-3');
+    assert.deepEqual(c.log.phases.filter((p) => p === 'Promoting').length, 1);
   });
 
   it('failed checks reach the threshold on the next tick → rollback 100/0, Failed, canary scaled down', async () => {
