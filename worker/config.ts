@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
-import type { NativeConnectionOptions } from '@temporalio/worker';
+import type { NativeConnectionOptions, WorkerDeploymentOptions } from '@temporalio/worker';
 import type { ActivityDeps, AreaOptions } from '../activities/index.ts';
 import type { GlobalOptions } from '../cli/context.ts';
 
@@ -13,6 +13,19 @@ export const MODES = ['all', 'worker', 'watcher', 'loadtester'] as const;
 export type Mode = (typeof MODES)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const VERSIONING_BEHAVIORS = ['pinned', 'auto-upgrade'] as const;
+export type VersioningBehaviorFlag = (typeof VERSIONING_BEHAVIORS)[number];
+
+/**
+ * Worker Versioning (Temporal Worker Deployments): this worker polls as version `deploymentName`.`buildId`, and
+ * workflows it starts default to `behavior` (auto-upgrade: move to the current version at their next task, so
+ * changes need patched(); pinned: stay on this build until they end). See docs/upgrading.md.
+ */
+export interface WorkerVersioningConfig {
+  deploymentName: string;
+  buildId: string;
+  behavior: VersioningBehaviorFlag;
+}
 
 export interface TemporalConfig {
   /** No address anywhere (flag, TEMPORAL_ADDRESS, config file): start `temporal server start-dev` ourselves. */
@@ -34,6 +47,8 @@ export interface WorkerConfig {
   temporal: TemporalConfig;
   /** Path to a prebuilt workflow bundle (container images ship one); absent: bundle workflows/ at start. */
   workflowBundle?: string;
+  /** Set with --worker-deployment-name: the worker uses Worker Versioning; absent: unversioned. */
+  versioning?: WorkerVersioningConfig;
   kubeconfig?: string;
   /** Default traffic provider for Canaries without `spec.provider` (Flagger's -mesh-provider). */
   meshProvider: string;
@@ -131,6 +146,26 @@ const OPTIONS: readonly OptionSpec[] = [
     flags: '--workflow-bundle <file>',
     env: 'FLEDGE_WORKFLOW_BUNDLE',
     help: 'prebuilt workflow bundle (node worker/bundle.ts)',
+  },
+  {
+    key: 'workerDeploymentName',
+    flags: '--worker-deployment-name <name>',
+    env: 'FLEDGE_WORKER_DEPLOYMENT_NAME',
+    help: 'Temporal Worker Deployment to poll as (turns Worker Versioning on; needs --worker-build-id)',
+  },
+  {
+    key: 'workerBuildId',
+    flags: '--worker-build-id <id>',
+    env: 'FLEDGE_WORKER_BUILD_ID',
+    help: 'build id of this worker in its Worker Deployment (e.g. the image tag)',
+  },
+  {
+    key: 'workerVersioningBehavior',
+    flags: '--worker-versioning-behavior <behavior>',
+    env: 'FLEDGE_WORKER_VERSIONING_BEHAVIOR',
+    help: 'default versioning behavior of rollout workflows (with --worker-deployment-name)',
+    default: 'auto-upgrade',
+    choices: VERSIONING_BEHAVIORS,
   },
   {
     key: 'kubeconfig',
@@ -318,6 +353,7 @@ function buildConfig(raw: Record<string, string | undefined>, env: Record<string
     taskQueue: raw.taskQueue ?? 'fledge',
     temporal: temporalConfig(raw, env),
     workflowBundle: raw.workflowBundle,
+    ...versioningConfig(raw),
     kubeconfig: raw.kubeconfig,
     meshProvider: raw.meshProvider ?? 'kubernetes',
     metricsServer: raw.metricsServer ?? 'http://prometheus:9090',
@@ -341,6 +377,28 @@ function buildConfig(raw: Record<string, string | undefined>, env: Record<string
     loadtesterPort: port('--loadtester-port', raw.loadtesterPort ?? '8080'),
     logLevel: raw.logLevel as LogLevel,
   };
+}
+
+/**
+ * Worker Versioning from --worker-deployment-name, --worker-build-id and --worker-versioning-behavior: none
+ * without a deployment name; a build id is required with one (ConfigError), and only makes sense with one.
+ */
+function versioningConfig(raw: Record<string, string | undefined>): { versioning?: WorkerVersioningConfig } {
+  const deploymentName = raw.workerDeploymentName;
+  const buildId = raw.workerBuildId;
+  if (!deploymentName) {
+    if (buildId)
+      throw new ConfigError(
+        '--worker-build-id (FLEDGE_WORKER_BUILD_ID) needs --worker-deployment-name (FLEDGE_WORKER_DEPLOYMENT_NAME)',
+      );
+    return {};
+  }
+  if (!buildId)
+    throw new ConfigError(
+      `--worker-deployment-name ${deploymentName} needs --worker-build-id (FLEDGE_WORKER_BUILD_ID): the version this worker polls as`,
+    );
+  const behavior = (raw.workerVersioningBehavior ?? 'auto-upgrade') as VersioningBehaviorFlag;
+  return { versioning: { deploymentName, buildId, behavior } };
 }
 
 /**
@@ -423,7 +481,8 @@ export type ActivitySettings = Required<
  * and provider). Pure. Which flag feeds which part:
  *   activities  --selector-labels --include-label-prefix --mesh-provider --enable-config-tracking
  *               --forbid-cross-namespace-refs --metrics-server --event-webhook --slack-* --msteams-*
- *   worker      --task-queue, --temporal-namespace, --workflow-bundle
+ *   worker      --task-queue, --temporal-namespace, --workflow-bundle, --worker-deployment-name
+ *               --worker-build-id --worker-versioning-behavior
  *   watcher     --task-queue --namespace --enable-config-tracking, and the activity settings (finalizer)
  *   loadTester  --listen-address --loadtester-port --log-level
  *   health      --listen-address --port --core-metrics-address
@@ -436,7 +495,13 @@ export type ActivitySettings = Required<
  */
 export interface ComponentSettings {
   activities: ActivitySettings;
-  worker: { taskQueue: string; namespace: string; workflowBundle?: string };
+  worker: {
+    taskQueue: string;
+    namespace: string;
+    workflowBundle?: string;
+    /** Worker.create's workerDeploymentOptions; absent: an unversioned worker. */
+    deployment?: WorkerDeploymentOptions;
+  };
   watcher: { taskQueue: string; namespaces?: string[]; configTracking: boolean; activities: ActivitySettings };
   loadTester: { host: string; port: number; logLevel: LogLevel };
   /** `standalone` false: `--mode loadtester` on the load tester's own port, whose server answers /healthz, /metrics. */
@@ -476,6 +541,7 @@ export function componentSettings(config: WorkerConfig): ComponentSettings {
       taskQueue: config.taskQueue,
       namespace: t.namespace,
       ...(config.workflowBundle ? { workflowBundle: config.workflowBundle } : {}),
+      ...(config.versioning ? { deployment: workerDeploymentOptions(config.versioning) } : {}),
     },
     watcher: {
       taskQueue: config.taskQueue,
@@ -512,5 +578,17 @@ export function componentSettings(config: WorkerConfig): ComponentSettings {
     },
     log: { level: config.logLevel, mode: config.mode },
     warnings: config.clusterName ? [`--cluster-name ${config.clusterName} is not used in alerts yet`] : [],
+  };
+}
+
+/**
+ * Worker.create's `workerDeploymentOptions` for a versioned worker (@temporalio/worker 1.24): polls as
+ * `deploymentName`.`buildId`, with the flag's behavior as the default of every workflow it runs.
+ */
+export function workerDeploymentOptions(v: WorkerVersioningConfig): WorkerDeploymentOptions {
+  return {
+    useWorkerVersioning: true,
+    version: { deploymentName: v.deploymentName, buildId: v.buildId },
+    defaultVersioningBehavior: v.behavior === 'pinned' ? 'PINNED' : 'AUTO_UPGRADE',
   };
 }

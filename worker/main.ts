@@ -260,12 +260,15 @@ async function startWorker(
   warnUnsupported(config, log);
   const activities = withMetrics(createActivities(activityDeps(config, log, env.kube)), log);
   running.native = await NativeConnection.connect(env.connection);
+  const { deployment } = componentSettings(config).worker;
   running.worker = await Worker.create({
     connection: running.native,
     namespace: config.temporal.namespace,
     taskQueue: config.taskQueue,
     ...workflowSource(config),
     activities,
+    // Worker Versioning (--worker-deployment-name): poll as deploymentName.buildId; docs/upgrading.md.
+    ...(deployment ? { workerDeploymentOptions: deployment } : {}),
     // On SIGTERM running activities get this long to finish before they are cancelled (and retried elsewhere);
     // the chart's terminationGracePeriodSeconds is longer.
     shutdownGraceTime: '30s',
@@ -275,7 +278,19 @@ async function startWorker(
   running.workerRun.catch((err: unknown) => log.error({ err: errorText(err) }, 'worker failed'));
   readiness.push({ name: 'worker', check: () => (worker.getState() === 'RUNNING' ? undefined : worker.getState()) });
   running.canaryLister = listCanariesPeriodically(config, env.kube, log);
-  log.info({ taskQueue: config.taskQueue, namespace: config.temporal.namespace }, 'worker running');
+  log.info(
+    {
+      taskQueue: config.taskQueue,
+      namespace: config.temporal.namespace,
+      ...(deployment
+        ? {
+            deploymentVersion: `${deployment.version.deploymentName}.${deployment.version.buildId}`,
+            versioningBehavior: deployment.defaultVersioningBehavior,
+          }
+        : {}),
+    },
+    'worker running',
+  );
 }
 
 /** The worker's activity set: kube and log plus the settings every activity set of the process shares. */

@@ -81,6 +81,36 @@ test('bad values are one clear ConfigError', () => {
   assert.throws(() => parseWorkerConfig(['--unknown'], BASE), ConfigError);
 });
 
+test('Worker Versioning: off by default; deployment name needs a build id; behavior defaults to auto-upgrade', () => {
+  assert.equal(parseWorkerConfig([], BASE).versioning, undefined);
+  assert.equal(componentSettings(parseWorkerConfig([], BASE)).worker.deployment, undefined);
+  const c = parseWorkerConfig([], { ...BASE, FLEDGE_WORKER_DEPLOYMENT_NAME: 'fledge', FLEDGE_WORKER_BUILD_ID: 'v2' });
+  assert.deepEqual(c.versioning, { deploymentName: 'fledge', buildId: 'v2', behavior: 'auto-upgrade' });
+  assert.deepEqual(componentSettings(c).worker.deployment, {
+    useWorkerVersioning: true,
+    version: { deploymentName: 'fledge', buildId: 'v2' },
+    defaultVersioningBehavior: 'AUTO_UPGRADE',
+  });
+  const pinned = parseWorkerConfig(['--worker-deployment-name', 'd', '--worker-build-id', 'b'], {
+    ...BASE,
+    FLEDGE_WORKER_VERSIONING_BEHAVIOR: 'pinned',
+  });
+  assert.equal(componentSettings(pinned).worker.deployment?.defaultVersioningBehavior, 'PINNED');
+  assert.throws(
+    () => parseWorkerConfig(['--worker-deployment-name', 'fledge'], BASE),
+    (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /--worker-deployment-name fledge needs --worker-build-id \(FLEDGE_WORKER_BUILD_ID\)/);
+      return true;
+    },
+  );
+  assert.throws(() => parseWorkerConfig(['--worker-build-id', 'b'], BASE), /needs --worker-deployment-name/);
+  assert.throws(
+    () => parseWorkerConfig([], { ...BASE, FLEDGE_WORKER_VERSIONING_BEHAVIOR: 'sticky' }),
+    /FLEDGE_WORKER_VERSIONING_BEHAVIOR=sticky is invalid; allowed: pinned, auto-upgrade/,
+  );
+});
+
 test('every option has an env variable', () => {
   for (const o of optionTable()) assert.match(o.env, /^[A-Z_]+$/, o.flag);
 });
@@ -212,6 +242,9 @@ test('every flag with a non-default value reaches every component that uses it',
     '--dev-server-port': '17233',
     '--dev-server-ui-port': '18233',
     '--workflow-bundle': join(dir, 'bundle.js'),
+    '--worker-deployment-name': 'fledge-test',
+    '--worker-build-id': '1.2.3',
+    '--worker-versioning-behavior': 'pinned',
     '--kubeconfig': kubeconfig,
     '--mesh-provider': 'gatewayapi:v1',
     '--metrics-server': 'http://prom.test:9090',
@@ -271,6 +304,11 @@ test('every flag with a non-default value reaches every component that uses it',
     taskQueue: 'tq-test',
     namespace: 'ns-test',
     workflowBundle: values['--workflow-bundle'],
+    deployment: {
+      useWorkerVersioning: true,
+      version: { deploymentName: 'fledge-test', buildId: '1.2.3' },
+      defaultVersioningBehavior: 'PINNED',
+    },
   });
   assert.equal(s.temporal.embedded, false);
   assert.equal(s.temporal.connection.address, '10.1.2.3:7234', '--temporal-address over the profile');
