@@ -3,7 +3,7 @@
 // history is Temporal visibility plus each run's event history (who promoted).
 import { hostname, userInfo } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateStage, isGrpcServiceError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, defineSearchAttributeKey, type Payload } from '@temporalio/common';
 import { DURATION_REGEX, parseDuration } from '../api/canary.ts';
 import type { CanaryRef } from '../api/ports.ts';
@@ -289,6 +289,9 @@ export function defaultActor(env: Record<string, string | undefined>): string {
   return `${user}@${hostname()}`;
 }
 
+/** gRPC status DEADLINE_EXCEEDED: the call's own deadline passed. */
+const DEADLINE_EXCEEDED = 4;
+
 export async function control(
   ctx: CliContext,
   io: Io,
@@ -306,11 +309,22 @@ export async function control(
       io.out(`${name} signal sent to ${refText(ref)}\n`);
       return 0;
     }
-    const deadline = Date.now() + Number(o.timeout ?? '30') * 1000;
-    const result = await client.connection.withDeadline(deadline, () =>
-      handle.executeUpdate(controlUpdates[name], { args: [input] }),
+    const seconds = Number(o.timeout ?? '30');
+    const deadline = Date.now() + seconds * 1000;
+    // Accepted (validator passed) first, then the answer: promote and abort answer once the rollout acted on them.
+    const update = await client.connection.withDeadline(deadline, () =>
+      handle.startUpdate(controlUpdates[name], { args: [input], waitForStage: WorkflowUpdateStage.ACCEPTED }),
     );
-    io.out(`${refText(ref)}: ${result.message} (phase ${result.phase})\n`);
+    try {
+      const result = await client.connection.withDeadline(deadline, () => update.result());
+      io.out(`${refText(ref)}: ${result.message} (phase ${result.phase})\n`);
+    } catch (err) {
+      if (!isGrpcServiceError(err) || err.code !== DEADLINE_EXCEEDED) throw err;
+      io.out(
+        `${refText(ref)}: ${name} accepted, not applied within ${seconds}s; it still stands ` +
+          `(fledge status ${refText(ref)} shows what became of it)\n`,
+      );
+    }
     return 0;
   } catch (err) {
     throw temporalError(err, ref, name, namespace);
