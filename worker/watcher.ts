@@ -5,6 +5,8 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  ListWatch,
+  Watch,
   makeInformer,
   type Informer,
   type KubeConfig,
@@ -14,7 +16,7 @@ import {
   type V1ConfigMap,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { CanaryRef, Revision } from '../api/ports.ts';
@@ -22,6 +24,7 @@ import {
   CONTROL_NAMES,
   ROLLOUT_WORKFLOW,
   canaryDeletedSignal,
+  canaryDeletingSignal,
   controlSignals,
   newRevisionSignal,
   rolloutWorkflowId,
@@ -38,7 +41,7 @@ import {
   type ConfigRef,
 } from '../activities/kubernetes/configs.ts';
 import { FINALIZER } from '../activities/kubernetes/finalizer.ts';
-import { createActivities, type ActivityDeps, type AreaOptions, type FledgeActivities } from '../activities/index.ts';
+import type { ActivityDeps, AreaOptions } from '../activities/index.ts';
 import { isWorkloadKind, type Workload } from '../activities/kubernetes/workload.ts';
 import { OBSERVED_ANNOTATION, decideRevision, formatMark, parseMark, type RevisionMark } from './revision.ts';
 
@@ -54,15 +57,13 @@ export interface WatcherOptions {
   /** Restart backoff after an informer error: first delay and cap; default 500 ms and 30 s. */
   backoffMs?: { initial: number; max: number };
   /**
-   * Options of the activity set the watcher builds for revertOnDeletion (finalizeCanary): the same the worker's
-   * activities get (componentSettings(config).activities), so the finalizer finds the target with the
-   * controller's `--selector-labels` and routes with its `--mesh-provider`. Default: createActivities' defaults.
+   * The worker's activity options (componentSettings(config).activities); the watcher reads only `configTracking`
+   * from them. It writes nothing of what fledge builds: finalizing a deleted Canary is the rollout workflow's last
+   * step (the watcher signals `canaryDeleting`).
    */
   activities?: Omit<ActivityDeps & AreaOptions, 'kube' | 'log'>;
-  /** revertOnDeletion; default the finalizeCanary of the activity set built from `activities`. */
-  finalize?: (canary: CanaryRef) => Promise<void>;
-  /** First delay and cap of the retries of a failed finalize (e.g. target not ready yet); default 2 s and 60 s. */
-  finalizeBackoffMs?: { initial: number; max: number };
+  /** First delay and cap of the retries of a `canaryDeleting` signal that failed (Temporal down); default 2 s and 60 s. */
+  deletingBackoffMs?: { initial: number; max: number };
   /** Flagger's `-enable-config-tracking`: false ignores ConfigMap and Secret changes; default true. */
   configTracking?: boolean;
   /** Called after each signal, for metrics and tests. */
@@ -72,6 +73,11 @@ export interface WatcherOptions {
 export interface Watcher {
   /** Resolves once every informer has listed its objects and is watching. */
   synced: Promise<void>;
+  /**
+   * The Secrets watched now, `namespace/name`: only those a Canary's target references, none without config
+   * tracking (the watcher never lists a namespace's Secrets).
+   */
+  watchedSecrets(): string[];
   stop(): Promise<void>;
 }
 
@@ -86,15 +92,8 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   const log = opts.log.child({ component: 'watcher' });
   const kube = makeKube(opts.kube);
   const tracking = (opts.configTracking ?? opts.activities?.configTracking) !== false;
-  let activities: FledgeActivities | undefined;
-  const finalize =
-    opts.finalize ??
-    ((canary: CanaryRef) => {
-      activities ??= createActivities({ ...opts.activities, configTracking: tracking, kube: opts.kube, log: opts.log });
-      return activities.finalizeCanary({ canary });
-    });
-  const finalizeBackoff = opts.finalizeBackoffMs ?? { initial: 2000, max: 60_000 };
-  const finalizeRetries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
+  const deletingBackoff = opts.deletingBackoffMs ?? { initial: 2000, max: 60_000 };
+  const deletingRetries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
   const namespaces = opts.namespaces?.length ? opts.namespaces : [undefined];
   const watches: ManagedInformer[] = [];
   const caches = new Map<Kind, ObjectCache<KubernetesObject>[]>();
@@ -118,6 +117,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   }
 
   function get<T>(kind: Kind, namespace: string, name: string): T | undefined {
+    if (kind === 'secret') return secretWatches.get(`${namespace}/${name}`)?.informer.get(name, namespace) as T;
     for (const c of caches.get(kind) ?? []) {
       const found = c.get(name, namespace);
       if (found) return found as unknown as T;
@@ -125,7 +125,8 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     return undefined;
   }
 
-  function list<T>(kind: Kind, namespace: string): T[] {
+  /** Cached objects of a kind, in one namespace or (without one) in all. */
+  function list<T>(kind: Kind, namespace?: string): T[] {
     return (caches.get(kind) ?? []).flatMap((c) => c.list(namespace) as unknown as T[]);
   }
 
@@ -190,7 +191,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   async function onCanary(c: RawCanary): Promise<void> {
     const ref = refOf(c);
     if (c.metadata.deletionTimestamp) {
-      if (c.metadata.finalizers?.includes(FINALIZER)) await finalizeOrRetry(ref);
+      if (c.metadata.finalizers?.includes(FINALIZER)) await signalDeletingOrRetry(c);
       return;
     }
     await runCommands(c, ref);
@@ -202,31 +203,44 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   }
 
   /**
-   * finalize; a failure (a target not ready yet, an apiserver error) is retried with backoff while the Canary is
-   * still being deleted with our finalizer, since no further event may come. The finalizer stays until it succeeds.
+   * `canaryDeleting` by signal-with-start (a Canary whose rollout ended gets a workflow that only finalizes): the
+   * workflow is the one writer of routes, scaling and status, so it finalizes after the tick in flight. A failed
+   * signal (Temporal unreachable) is retried with backoff while the Canary is still being deleted with our
+   * finalizer, since no further event may come; duplicates are no-ops in the workflow.
    */
-  async function finalizeOrRetry(ref: CanaryRef): Promise<void> {
+  async function signalDeletingOrRetry(c: RawCanary): Promise<void> {
+    const ref = refOf(c);
     const key = `${ref.namespace}/${ref.name}`;
-    const pending = finalizeRetries.get(key);
+    const pending = deletingRetries.get(key);
     if (pending) clearTimeout(pending.timer);
     try {
-      await finalize(ref);
-      finalizeRetries.delete(key);
+      const revision = { hash: c.status?.lastAppliedSpec ?? '', generation: 0 };
+      const input: RolloutInput = { canary: ref, revision, cause: 'deleting' };
+      await opts.client.workflow.signalWithStart(ROLLOUT_WORKFLOW, {
+        workflowId: rolloutWorkflowId(ref),
+        taskQueue: opts.taskQueue,
+        args: [input],
+        signal: canaryDeletingSignal,
+        signalArgs: [],
+      });
+      deletingRetries.delete(key);
+      log.info({ canary: `${ref.name}.${ref.namespace}` }, 'canary deletion signalled');
+      opts.onSignal?.({ canary: ref, signal: 'canaryDeleting', at: Date.now() });
     } catch (err) {
-      const delay = pending ? Math.min(pending.delay * 2, finalizeBackoff.max) : finalizeBackoff.initial;
+      const delay = pending ? Math.min(pending.delay * 2, deletingBackoff.max) : deletingBackoff.initial;
       log.warn(
         { canary: `${ref.name}.${ref.namespace}`, error: describeError(err), retryInMs: delay },
-        'finalize failed',
+        'canary deletion not signalled',
       );
-      if (stopped || (err instanceof ApplicationFailure && err.nonRetryable)) return void finalizeRetries.delete(key);
+      if (stopped) return void deletingRetries.delete(key);
       const timer = setTimeout(() => {
-        const c = get<RawCanary>('canary', ref.namespace, ref.name);
-        if (c?.metadata.deletionTimestamp && c.metadata.finalizers?.includes(FINALIZER))
-          enqueue(ref, 'finalize retry', () => finalizeOrRetry(ref));
-        else finalizeRetries.delete(key);
+        const now = get<RawCanary>('canary', ref.namespace, ref.name);
+        if (now?.metadata.deletionTimestamp && now.metadata.finalizers?.includes(FINALIZER))
+          enqueue(ref, 'deletion signal retry', () => signalDeletingOrRetry(now));
+        else deletingRetries.delete(key);
       }, delay);
       timer.unref();
-      finalizeRetries.set(key, { timer, delay });
+      deletingRetries.set(key, { timer, delay });
     }
   }
 
@@ -251,8 +265,8 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     canaryGenerations.delete(c.metadata.uid);
     writtenMarks.delete(c.metadata.uid);
     const ref = refOf(c);
-    clearTimeout(finalizeRetries.get(`${ref.namespace}/${ref.name}`)?.timer);
-    finalizeRetries.delete(`${ref.namespace}/${ref.name}`);
+    clearTimeout(deletingRetries.get(`${ref.namespace}/${ref.name}`)?.timer);
+    deletingRetries.delete(`${ref.namespace}/${ref.name}`);
     const handle = opts.client.workflow.getHandle(rolloutWorkflowId(ref));
     await signal(ref, 'canaryDeleted', () => handle.signal(canaryDeletedSignal));
   }
@@ -272,6 +286,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         await signalWithStart(ref, { hash: '', generation: 0 }, 'bootstrap');
       return;
     }
+    if (tracking) await watchSecretsOf(c.metadata.namespace, target);
     const configs = tracking ? checksums(await trackedConfigs(target.spec?.template?.spec, (r) => configOf(c, r))) : {};
     const state = { generation: target.metadata?.generation ?? 0, template: target.spec?.template, configs };
     const previous = writtenMarks.get(c.metadata.uid) ?? parseMark(mark(c));
@@ -285,6 +300,43 @@ export function startWatcher(opts: WatcherOptions): Watcher {
       await patchCanary(c, { metadata: { annotations: { [OBSERVED_ANNOTATION]: formatMark(decision.mark) } } });
       writtenMarks.set(c.metadata.uid, decision.mark);
     }
+  }
+
+  /**
+   * Secrets are watched one by one, only those a Canary's target references (a field selector on the name), and
+   * only with config tracking on: the watcher never lists or caches the other Secrets of a namespace. Resolves once
+   * each referenced Secret's watch has listed it, so a revision is never computed without it; Secrets no target
+   * references any more are unwatched.
+   */
+  async function watchSecretsOf(namespace: string, target: Workload): Promise<void> {
+    for (const ref of configRefsOf(target.spec?.template?.spec).values()) {
+      const key = `${namespace}/${ref.name}`;
+      if (ref.kind !== 'secret' || secretWatches.has(key) || stopped) continue;
+      const fieldSelector = `metadata.name=${ref.name}`;
+      const w = new ManagedInformer(
+        opts.kube,
+        `/api/v1/namespaces/${namespace}/secrets`,
+        () => core.listNamespacedSecret({ namespace, fieldSelector }),
+        { upsert: secretHandler, remove: secretHandler },
+        log.child({ watch: `secret ${key}` }),
+        { ...informerOptions(), fieldSelector },
+      );
+      secretWatches.set(key, w);
+      await w.start();
+    }
+    const wanted = new Set<string>();
+    for (const canary of list<RawCanary>('canary')) {
+      const t = targetOf(canary);
+      for (const ref of configRefsOf(t?.spec?.template?.spec).values())
+        if (ref.kind === 'secret') wanted.add(`${canary.metadata.namespace}/${ref.name}`);
+    }
+    for (const ref of configRefsOf(target.spec?.template?.spec).values())
+      if (ref.kind === 'secret') wanted.add(`${namespace}/${ref.name}`);
+    for (const [key, w] of secretWatches)
+      if (!wanted.has(key)) {
+        secretWatches.delete(key);
+        void w.stop();
+      }
   }
 
   function targetOf(c: RawCanary): Workload | undefined {
@@ -345,16 +397,18 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   // Informers
   // -------------------------------------------------------------------------------------------------------
 
+  const secretWatches = new Map<string, ManagedInformer>();
   const apps = opts.kube.makeApiClient(AppsV1Api);
   const core = opts.kube.makeApiClient(CoreV1Api);
   const custom = opts.kube.makeApiClient(CustomObjectsApi);
 
-  function watch(kind: Kind, namespace: string | undefined, on: Handlers): void {
+  function informerOptions(): InformerOptions {
+    return { watchdogMs: opts.watchdogMs ?? 300_000, backoff: opts.backoffMs ?? { initial: 500, max: 30_000 } };
+  }
+
+  function watch(kind: Exclude<Kind, 'secret'>, namespace: string | undefined, on: Handlers): void {
     const { path, listFn } = source(kind, namespace, { apps, core, custom });
-    const w = new ManagedInformer(opts.kube, path, listFn, on, log.child({ watch: path }), {
-      watchdogMs: opts.watchdogMs ?? 300_000,
-      backoff: opts.backoffMs ?? { initial: 500, max: 30_000 },
-    });
+    const w = new ManagedInformer(opts.kube, path, listFn, on, log.child({ watch: path }), informerOptions());
     watches.push(w);
     caches.set(kind, [...(caches.get(kind) ?? []), w.informer]);
   }
@@ -369,6 +423,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
       }
     };
 
+  const secretHandler = guard<KubernetesObject>('secret', (o) => onConfig('secret', o));
   for (const ns of namespaces) {
     watch('canary', ns, {
       upsert: guard<KubernetesObject>('canary', (o) => {
@@ -383,9 +438,11 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     const target = (kind: 'Deployment' | 'DaemonSet') => guard<KubernetesObject>(kind, (o) => onTarget(kind, o));
     watch('deployment', ns, { upsert: target('Deployment'), remove: target('Deployment') });
     watch('daemonset', ns, { upsert: target('DaemonSet'), remove: target('DaemonSet') });
-    const config = (kind: 'configmap' | 'secret') => guard<KubernetesObject>(kind, (o) => onConfig(kind, o));
-    watch('configmap', ns, { upsert: config('configmap'), remove: config('configmap') });
-    watch('secret', ns, { upsert: config('secret'), remove: config('secret') });
+    // Configs matter only with config tracking; Secrets are watched one by one (watchSecretsOf).
+    if (tracking) {
+      const config = guard<KubernetesObject>('configmap', (o) => onConfig('configmap', o));
+      watch('configmap', ns, { upsert: config, remove: config });
+    }
   }
 
   // Targets and configs first, so the first Canary events find them in the caches.
@@ -400,10 +457,11 @@ export function startWatcher(opts: WatcherOptions): Watcher {
 
   return {
     synced,
+    watchedSecrets: () => [...secretWatches.keys()].sort(),
     async stop() {
       stopped = true;
-      for (const r of finalizeRetries.values()) clearTimeout(r.timer);
-      await Promise.all(watches.map((w) => w.stop()));
+      for (const r of deletingRetries.values()) clearTimeout(r.timer);
+      await Promise.all([...watches, ...secretWatches.values()].map((w) => w.stop()));
       await Promise.allSettled([...queues.values()]);
     },
   };
@@ -429,7 +487,7 @@ interface Clients {
 
 type ListFn = () => Promise<KubernetesListObject<KubernetesObject>>;
 
-function source(kind: Kind, ns: string | undefined, c: Clients): { path: string; listFn: ListFn } {
+function source(kind: Exclude<Kind, 'secret'>, ns: string | undefined, c: Clients): { path: string; listFn: ListFn } {
   const scope = (api: string, plural: string) => (ns ? `${api}/namespaces/${ns}/${plural}` : `${api}/${plural}`);
   switch (kind) {
     case 'canary': {
@@ -458,12 +516,14 @@ function source(kind: Kind, ns: string | undefined, c: Clients): { path: string;
         path: scope('/api/v1', 'configmaps'),
         listFn: () => (ns ? c.core.listNamespacedConfigMap({ namespace: ns }) : c.core.listConfigMapForAllNamespaces()),
       };
-    case 'secret':
-      return {
-        path: scope('/api/v1', 'secrets'),
-        listFn: () => (ns ? c.core.listNamespacedSecret({ namespace: ns }) : c.core.listSecretForAllNamespaces()),
-      };
   }
+}
+
+interface InformerOptions {
+  watchdogMs: number;
+  backoff: { initial: number; max: number };
+  /** Only the objects this field selector matches (e.g. `metadata.name=x`): list and watch both. */
+  fieldSelector?: string;
 }
 
 interface Handlers {
@@ -485,23 +545,18 @@ class ManagedInformer {
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly watchdog: NodeJS.Timeout;
   private readonly log: Logger;
-  private readonly opts: { watchdogMs: number; backoff: { initial: number; max: number } };
+  private readonly opts: InformerOptions;
   private ready!: () => void;
   private readonly readyPromise = new Promise<void>((r) => (this.ready = r));
 
-  constructor(
-    kc: KubeConfig,
-    path: string,
-    listFn: ListFn,
-    on: Handlers,
-    log: Logger,
-    opts: { watchdogMs: number; backoff: { initial: number; max: number } },
-  ) {
+  constructor(kc: KubeConfig, path: string, listFn: ListFn, on: Handlers, log: Logger, opts: InformerOptions) {
     this.path = path;
     this.log = log;
     this.opts = opts;
     this.delay = opts.backoff.initial;
-    this.informer = makeInformer(kc, path, listFn);
+    this.informer = opts.fieldSelector
+      ? new ListWatch(path, new Watch(kc), listFn, false, undefined, opts.fieldSelector)
+      : makeInformer(kc, path, listFn);
     const alive = () => {
       this.lastActivity = Date.now();
       this.delay = opts.backoff.initial;

@@ -67,6 +67,12 @@ export const controlSignals = {
 
 /** From the watcher: the target's pod template changed (duplicate hashes are no-ops). */
 export const newRevisionSignal = defineSignal<[Revision]>('newRevision');
+/**
+ * From the watcher: the Canary is being deleted (`deletionTimestamp`, fledge's finalizer still on it); sent with
+ * signal-with-start, so a Canary without a running rollout gets one. The workflow interrupts the tick in flight,
+ * finalizes (revertOnDeletion) as its last step and writes nothing after: one writer of routes, scaling and status.
+ */
+export const canaryDeletingSignal = defineSignal<[]>('canaryDeleting');
 /** From the watcher: the Canary object is gone; the workflow stops without touching the world. */
 export const canaryDeletedSignal = defineSignal<[]>('canaryDeleted');
 

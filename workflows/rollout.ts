@@ -26,6 +26,7 @@ import {
 import type {
   CanaryPhase,
   CanaryRef,
+  FinalizePort,
   Revision,
   RolloutActivities,
   RolloutSpec,
@@ -36,6 +37,7 @@ import {
   CONTROL_NAMES,
   applyControl,
   canaryDeletedSignal,
+  canaryDeletingSignal,
   controlSignals,
   controlUpdates,
   newRevisionSignal,
@@ -155,11 +157,11 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   visibility.update(state);
   const projected: Projected = { lastStatus: '' };
 
-  while (!state.deleted) {
+  while (!state.deleted && !state.deleting) {
     wake.arrived = false;
     const outcome = await interruptibleTick(state, env, interrupts);
     state.ticksThisRun++;
-    const ends = outcome === 'final' || state.deleted;
+    const ends = outcome === 'final' || state.deleted || Boolean(state.deleting);
     if (ends) settlePending(state);
     await projectFully(state, env.spec, projected, acts, ends);
     answer(state, answers);
@@ -235,7 +237,7 @@ async function interruptibleTick(state: RolloutState, env: TickEnv, interrupts: 
   } catch (err) {
     if (!interrupts.take() || !isCancellation(err)) throw err;
     recordStep(state, 'tick', 'tick interrupted by a control', Date.now());
-    if (state.deleted) return 'final';
+    if (state.deleted || state.deleting) return 'final';
     return interrupts.shielded(() => CancellationScope.nonCancellable(() => tickOrHalt(state, env)));
   } finally {
     interrupts.take();
@@ -247,7 +249,7 @@ type Answers = Map<number, ControlOutcome | undefined>;
 
 /** The rollout ended (or its Canary is gone) with a promote/abort still pending: it will never act, say so. */
 function settlePending(state: RolloutState): void {
-  const end = state.deleted ? 'the canary was deleted' : `the rollout ended ${state.phase}`;
+  const end = state.deleted || state.deleting ? 'the canary was deleted' : `the rollout ended ${state.phase}`;
   for (const control of ['abort', 'promote'] as const) {
     const req = control === 'abort' ? state.abortRequested : state.promoteRequested;
     if (!req) continue;
@@ -285,16 +287,53 @@ async function tickOrHalt(state: RolloutState, env: TickEnv): Promise<TickOutcom
 
 /** After the final phase: start the pending revision, or keep a Failed rollout open for retry. */
 async function afterFinal(input: RolloutInput, state: RolloutState, visibility: Visibility): Promise<RolloutResult> {
-  if (!state.deleted && state.phase === 'Failed' && !state.pendingRevision) {
+  if (!state.deleted && !state.deleting && state.phase === 'Failed' && !state.pendingRevision) {
     state.waitingFor = 'retry or a new revision';
     visibility.update(state);
     const window = input.options?.retryWindowMs ?? DEFAULT_RETRY_WINDOW_MS;
-    await condition(() => Boolean(state.retryRequested || state.pendingRevision || state.deleted), window);
+    await condition(
+      () => Boolean(state.retryRequested || state.pendingRevision || state.deleted || state.deleting),
+      window,
+    );
   }
+  if (state.deleting && !state.deleted) return finalizeDeleted(input, state, visibility);
   if (!state.deleted && state.pendingRevision) return startNext(input, state.pendingRevision, 'new-revision');
   if (!state.deleted && state.retryRequested) return startNext(input, state.revision, 'retry');
   await condition(allHandlersFinished);
   return { phase: state.phase, revision: state.revision, routes: state.routes, deleted: state.deleted };
+}
+
+/**
+ * The Canary is being deleted: fledge's last write. The tick in flight was interrupted or has finished (the main
+ * loop awaits it), so nothing of this workflow writes routes, scaling or status after this: revertOnDeletion
+ * (finalizeCanary: Terminating, target restored, apex Service and routes back on it, finalizer released), retried
+ * until it succeeds (a target not ready yet is retryable), then the execution ends. Before, the watcher finalized
+ * while a tick could still re-apply routes after the restore.
+ */
+async function finalizeDeleted(
+  input: RolloutInput,
+  state: RolloutState,
+  visibility: Visibility,
+): Promise<RolloutResult> {
+  state.waitingFor = 'finalizing: the canary is being deleted';
+  visibility.update(state);
+  const { finalizeCanary } = proxyActivities<FinalizePort>({
+    // finalizeCanary waits up to a minute for the restored target to be ready, then fails retryably.
+    startToCloseTimeout: input.options?.activityTimeout ?? '2m',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '60s', nonRetryableErrorTypes },
+  });
+  try {
+    await finalizeCanary({ canary: state.canary });
+    recordStep(state, 'tick', 'canary finalized', Date.now());
+  } catch (err) {
+    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+    // E.g. an adopted apex Service that cannot select the target again: the finalizer stays for a person to act.
+    log.warn('canary not finalized', { error: err.cause?.message ?? err.message });
+    recordStep(state, 'tick', `canary not finalized: ${err.cause?.message ?? err.message}`, Date.now());
+  }
+  state.deleted = true;
+  await condition(allHandlersFinished);
+  return { phase: state.phase, revision: state.revision, routes: state.routes, deleted: true };
 }
 
 async function startNext(input: RolloutInput, revision: Revision, cause: string): Promise<never> {
@@ -425,6 +464,14 @@ function installHandlers(
     state.deleted = true;
     recordStep(state, 'signal', 'canary deleted', Date.now());
     wake.arrived = true;
+    interrupts.interrupt();
+  });
+  setHandler(canaryDeletingSignal, () => {
+    if (state.deleting || state.deleted) return;
+    state.deleting = true;
+    recordStep(state, 'signal', 'canary deleting', Date.now());
+    wake.arrived = true;
+    // The tick in flight stops at its next read or check, as for an abort; finalize runs once it is over.
     interrupts.interrupt();
   });
   setHandler(statusQuery, () => statusView(state));

@@ -97,6 +97,8 @@ export interface RolloutState {
   message: string;
   lastPromotedRevision?: string;
   deleted: boolean;
+  /** The Canary is being deleted (canaryDeleting): finalize as the last step, then stop. */
+  deleting?: boolean;
   /** The rollout reached its final phase in this execution (a Failed one then waits for retry). */
   final: boolean;
   steps: StepRecord[];

@@ -1,19 +1,24 @@
 // revertOnDeletion end to end on a real control plane (apiserver, controllers, kwok nodes) and a real Temporal dev
 // server: the controller's configuration (custom --selector-labels, a default --mesh-provider) builds the watcher
-// exactly as worker/main.ts does, a Canary adopts an existing apex Service and HTTPRoute, and deleting the Canary
-// must put both back on the target, in Flagger's order, before the finalizer goes. The order is read from the
+// and the worker's activities exactly as worker/main.ts does, a Canary adopts an existing apex Service and
+// HTTPRoute, and deleting the Canary must put both back on the target, in Flagger's order, before the finalizer
+// goes. The watcher only signals `canaryDeleting`; the rollout workflow (a bundled worker with those activities)
+// finalizes as its last step. The order is read from the
 // etcd revisions (resourceVersion) of every write the namespace saw, so it is the order the cluster applied them.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { startCluster, waitFor, type Cluster } from '../../dev/cluster.ts';
 import { startTemporal, type TemporalServer } from '../../dev/temporal.ts';
 import { createActivities, type FledgeActivities } from '../../activities/index.ts';
 import { componentSettings, parseWorkerConfig, type ComponentSettings } from '../../worker/config.ts';
 import { startWatcher, type Watcher } from '../../worker/watcher.ts';
+import { workflowBundlePath } from '../../dev/workflow-bundle.ts';
+import { rolloutWorkflowId } from '../../workflows/controls.ts';
+import { startBundledWorker } from '../workflow/env.ts';
 import {
   PODINFO_DIR,
   canaryManifest,
@@ -30,6 +35,7 @@ let cluster: Cluster;
 let temporal: TemporalServer;
 let connection: Connection;
 const watchers: Watcher[] = [];
+const workers: (() => Promise<void>)[] = [];
 let api: ReturnType<typeof kubeClients>;
 let objects: k8s.KubernetesObjectApi;
 
@@ -42,21 +48,31 @@ before(async () => {
 
 after(async () => {
   await Promise.all(watchers.map((w) => w.stop()));
+  await Promise.all(workers.map((stop) => stop()));
   await connection?.close();
   await Promise.all([cluster?.stop(), temporal?.stop()]);
 });
 
-/** The controller's settings for `argv`, and the watcher and the worker's activities built from them as main.ts does. */
-function controller(
+/**
+ * The controller's settings for `argv`, and the watcher and a worker with the activities built from them as main.ts
+ * does (the bundled rollout workflow on the settings' task queue).
+ */
+async function controller(
   argv: string[],
   log: Logger = quietLog,
-): { settings: ComponentSettings; acts: FledgeActivities; watcher: Watcher } {
+): Promise<{ settings: ComponentSettings; acts: FledgeActivities; watcher: Watcher; client: Client }> {
   const settings = componentSettings(parseWorkerConfig(argv, { HOME: '/nonexistent-home' }));
   const client = new Client({ connection, namespace: temporal.namespace });
-  const acts = createActivities({ kube: cluster.kubeConfig, log: quietLog, ...settings.activities });
+  const acts = createActivities({ kube: cluster.kubeConfig, log, ...settings.activities });
+  workers.push(
+    await startBundledWorker(
+      { temporal, taskQueue: settings.watcher.taskQueue, bundlePath: await workflowBundlePath() },
+      acts,
+    ),
+  );
   const w = startWatcher({ kube: cluster.kubeConfig, client, log, ...settings.watcher });
   watchers.push(w);
-  return { settings, acts, watcher: w };
+  return { settings, acts, watcher: w, client };
 }
 
 /**
@@ -133,13 +149,13 @@ function first(seen: Seen[], what: string, match: (s: Seen) => boolean): Seen {
 test('revertOnDeletion with --selector-labels app.kubernetes.io/instance: apex Service and adopted HTTPRoute back on the ready target, then the finalizer goes', async () => {
   const ns = await cluster.createNamespace('finalize');
   // The controller as the issue reports it: custom selector label; the provider comes from --mesh-provider.
-  const c = controller([
+  const c = await controller([
     '--selector-labels',
     LABEL,
     '--mesh-provider',
     'gatewayapi:v1',
     '--task-queue',
-    'finalize-test',
+    'finalize-test-1',
     '--namespace',
     ns,
   ]);
@@ -278,9 +294,7 @@ test('revertOnDeletion with --selector-labels app.kubernetes.io/instance: apex S
 
 test('revertOnDeletion moves no traffic to a target that is not ready: the apex Service waits, then follows it', async () => {
   const ns = await cluster.createNamespace('unready');
-  const logs: { msg?: string; error?: unknown }[] = [];
-  const log = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line) as never) });
-  const c = controller(['--task-queue', 'finalize-test', '--namespace', ns], log);
+  const c = await controller(['--task-queue', 'finalize-test-2', '--namespace', ns]);
   await c.watcher.synced;
   await cluster.kubectl(['apply', '-n', ns, '-f', `${PODINFO_DIR}/deployment.yaml`]);
   await api.core.createNamespacedService({
@@ -308,20 +322,24 @@ test('revertOnDeletion moves no traffic to a target that is not ready: the apex 
   await cluster.kubectl(['delete', '-n', ns, 'canary/podinfo', '--wait=false']);
   const apexSelector = async () =>
     (await api.core.readNamespacedService({ name: 'podinfo', namespace: ns })).spec?.selector;
-  // Whichever comes first: the finalizer giving up on this attempt (target not ready), or the apex Service moving.
+  // Whichever comes first: the workflow's finalize attempt failing (target not ready), or the apex Service moving.
+  const handle = c.client.workflow.getHandle(rolloutWorkflowId({ namespace: ns, name: 'podinfo' }));
+  const finalizeFailure = async () =>
+    (await handle.describe()).raw.pendingActivities?.find((a) => a.activityType?.name === 'finalizeCanary')?.lastFailure
+      ?.message ?? undefined;
   await waitFor(
-    async () => logs.some((l) => l.msg === 'finalize failed') || !isDeepStrictEqual(await apexSelector(), onPrimary),
+    async () => (await finalizeFailure()) !== undefined || !isDeepStrictEqual(await apexSelector(), onPrimary),
     'finalize attempt ended',
     150_000,
   );
   assert.deepEqual(await apexSelector(), onPrimary, 'apex Service still on the primary while the target is not ready');
-  assert.match(JSON.stringify(logs.find((l) => l.msg === 'finalize failed')), /not ready during finalizing/);
+  assert.match((await finalizeFailure()) ?? '', /not ready during finalizing/);
   assert.deepEqual((await readCanaryObject(cluster.kubeConfig, ns)).metadata.finalizers, ['finalizer.flagger.app']);
   const target = await api.apps.readNamespacedDeployment({ name: 'podinfo', namespace: ns });
   assert.equal(target.spec?.replicas, 1, 'target scaled back up');
   assert.equal(target.status?.readyReplicas ?? 0, 0);
 
-  // Schedulable again: the watcher's retry finishes the job.
+  // Schedulable again: the retried finalize activity finishes the job.
   await cluster.kubectl([
     'patch',
     'deployment/podinfo',

@@ -231,3 +231,47 @@ test('annotation controls are signalled and removed; deletion is signalled; a mi
   events = await waitSignals(canary, 4, 'canaryDeleted signal');
   assert.equal(events[3]?.name, 'canaryDeleted');
 });
+
+test('Secrets: only those a target references are watched (a change there is a new revision), none without config tracking', async () => {
+  const ns = await cluster.createNamespace('secrets');
+  const canary = { namespace: ns, name: 'podinfo' };
+  await cluster.kubectl(['create', 'secret', 'generic', 'podinfo-token', '-n', ns, '--from-literal=token=a']);
+  await cluster.kubectl(['create', 'secret', 'generic', 'unrelated', '-n', ns, '--from-literal=password=x']);
+  const dep = podinfoDeployment();
+  dep.spec!.template.spec!.containers[0]!.envFrom = [{ secretRef: { name: 'podinfo-token' } }];
+  await api.apps.createNamespacedDeployment({ namespace: ns, body: dep });
+  // A second watcher of this namespace with config tracking off: no Secret is ever watched by it.
+  const untracked = startWatcher({
+    kube: cluster.kubeConfig,
+    client,
+    taskQueue: 'watcher-test-untracked',
+    log: quietLog,
+    namespaces: [ns],
+    configTracking: false,
+  });
+  try {
+    await untracked.synced;
+    await createCanary(cluster.kubeConfig, canaryManifest(ns));
+    await waitSignals(canary, 1, 'bootstrap signal');
+    await waitFor(async () => watcher.watchedSecrets().includes(`${ns}/podinfo-token`), 'referenced Secret watched');
+    assert.deepEqual(
+      watcher.watchedSecrets().filter((k) => k.startsWith(`${ns}/`)),
+      [`${ns}/podinfo-token`],
+      'only the referenced Secret',
+    );
+    await cluster.kubectl([
+      'patch',
+      'secret',
+      'podinfo-token',
+      '-n',
+      ns,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ stringData: { token: 'b' } }),
+    ]);
+    await waitSignals(canary, 2, 'newRevision after the referenced Secret changed', 5000);
+    assert.deepEqual(untracked.watchedSecrets(), [], 'config tracking off: no Secret watched');
+  } finally {
+    await untracked.stop();
+  }
+});
