@@ -460,7 +460,7 @@ export function optionTable(): { flag: string; env: string; default?: string; he
 // One configuration, every component: what each part of the process is built from
 // ---------------------------------------------------------------------------------------------------------
 
-/** createActivities' options besides kube and log: the worker's activities and the watcher's finalizer share them. */
+/** createActivities' options besides kube and log: the worker's activities (the watcher reads configTracking). */
 export type ActivitySettings = Required<
   Pick<
     ActivityDeps & AreaOptions,
@@ -483,7 +483,7 @@ export type ActivitySettings = Required<
  *               --forbid-cross-namespace-refs --metrics-server --event-webhook --slack-* --msteams-*
  *   worker      --task-queue, --temporal-namespace, --workflow-bundle, --worker-deployment-name
  *               --worker-build-id --worker-versioning-behavior
- *   watcher     --task-queue --namespace --enable-config-tracking, and the activity settings (finalizer)
+ *   watcher     --task-queue --namespace --enable-config-tracking (Secrets and ConfigMaps are watched only with it)
  *   loadTester  --listen-address --loadtester-port --log-level
  *   health      --listen-address --port --core-metrics-address
  *   devServer   --data-dir --dev-server-port --dev-server-ui-port --temporal-namespace (embedded Temporal only)

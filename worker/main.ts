@@ -335,7 +335,7 @@ function startWatcherPart(
   kube: k8s.KubeConfig,
 ): void {
   // The client's Temporal namespace is where the watcher starts rollouts.
-  // Its finalizer (revertOnDeletion) builds its activities from the same settings as the worker's.
+  // It only signals; finalizing a deleted Canary (revertOnDeletion) is the workflow's last step, on the worker.
   const watcher = startWatcher({ kube, client: running.client as Client, log, ...componentSettings(config).watcher });
   running.watcher = watcher;
   const synced = syncedCheck(watcher);
