@@ -1,6 +1,8 @@
-// Determinism: replay the committed history corpus (test/histories/*.json) against the current workflow code,
-// and replay fresh runs of a few rollouts right after they finish. FLEDGE_RECORD_HISTORIES=1 rewrites the corpus
-// from those fresh runs (do that only when a change is meant to be incompatible, together with patched()).
+// Determinism: replay the committed history corpus (test/histories/*.json) against the current workflow code, check
+// that the corpus is exactly what the scenarios of test/workflow/replay-scenarios.ts write (one per strategy,
+// control and failure path), and replay fresh runs of those scenarios right after they finish.
+// scripts/record-histories.sh (FLEDGE_RECORD_HISTORIES=1) rewrites the corpus from those fresh runs: do that only
+// when a change is meant to be incompatible, together with patched() (docs/upgrading.md).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -11,17 +13,9 @@ import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { format } from 'prettier';
 import { REPO_ROOT } from '../../dev/proc.ts';
-import {
-  NAMESPACE,
-  canaryRaw,
-  hook,
-  metric,
-  seedInitialized,
-  setupEnv,
-  startRollout,
-  waitUntil,
-  type TestEnv,
-} from './env.ts';
+import type { RolloutResult } from '../../workflows/rollout.ts';
+import { NAMESPACE, routeTrail, seedInitialized, setupEnv, startRollout, type TestEnv } from './env.ts';
+import { OTHER_PATHS, REQUIRED, SCENARIOS, scenarioFile, type Scenario } from './replay-scenarios.ts';
 
 const HISTORIES = join(REPO_ROOT, 'test', 'histories');
 const RECORD = process.env.FLEDGE_RECORD_HISTORIES === '1';
@@ -43,15 +37,17 @@ async function replay(histories: { workflowId: string; history: unknown }[]): Pr
     assert.equal(r.error, undefined, `replay of ${r.workflowId} failed: ${String(r.error)}`);
 }
 
-/** Run one rollout to its end; return every run of its chain (continue-as-new) as JSON histories. */
-async function recordRun(
-  file: string,
-  name: string,
-  drive?: (h: Awaited<ReturnType<typeof startRollout>>) => Promise<void>,
-) {
-  const handle = await startRollout(env, name, { options: { maxTicksPerRun: 6, retryWindowMs: 1 } });
-  await drive?.(handle);
-  await handle.result();
+/** Run one scenario to its end; return every run of its chain (continue-as-new) as JSON histories. */
+async function recordRun(scenario: Scenario) {
+  const file = scenarioFile(scenario);
+  const world = seedInitialized(env, scenario.init(file));
+  const handle = await startRollout(env, file, {
+    options: { maxTicksPerRun: 6, retryWindowMs: 1, ...scenario.options },
+  });
+  await scenario.drive?.(handle, world);
+  const result = (await handle.result()) as RolloutResult;
+  assert.equal(result.phase, scenario.phase, `${file} ended ${result.phase}`);
+  if (scenario.routes) assert.deepEqual(routeTrail(env.world.get(`${NAMESPACE}/${file}`).log.routes), scenario.routes);
   const runs: { workflowId: string; history: unknown }[] = [];
   // Walk the chain backwards from the last run via each run's first event (continued from).
   let runId: string | undefined = (await handle.describe()).runId;
@@ -72,51 +68,57 @@ async function recordRun(
   return runs;
 }
 
-describe('workflow replay', { concurrency: true }, () => {
-  it('replays the committed history corpus', async (t) => {
-    const files = existsSync(HISTORIES) ? readdirSync(HISTORIES).filter((f) => f.endsWith('.json')) : [];
-    if (files.length === 0) return t.skip('no committed histories yet');
+function corpusFiles(): string[] {
+  return existsSync(HISTORIES) ? readdirSync(HISTORIES).filter((f) => f.endsWith('.json')) : [];
+}
+
+// Fresh runs first: when recording, the corpus checks below then look at what was just written.
+describe('fresh runs of every corpus scenario replay', { concurrency: true }, () => {
+  for (const scenario of SCENARIOS)
+    it(scenarioFile(scenario), async () => {
+      await replay(await recordRun(scenario));
+    });
+});
+
+describe('the committed history corpus', () => {
+  it('replays against the current workflow code', async () => {
+    const files = corpusFiles();
+    assert.ok(files.length > 0, `no histories in ${HISTORIES}: run scripts/record-histories.sh`);
     await replay(
       files.map((f) => ({ workflowId: f, history: JSON.parse(readFileSync(join(HISTORIES, f), 'utf8')) as unknown })),
     );
   });
 
-  it('replays a canary with gates, metrics and a pause/resume', async () => {
-    const name = 'replay-canary';
-    seedInitialized(env, {
-      raw: canaryRaw(name, {
-        interval: '500ms',
-        stepWeight: 25,
-        maxWeight: 50,
-        metrics: [metric('error-rate', 1)],
-        webhooks: [hook('approve', 'confirm-rollout'), hook('ship', 'confirm-promotion'), hook('load', 'rollout')],
-      }),
-      hooks: { approve: [false, true], ship: [false, true] },
-    });
-    const runs = await recordRun('canary-gates', name, async (handle) => {
-      await waitUntil('first step', () => env.world.get(`${NAMESPACE}/${name}`).log.routes.length >= 1);
-      await handle.executeUpdate('pause', { args: [{ by: 'replay' }] });
-      await handle.executeUpdate('resume', { args: [{ by: 'replay' }] });
-    });
-    await replay(runs);
+  it('the scenarios cover every strategy, control and failure path', () => {
+    const strategies = new Set(SCENARIOS.map((s) => s.strategy));
+    const covered = new Set(SCENARIOS.map((s) => s.covers));
+    for (const strategy of REQUIRED.strategies) assert.ok(strategies.has(strategy), `no scenario for ${strategy}`);
+    for (const path of [...REQUIRED.controls, ...REQUIRED.failures])
+      assert.ok(covered.has(path), `no scenario covers ${path}`);
+    const known = new Set<string>([...REQUIRED.controls, ...REQUIRED.failures, ...OTHER_PATHS]);
+    for (const s of SCENARIOS) assert.ok(known.has(s.covers), `${scenarioFile(s)}: unknown path ${s.covers}`);
+    const names = SCENARIOS.map(scenarioFile);
+    assert.equal(new Set(names).size, names.length, 'scenario names are unique');
   });
 
-  it('replays an A/B run that continues as new', async () => {
-    const name = 'replay-ab';
-    seedInitialized(env, {
-      raw: canaryRaw(name, { interval: '500ms', iterations: 8, match: [{ headers: { x: { exact: 'y' } } }] }),
-    });
-    const runs = await recordRun('ab-continue-as-new', name);
-    assert.ok(runs.length >= 2, 'continued as new at least once');
-    await replay(runs);
-  });
-
-  it('replays a rollback', async () => {
-    const name = 'replay-rollback';
-    seedInitialized(env, {
-      raw: canaryRaw(name, { interval: '500ms', stepWeight: 20, metrics: [metric('error-rate', 1)] }),
-      metrics: { 'error-rate': [0, 5] },
-    });
-    await replay(await recordRun('rollback', name));
+  it('holds exactly the histories the scenarios record (<strategy>-<path>-<run>.json, runs 1..n)', () => {
+    const runs = new Map<string, number[]>();
+    for (const f of corpusFiles()) {
+      const m = /^(.+)-(\d+)\.json$/.exec(f);
+      assert.ok(m, `${f} is not named <strategy>-<path>-<run>.json`);
+      runs.set(m[1]!, [...(runs.get(m[1]!) ?? []), Number(m[2])]);
+    }
+    const expected = SCENARIOS.map(scenarioFile).sort();
+    assert.deepEqual(
+      [...runs.keys()].sort(),
+      expected,
+      'corpus files and scenarios differ: run scripts/record-histories.sh',
+    );
+    for (const [prefix, numbers] of runs)
+      assert.deepEqual(
+        numbers.sort((a, b) => a - b),
+        numbers.map((_, i) => i + 1),
+        `${prefix}: runs numbered 1..n`,
+      );
   });
 });
