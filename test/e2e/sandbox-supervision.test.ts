@@ -5,7 +5,7 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../../dev/proc.ts';
-import { waitForCanary } from '../../dev/stack.ts';
+import { eventually, waitForCanary } from '../../dev/stack.ts';
 import { NAMESPACE, startSandbox, type Sandbox } from '../../scripts/sandbox.ts';
 import { ALL_PRIMARY, NEW_IMAGE, canaryEvents, primaryImage, routeWeights } from './helpers.ts';
 
@@ -61,7 +61,15 @@ it('kill -9 of the controller at weight 20: a new controller within 5 s, the rol
   assert.equal(await primaryImage(stack, ns), NEW_IMAGE);
   assert.deepEqual(await routeWeights(stack, ns), ALL_PRIMARY);
 
-  const events = await canaryEvents(stack, ns);
+  // Status and Events are projected one after the other: wait for the last step's Event, then count.
+  const events = await eventually(
+    'the Promotion completed! Event',
+    async () => {
+      const list = await canaryEvents(stack, ns);
+      return list.some((e) => e.message.startsWith('Promotion completed!')) ? list : undefined;
+    },
+    30_000,
+  );
   const all = events.map((e) => `${e.message} (x${e.count})`).join('\n');
   assert.deepEqual(
     events.filter((e) => e.message.startsWith('Advance ')).map((e) => e.message),
