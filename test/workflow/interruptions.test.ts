@@ -177,4 +177,24 @@ describe('controls racing the tick, infrastructure faults', { concurrency: true 
       JSON.stringify(world.log.events.map((e) => e.message)),
     );
   });
+
+  it('status writes failing through more than their attempts never fail the workflow: the same run carries on', async () => {
+    const name = 'projection-outage';
+    const world = seedInitialized(env, { raw: canaryRaw(name, { stepWeight: 25, maxWeight: 50 }) });
+    const handle = await startRollout(env, name);
+    await waitUntil('75/25', () => trail(name).at(-1) === '75/25');
+    const { runId } = await handle.describe();
+    // More failures in a row than one projection's attempts (6; it was 10 and then failed the execution).
+    world.faults.writeStatus = 11;
+    const res = (await handle.result()) as { phase: string };
+    assert.equal(res.phase, 'Succeeded');
+    assert.equal(world.status.phase, 'Succeeded');
+    assert.equal(world.faults.writeStatus, 0);
+    const described = await handle.describe();
+    assert.equal(described.runId, runId);
+    assert.equal(described.status.name, 'COMPLETED');
+    assert.deepEqual(trail(name), ['75/25', '50/50', '100/0']);
+    assert.equal(world.status.projection?.failedChecks, 0);
+    assert.deepEqual(world.log.phases.at(-1), 'Succeeded');
+  });
 });
