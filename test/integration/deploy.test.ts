@@ -160,6 +160,41 @@ describe('deploy artifacts', () => {
       assert.ok(all.includes(k), k);
   });
 
+  it('Worker Versioning values: off by default; a deployment name sets the env, the build id defaults to appVersion', async () => {
+    const envOf = async (...set: string[]) => {
+      const yaml = await helm('template', 'fl', CHART, '--set', 'temporal.address=t:7233', ...set);
+      const deployment = parseAllDocuments(yaml)
+        .map((d) => d.toJS())
+        .find((o) => o?.kind === 'Deployment');
+      const container = deployment.spec.template.spec.containers[0];
+      return Object.fromEntries(
+        (container.env as { name: string; value?: string }[])
+          .filter((e) => e.name.startsWith('FLEDGE_WORKER_'))
+          .map((e) => [e.name, e.value]),
+      );
+    };
+    const appVersion = /^appVersion:\s*'?([^'\n]+)'?$/m.exec(readFileSync(join(CHART, 'Chart.yaml'), 'utf8'))?.[1];
+    assert.ok(appVersion);
+    assert.deepEqual(await envOf(), {});
+    assert.deepEqual(await envOf('--set', 'temporal.workerVersioning.deploymentName=fledge'), {
+      FLEDGE_WORKER_DEPLOYMENT_NAME: 'fledge',
+      FLEDGE_WORKER_BUILD_ID: appVersion,
+      FLEDGE_WORKER_VERSIONING_BEHAVIOR: 'auto-upgrade',
+    });
+    assert.deepEqual(
+      await envOf(
+        ...['--set', 'temporal.workerVersioning.deploymentName=fledge'],
+        ...['--set', 'temporal.workerVersioning.buildId=2026-11-29.1'],
+        ...['--set', 'temporal.workerVersioning.behavior=pinned'],
+      ),
+      {
+        FLEDGE_WORKER_DEPLOYMENT_NAME: 'fledge',
+        FLEDGE_WORKER_BUILD_ID: '2026-11-29.1',
+        FLEDGE_WORKER_VERSIONING_BEHAVIOR: 'pinned',
+      },
+    );
+  });
+
   it('the ClusterRole grants exactly the verbs the code uses, in every namespace', async () => {
     const yaml = await helm(
       ...['template', 'fl', CHART, '--namespace', RELEASE_NS, '--set', 'temporal.address=t:7233'],
