@@ -14,7 +14,7 @@ import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { waitFor } from '../../dev/cluster.ts';
 import { startStack, waitForCanary, type Stack } from '../../dev/stack.ts';
-import { rolloutWorkflowId } from '../../workflows/controls.ts';
+import { rolloutWorkflowId, statusQuery } from '../../workflows/controls.ts';
 import { NEW_IMAGE, OLD_IMAGE, eventMessages } from './helpers.ts';
 
 const THIRD_IMAGE = 'ghcr.io/stefanprodan/podinfo:6.0.2';
@@ -187,7 +187,8 @@ describe('reliability end to end', { concurrency: true }, () => {
       res.end('ok');
     });
     await stack.applyPodinfo(ns, {
-      analysis: { webhooks: [hook(ns, 'hold', 'rollout')] },
+      // The held check must stay in flight until the deletion is known: longer than the default 10 s timeout.
+      analysis: { webhooks: [{ ...hook(ns, 'hold', 'rollout'), timeout: '60s' }] },
       spec: { revertOnDeletion: true },
     });
     await waitForCanary(stack, ns, 'fledge finalizer', (c) =>
@@ -230,7 +231,10 @@ describe('reliability end to end', { concurrency: true }, () => {
         180_000,
       );
       const finalized = rec.seen.filter((s) => s.kind === 'Canary' && isReleased(s)).sort((a, b) => a.rv - b.rv)[0];
-      assert.ok(finalized, 'fledge released its finalizer');
+      if (!finalized) {
+        const now = await stack.kubectl(['get', 'canary/podinfo', '-n', ns, '-o', 'jsonpath={.metadata.finalizers}']);
+        assert.fail(`fledge did not release its finalizer (now ${now}); the rollout: ${await lastSteps(ns)}`);
+      }
       released = finalized.rv;
     } finally {
       rec.stop();
@@ -296,6 +300,17 @@ describe('reliability end to end', { concurrency: true }, () => {
     );
   });
 });
+
+/** The closed rollout's status and its last steps (status query), for failure messages. */
+async function lastSteps(ns: string): Promise<string> {
+  const handle = client.workflow.getHandle(rolloutWorkflowId({ namespace: ns, name: 'podinfo' }));
+  const d = await handle.describe();
+  const view = await handle.query(statusQuery).catch((err: unknown) => ({ steps: [{ note: String(err) }] }));
+  return `${d.status.name}: ${view.steps
+    .slice(-12)
+    .map((x) => x.note)
+    .join(' | ')}`;
+}
 
 function isReleased(s: Seen): boolean {
   return Boolean(s.obj.metadata?.deletionTimestamp) && !s.obj.metadata?.finalizers?.includes(FLEDGE_FINALIZER);
