@@ -342,6 +342,48 @@ describe('controller process', () => {
     assert.match(logs, /"msg":"stopped"/);
   });
 
+  it('with FLEDGE_WORKER_DEPLOYMENT_NAME and FLEDGE_WORKER_BUILD_ID the worker polls as that deployment version', async () => {
+    const proc = spawn(
+      process.execPath,
+      [join(REPO_ROOT, 'worker', 'main.ts'), '--mode', 'worker', '--port', '0', '--listen-address', '127.0.0.1'],
+      {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: temporal.address,
+          TEMPORAL_NAMESPACE: temporal.namespace,
+          KUBECONFIG: cluster.kubeconfigPath,
+          FLEDGE_WORKFLOW_BUNDLE: await workflowBundlePath(),
+          FLEDGE_TASK_QUEUE: 'deploy-versioned',
+          FLEDGE_WORKER_DEPLOYMENT_NAME: 'fledge-deploy-test',
+          FLEDGE_WORKER_BUILD_ID: '9.9.9',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let logs = '';
+    proc.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(async () => logs.includes('"msg":"worker running"'), `worker running:\n${logs}`, 120_000);
+      const line = JSON.parse(logs.split('\n').find((l) => l.includes('"msg":"worker running"'))!);
+      assert.equal(line.deploymentVersion, 'fledge-deploy-test.9.9.9');
+      assert.equal(line.versioningBehavior, 'AUTO_UPGRADE');
+      const describe = () =>
+        run(binary('temporal'), [
+          ...['worker', 'deployment', 'describe-version', '--deployment-name', 'fledge-deploy-test'],
+          ...['--build-id', '9.9.9', '--address', temporal.address, '--namespace', temporal.namespace],
+        ]).then(
+          (r) => r.stdout,
+          () => '',
+        );
+      await waitFor(async () => (await describe()).includes('deploy-versioned'), 'the version polls the task queue');
+    } finally {
+      proc.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
+    }
+  });
+
   it('with no Temporal address, starts an embedded dev server (SQLite in the data dir, UI) and stops it on SIGTERM', async () => {
     const dataDir = makeTempDir('worker-data');
     const [port, uiPort] = [await freePort(), await freePort()];
