@@ -204,15 +204,19 @@ export function startWatcher(opts: WatcherOptions): Watcher {
 
   /**
    * `canaryDeleting` by signal-with-start (a Canary whose rollout ended gets a workflow that only finalizes): the
-   * workflow is the one writer of routes, scaling and status, so it finalizes after the tick in flight. A failed
-   * signal (Temporal unreachable) is retried with backoff while the Canary is still being deleted with our
-   * finalizer, since no further event may come; duplicates are no-ops in the workflow.
+   * workflow is the one writer of routes, scaling and status, so it finalizes after the tick in flight.
+   * Level-triggered: while the Canary is still being deleted with our finalizer, it is looked at again with backoff
+   * (2 s doubling to 60 s) and signalled again, since no further event may come: a signal that failed (Temporal
+   * unreachable), or one that reached a run in the moment it completed (a run that returned cannot act on it), or a
+   * run that ended without finalizing would otherwise leave the finalizer for ever. Duplicates are no-ops in a
+   * running workflow.
    */
   async function signalDeletingOrRetry(c: RawCanary): Promise<void> {
     const ref = refOf(c);
     const key = `${ref.namespace}/${ref.name}`;
     const pending = deletingRetries.get(key);
     if (pending) clearTimeout(pending.timer);
+    const delay = pending ? Math.min(pending.delay * 2, deletingBackoff.max) : deletingBackoff.initial;
     try {
       const revision = { hash: c.status?.lastAppliedSpec ?? '', generation: 0 };
       const input: RolloutInput = { canary: ref, revision, cause: 'deleting' };
@@ -223,25 +227,23 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         signal: canaryDeletingSignal,
         signalArgs: [],
       });
-      deletingRetries.delete(key);
-      log.info({ canary: `${ref.name}.${ref.namespace}` }, 'canary deletion signalled');
+      log.info({ canary: `${ref.name}.${ref.namespace}`, recheckInMs: delay }, 'canary deletion signalled');
       opts.onSignal?.({ canary: ref, signal: 'canaryDeleting', at: Date.now() });
     } catch (err) {
-      const delay = pending ? Math.min(pending.delay * 2, deletingBackoff.max) : deletingBackoff.initial;
       log.warn(
         { canary: `${ref.name}.${ref.namespace}`, error: describeError(err), retryInMs: delay },
         'canary deletion not signalled',
       );
-      if (stopped) return void deletingRetries.delete(key);
-      const timer = setTimeout(() => {
-        const now = get<RawCanary>('canary', ref.namespace, ref.name);
-        if (now?.metadata.deletionTimestamp && now.metadata.finalizers?.includes(FINALIZER))
-          enqueue(ref, 'deletion signal retry', () => signalDeletingOrRetry(now));
-        else deletingRetries.delete(key);
-      }, delay);
-      timer.unref();
-      deletingRetries.set(key, { timer, delay });
     }
+    if (stopped) return void deletingRetries.delete(key);
+    const timer = setTimeout(() => {
+      const now = get<RawCanary>('canary', ref.namespace, ref.name);
+      if (now?.metadata.deletionTimestamp && now.metadata.finalizers?.includes(FINALIZER))
+        enqueue(ref, 'deletion signal retry', () => signalDeletingOrRetry(now));
+      else deletingRetries.delete(key);
+    }, delay);
+    timer.unref();
+    deletingRetries.set(key, { timer, delay });
   }
 
   async function runCommands(c: RawCanary, ref: CanaryRef): Promise<void> {

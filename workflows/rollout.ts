@@ -300,6 +300,9 @@ async function afterFinal(input: RolloutInput, state: RolloutState, visibility: 
   if (!state.deleted && state.pendingRevision) return startNext(input, state.pendingRevision, 'new-revision');
   if (!state.deleted && state.retryRequested) return startNext(input, state.revision, 'retry');
   await condition(allHandlersFinished);
+  // A deletion signalled while the handlers finished: still this run's job (the watcher re-signals one that lands
+  // after the run returned, when a new run does it).
+  if (state.deleting && !state.deleted) return finalizeDeleted(input, state, visibility);
   return { phase: state.phase, revision: state.revision, routes: state.routes, deleted: state.deleted };
 }
 

@@ -221,20 +221,21 @@ describe('reliability end to end', { concurrency: true }, () => {
         120_000,
       );
       hold!();
-      // Until the rollout's workflow is closed: a later write would come from it.
+      // Until fledge released its finalizer and the rollout's workflow is closed: a later write would come from it.
       await waitFor(
         async () => {
+          if (!rec.seen.some((s) => s.kind === 'Canary' && isReleased(s))) return false;
           const d = await client.workflow.getHandle(rolloutWorkflowId({ namespace: ns, name: 'podinfo' })).describe();
           return d.status.name !== 'RUNNING';
         },
-        'rollout workflow closed',
+        'finalizer released and rollout workflow closed',
         180_000,
-      );
-      const finalized = rec.seen.filter((s) => s.kind === 'Canary' && isReleased(s)).sort((a, b) => a.rv - b.rv)[0];
-      if (!finalized) {
+      ).catch(async (err: unknown) => {
         const now = await stack.kubectl(['get', 'canary/podinfo', '-n', ns, '-o', 'jsonpath={.metadata.finalizers}']);
-        assert.fail(`fledge did not release its finalizer (now ${now}); the rollout: ${await lastSteps(ns)}`);
-      }
+        throw new Error(`${String(err)}; finalizers now ${now}; the rollout: ${await lastSteps(ns)}`);
+      });
+      const finalized = rec.seen.filter((s) => s.kind === 'Canary' && isReleased(s)).sort((a, b) => a.rv - b.rv)[0];
+      assert.ok(finalized);
       released = finalized.rv;
     } finally {
       rec.stop();
