@@ -8,6 +8,7 @@ import { InfrastructureError, runTick, type TickPorts } from '../../workflows/ti
 import { initialState, type RolloutState } from '../../workflows/state.ts';
 import { applyControl } from '../../workflows/controls.ts';
 import { parseCanary } from '../../api/validate.ts';
+import { statusPatch } from '../../activities/kubernetes/status.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 
 function spec(analysis: Record<string, unknown>): Observation['spec'] {
@@ -163,5 +164,20 @@ describe('infrastructure faults', () => {
     assert.equal(d.state.fault, undefined);
     assert.equal(d.state.message, '');
     assert.equal(d.w.routes.canary, 50);
+  });
+});
+
+describe('the Promoted condition of a fault', () => {
+  it('reason InfrastructureFault with the message, the status of the phase it holds in', () => {
+    const raw = { metadata: { name: 'p', namespace: 'ns' }, spec: { targetRef: { kind: 'Deployment' } } } as never;
+    const base = { canaryWeight: 25, failedChecks: 0, iterations: 0, step: 1, revision: 'rev-2', metrics: [] };
+    const message = 'infrastructure fault: metrics: connect ECONNREFUSED';
+    const run = { workflowId: 'w', runId: 'r' };
+    const patch = statusPatch(raw, { ...base, ...run, phase: 'Progressing', message }, new Date(0));
+    const promoted = patch.conditions?.find((c) => c.type === 'Promoted');
+    assert.deepEqual(
+      [promoted?.status, promoted?.reason, promoted?.message],
+      ['Unknown', 'InfrastructureFault', message],
+    );
   });
 });
