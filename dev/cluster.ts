@@ -41,6 +41,17 @@ export interface Cluster {
   kubectl(args: string[], input?: string): Promise<string>;
   /** Creates a fresh namespace (one per test). */
   createNamespace(prefix?: string): Promise<string>;
+  /**
+   * Stops kube-apiserver (SIGTERM), keeping etcd and everything else running: an apiserver outage. Resolves once
+   * the process has exited.
+   */
+  stopApiserver(): Promise<void>;
+  /**
+   * Starts kube-apiserver again on the same address and etcd; resolves once it answers /readyz. With
+   * `controllers`, the controller-manager, scheduler and kwok are restarted too, as kubelet restarts the static
+   * pods of a control plane (they may have given up on the apiserver while it was gone).
+   */
+  startApiserver(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -138,8 +149,13 @@ async function startEtcd(dir: string): Promise<{ server: Server; url: string }> 
   return { server, url };
 }
 
-async function startApiserver(dir: string, etcdUrl: string, token: string): Promise<{ server: Server; url: string }> {
-  const port = await freePort();
+async function startApiserver(
+  dir: string,
+  etcdUrl: string,
+  token: string,
+  fixedPort?: number,
+): Promise<{ server: Server; url: string; port: number }> {
+  const port = fixedPort ?? (await freePort());
   writeFileSync(join(dir, 'tokens.csv'), `${token},admin,admin-uid,"system:masters"\n`);
   const server = spawnServer({
     name: 'kube-apiserver',
@@ -169,7 +185,7 @@ async function startApiserver(dir: string, etcdUrl: string, token: string): Prom
   });
   const url = `https://127.0.0.1:${port}`;
   await waitReady(server, async () => (await httpsStatus(`${url}/readyz`, token)) === 200, { timeoutMs: 90_000 });
-  return { server, url };
+  return { server, url, port };
 }
 
 function kwokStagesFile(dir: string): string {
@@ -286,7 +302,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const token = randomBytes(24).toString('hex');
     const etcd = await startEtcd(dir);
     servers.push(etcd.server);
-    const api = await startApiserver(dir, etcd.url, token);
+    let api = await startApiserver(dir, etcd.url, token);
     servers.push(api.server);
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
     writeKubeconfig(kubeconfigPath, api.url, join(dir, 'ca.crt'), token);
@@ -307,8 +323,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       await kubectl(['apply', '--server-side', '--force-conflicts', ...files.flatMap((f) => ['-f', f])]);
       await kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
     }
+    let controllers: Server[] = [];
     if (opts.controllers) {
-      servers.push(...(await startControllers(dir, kubeconfigPath, api.url, token)));
+      controllers = await startControllers(dir, kubeconfigPath, api.url, token);
+      servers.push(...controllers);
       const nodes = opts.nodes ?? 3;
       const kc = new k8s.KubeConfig();
       kc.loadFromFile(kubeconfigPath);
@@ -341,6 +359,24 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           }, `default ServiceAccount in ${name}`);
         }
         return name;
+      },
+      async stopApiserver() {
+        await api.server.stop();
+      },
+      async startApiserver() {
+        // Controllers stop first: a controller-manager that saw the apiserver come back would find every node's
+        // lease older than its grace period and mark the nodes and their pods NotReady; a fresh one gives the
+        // nodes a new grace period, in which kwok renews their leases.
+        for (const c of controllers) {
+          await c.stop();
+          servers.splice(servers.indexOf(c), 1);
+        }
+        const next = await startApiserver(dir, etcd.url, token, api.port);
+        servers[servers.indexOf(api.server)] = next.server;
+        api = next;
+        if (controllers.length === 0) return;
+        controllers = await startControllers(dir, kubeconfigPath, api.url, token);
+        servers.push(...controllers);
       },
       async stop() {
         await stopAll();
