@@ -189,6 +189,7 @@ class Interrupts {
   private readonly scopes = new Set<CancellationScope>();
   private requested = false;
   private enabled = true;
+  private ticking = false;
 
   /** Runs an interruptible call; throws a cancellation at once when an interrupt is pending. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
@@ -204,9 +205,16 @@ class Interrupts {
 
   /** Cancels the interruptible calls of the tick in flight (no-op between ticks and during the follow-up tick). */
   interrupt(): void {
-    if (!this.enabled) return;
+    // Between ticks there is nothing to interrupt: the wait is cut short and the next tick acts on the control.
+    if (!this.enabled || !this.ticking) return;
     this.requested = true;
     for (const scope of this.scopes) scope.cancel();
+  }
+
+  /** Marks the span of a tick (interrupts outside it are no-ops). */
+  during(ticking: boolean): void {
+    this.ticking = ticking;
+    this.requested = false;
   }
 
   /** Whether the tick that just threw was interrupted; clears the request. */
@@ -232,6 +240,7 @@ class Interrupts {
  * runs in a scope nothing cancels but the workflow's own cancellation.
  */
 async function interruptibleTick(state: RolloutState, env: TickEnv, interrupts: Interrupts): Promise<TickOutcome> {
+  interrupts.during(true);
   try {
     return await tickOrHalt(state, env);
   } catch (err) {
@@ -240,7 +249,7 @@ async function interruptibleTick(state: RolloutState, env: TickEnv, interrupts: 
     if (state.deleted || state.deleting) return 'final';
     return interrupts.shielded(() => CancellationScope.nonCancellable(() => tickOrHalt(state, env)));
   } finally {
-    interrupts.take();
+    interrupts.during(false);
   }
 }
 
