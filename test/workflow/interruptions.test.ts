@@ -113,7 +113,7 @@ describe('controls racing the tick, infrastructure faults', { concurrency: true 
     await handle.terminate();
   });
 
-  it('abort during a route the gateway never accepts acts within one interval; the fault is visible', async () => {
+  it('abort during a route the gateway never accepts acts within one interval; the fault is visible', async (t) => {
     const name = 'abort-route-not-accepted';
     const world = seedInitialized(env, {
       raw: canaryRaw(name, { interval: '10s', stepWeight: 25, maxWeight: 50 }, { progressDeadlineSeconds: 600 }),
@@ -131,13 +131,14 @@ describe('controls racing the tick, infrastructure faults', { concurrency: true 
     await waitUntil('rolled back', () => trail(name).at(-1) === '100/0', 10_000);
     const took = Date.now() - sent;
     assert.ok(took < 10_000, `abort took ${took} ms`);
+    t.diagnostic(`abort acted after ${took} ms (interval 10 s)`);
     await waitUntil('Failed', () => world.status.phase === 'Failed', 10_000);
     assert.equal(world.status.projection?.failedChecks, 0);
     assert.equal(world.canary.scaled, 'down');
     await handle.terminate();
   });
 
-  it('abort during a metrics server outage acts within one interval; the outage is no failed check', async () => {
+  it('abort during a metrics server outage acts within one interval; the outage is no failed check', async (t) => {
     const name = 'abort-metrics-down';
     const world = seedInitialized(env, {
       raw: canaryRaw(name, { interval: '10s', stepWeight: 25, maxWeight: 50, metrics: [metric('error-rate', 1)] }),
@@ -156,6 +157,7 @@ describe('controls racing the tick, infrastructure faults', { concurrency: true 
     await waitUntil('Failed', () => world.status.phase === 'Failed', 10_000);
     const took = Date.now() - sent;
     assert.ok(took < 10_000, `abort took ${took} ms`);
+    t.diagnostic(`abort acted after ${took} ms (interval 10 s)`);
     assert.equal(world.status.projection?.failedChecks, 0);
     await handle.terminate();
   });
