@@ -77,6 +77,21 @@ async function patchCanary(ns: string, patch: object): Promise<void> {
   await stack.kubectl(['patch', '-n', ns, 'canary/podinfo', '--type=merge', '-p', JSON.stringify(patch)]);
 }
 
+/** Sets `spec.service.timeout: 15s` and waits for it on the HTTPRoute: the route then, and ms since the edit. */
+async function editTimeout(ns: string): Promise<{ route: HTTPRouteLike; took: number }> {
+  const editedAt = Date.now();
+  await patchCanary(ns, { spec: { service: { timeout: '15s' } } });
+  const edited = await eventually(
+    'the timeout on the HTTPRoute',
+    async () => {
+      const now = await route(ns);
+      return now.spec.rules[0]?.timeouts?.request === '15s' ? now : undefined;
+    },
+    30_000,
+  );
+  return { route: edited, took: Date.now() - editedAt };
+}
+
 async function setImage(ns: string): Promise<void> {
   await stack.kubectl(['set', 'image', '-n', ns, 'deploy/podinfo', `podinfod=${NEW_IMAGE}`]);
 }
@@ -246,17 +261,7 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
       180_000,
     );
     assert.equal((await route(ns)).spec.rules[0]?.timeouts, undefined);
-    const editedAt = Date.now();
-    await patchCanary(ns, { spec: { service: { timeout: '15s' } } });
-    const r = await eventually(
-      'the timeout on the HTTPRoute',
-      async () => {
-        const now = await route(ns);
-        return now.spec.rules[0]?.timeouts?.request === '15s' ? now : undefined;
-      },
-      30_000,
-    );
-    const took = Date.now() - editedAt;
+    const { route: r, took } = await editTimeout(ns);
     // One interval, plus the run time of the tick under way when the edit lands.
     t.diagnostic(`timeout on the HTTPRoute ${took} ms after the edit`);
     assert.ok(took <= 15_000, `took ${took} ms (interval 10 s)`);
@@ -275,17 +280,7 @@ describe('traffic safety (issue 18)', { concurrency: true }, () => {
     await stack.applyPodinfo(ns, { analysis: { interval: '10s', stepWeight: 20, maxWeight: 60 } });
     assert.equal((await stack.canary(ns)).status?.phase, 'Initialized');
     assert.equal((await route(ns)).spec.rules[0]?.timeouts, undefined);
-    const editedAt = Date.now();
-    await patchCanary(ns, { spec: { service: { timeout: '15s' } } });
-    const r = await eventually(
-      'the timeout on the HTTPRoute',
-      async () => {
-        const now = await route(ns);
-        return now.spec.rules[0]?.timeouts?.request === '15s' ? now : undefined;
-      },
-      30_000,
-    );
-    const took = Date.now() - editedAt;
+    const { route: r, took } = await editTimeout(ns);
     t.diagnostic(`timeout on the HTTPRoute ${took} ms after the edit (no rollout open)`);
     // The watcher starts a run for the revision already applied: no interval to wait for.
     assert.ok(took <= 10_000, `took ${took} ms`);
