@@ -141,7 +141,8 @@ describe('canary rollouts end to end', { concurrency: true }, () => {
       '{"by":"e2e","reason":"release train"}',
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /accepted:true control:promote/);
+    // The update answers once the tick that acted on it is over: applied, and the phase it left.
+    assert.match(r.stdout, /accepted:true applied:true control:promote .*phase:Promoting/);
     await stack.waitForPhase(ns, 'Succeeded', { timeoutMs: 180_000 });
     assert.equal(await primaryImage(stack, ns), NEW_IMAGE);
     assert.deepEqual(await routeWeights(stack, ns), ALL_PRIMARY);
