@@ -244,18 +244,23 @@ describe('reliability end to end', { concurrency: true }, () => {
         .catch(() => undefined);
     }
     const later = rec.seen.filter((s) => s.rv > released && s.kind !== 'Canary');
-    const generations = new Map<string, number>();
-    for (const s of rec.seen.filter((x) => x.kind === 'Deployment' && x.rv <= released))
-      generations.set(s.name, s.obj.metadata?.generation ?? 0);
+    const previous = new Map<string, Seen>();
+    for (const s of rec.seen.filter((x) => x.kind === 'Deployment' && x.rv <= released)) previous.set(s.name, s);
     const writes = later.filter((s) => {
       if (s.kind !== 'Deployment') return s.type !== 'DELETED';
       // The controller-manager keeps writing Deployment status; fledge's writes change the spec (generation).
-      const before = generations.get(s.name);
-      generations.set(s.name, s.obj.metadata?.generation ?? 0);
-      return s.type !== 'DELETED' && before !== undefined && (s.obj.metadata?.generation ?? 0) !== before;
+      const before = previous.get(s.name);
+      previous.set(s.name, s);
+      if (s.type === 'DELETED' || !before) return false;
+      if ((s.obj.metadata?.generation ?? 0) === (before.obj.metadata?.generation ?? 0)) return false;
+      // The primary's HorizontalPodAutoscaler (kube-controller-manager, through the scale subresource) may still
+      // resize it: a change of spec.replicas alone, owned by the HPA controller, is not fledge's.
+      const owners = replicasOwners(s);
+      const byHpa = owners.length > 0 && owners.every((m) => m === 'kube-controller-manager');
+      return !(sameSpecButReplicas(before, s) && byHpa);
     });
     console.log(
-      `finalizer released at rv ${released}; later writes: ${writes.map((w) => `${w.kind}/${w.name}@${w.rv}`).join(', ') || 'none'}`,
+      `finalizer released at rv ${released}; later writes: ${writes.map((w) => `${w.kind}/${w.name}@${w.rv} (spec.replicas owned by ${replicasOwners(w).join('+') || '-'})`).join(', ') || 'none'}`,
     );
     assert.deepEqual(
       writes.map((w) => `${w.kind}/${w.name} ${w.type}`),
@@ -311,6 +316,19 @@ async function lastSteps(ns: string): Promise<string> {
     .slice(-12)
     .map((x) => x.note)
     .join(' | ')}`;
+}
+
+/** Two versions of a Deployment whose specs differ at most in `spec.replicas`. */
+function sameSpecButReplicas(a: Seen, b: Seen): boolean {
+  const strip = (x: Seen) => JSON.stringify({ ...(x.obj.spec ?? {}), replicas: undefined });
+  return strip(a) === strip(b);
+}
+
+/** The field managers that own `spec.replicas` of this version (server-side field ownership, not status). */
+function replicasOwners(s: Seen): string[] {
+  type Entry = { manager?: string; fieldsV1?: { 'f:spec'?: Record<string, unknown> } };
+  const fields = (s.obj.metadata as { managedFields?: Entry[] } | undefined)?.managedFields ?? [];
+  return fields.filter((m) => m.fieldsV1?.['f:spec']?.['f:replicas'] !== undefined).map((m) => m.manager ?? '');
 }
 
 function isReleased(s: Seen): boolean {
