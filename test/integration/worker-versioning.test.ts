@@ -120,17 +120,30 @@ async function waitForPollingVersion(buildId: string): Promise<Record<string, un
   throw new Error(`version ${DEPLOYMENT}.${buildId} never polled ${env.taskQueue}: ${last}`);
 }
 
+/**
+ * Makes a build current. The server refuses while the new build has not yet polled every task queue type the
+ * current one serves (workflow and activity polls register separately): that refusal is retried for up to 30 s.
+ */
 async function setCurrent(buildId: string): Promise<void> {
-  await temporal(
-    'worker',
-    'deployment',
-    'set-current-version',
-    '--deployment-name',
-    DEPLOYMENT,
-    '--build-id',
-    buildId,
-    '--yes',
-  );
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await temporal(
+        'worker',
+        'deployment',
+        'set-current-version',
+        '--deployment-name',
+        DEPLOYMENT,
+        '--build-id',
+        buildId,
+        '--yes',
+      );
+      return;
+    } catch (err) {
+      if (!String(err).includes('missing active task queues') || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** The deployment version and behavior the server recorded for the workflow's last task. */
