@@ -13,12 +13,18 @@ function trackedFiles(): string[] {
   return execFileSync('git', ['ls-files', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
 }
 
+/** The reference folder that sat beside the checkout, spelled at run time so this file does not name it. */
+const SIBLING = ['..', ['s', 'h', 'a', 'r', 'e', 'd'].join('')].join('/');
+
+/**
+ * A stack frame with an absolute path, plain or as a `file:` URL, then line and column: recorded on some machine,
+ * it names that machine's checkout wherever this test runs.
+ */
+const ABSOLUTE_FRAME = /\((?:file:\/\/)?\/[^()\s]+:\d+:\d+\)|\bat (?:file:\/\/)?\/[^()\s]+:\d+:\d+/;
+
 /** Strings no tracked file may contain; built at run time so this file does not name them itself. */
 function forbidden(): string[] {
-  const sibling = ['..', 'shared'].join('/');
-  const parent = dirname(REPO_ROOT);
-  const out = [sibling, `${parent}/`];
-  // A one-level parent such as `/work` would match too much prose only if it were a common word; keep it exact.
+  const out = [SIBLING, `${dirname(REPO_ROOT)}/`];
   const home = homedir();
   if (home && home !== '/' && !REPO_ROOT.startsWith(`${home}/`)) out.push(`${home}/`);
   return out;
@@ -37,6 +43,8 @@ test('no tracked file names a path outside the repository', () => {
     const lines = text.split('\n');
     lines.forEach((line, i) => {
       for (const n of needles) if (line.includes(n)) hits.push(`${file}:${i + 1}: ${n}`);
+      const frame = ABSOLUTE_FRAME.exec(line);
+      if (frame) hits.push(`${file}:${i + 1}: ${frame[0]}`);
     });
   }
   assert.deepEqual(hits, [], `tracked files name paths outside the repository:\n${hits.join('\n')}`);
@@ -48,7 +56,17 @@ test('the check sees a path outside the repository when one is there', () => {
   assert.ok(needles.length >= 2);
   const line = `see ${dirname(REPO_ROOT)}/elsewhere/file.yaml`;
   assert.ok(needles.some((n) => line.includes(n)));
-  assert.ok(needles.some((n) => `read ${['..', 'shared'].join('/')}/x`.includes(n)));
+  assert.ok(needles.some((n) => `read ${SIBLING}/x`.includes(n)));
+  // A stack trace recorded on another machine (a history file, a log) names its checkout. The frames are built
+  // here so that this file's own lines do not contain one.
+  const root = '/some/checkout';
+  assert.match(`    at call (file://${root}/test/scripted/activities.ts:24:24)\\n`, ABSOLUTE_FRAME);
+  assert.match(`    at async Activity.execute (${root}/node_modules/a/lib/activity.js:104:20)`, ABSOLUTE_FRAME);
+  assert.doesNotMatch(
+    '    at process.processTicksAndRejections (node:internal/process/task_queues:104:5)',
+    ABSOLUTE_FRAME,
+  );
+  assert.doesNotMatch('    at call (test/scripted/activities.ts:24:24)', ABSOLUTE_FRAME);
 });
 
 test('every relative link of the README and docs/ points at a file of the repository', () => {

@@ -61,11 +61,17 @@ async function recordRun(scenario: Scenario) {
     mkdirSync(HISTORIES, { recursive: true });
     for (const [i, r] of runs.entries()) {
       // Written as Prettier formats JSON, so `prettier --check .` stays green after re-recording.
-      const text = await format(JSON.stringify(r.history), { parser: 'json' });
+      // Stack traces in failures name this checkout's absolute paths: made relative, the corpus stands alone.
+      const text = await format(withoutCheckoutPaths(JSON.stringify(r.history)), { parser: 'json' });
       writeFileSync(join(HISTORIES, `${file}-${i + 1}.json`), text);
     }
   }
   return runs;
+}
+
+/** `text` with every absolute path into this checkout (`file:///…/repo/x`, `/…/repo/x`) made relative (`x`). */
+function withoutCheckoutPaths(text: string): string {
+  return text.split(`file://${REPO_ROOT}/`).join('').split(`${REPO_ROOT}/`).join('');
 }
 
 function corpusFiles(): string[] {
