@@ -1,7 +1,7 @@
 // Routers by provider name. Names fledge does not implement yet are reserved (a clear "not supported yet"),
 // names Flagger never had are a validation error: never a silent fallback to some other router.
 import { ApplicationFailure } from '@temporalio/common';
-import { FLAGGER_PROVIDERS } from '../../api/canary.ts';
+import { FLAGGER_PROVIDERS, SUPPORTED_LIST } from '../../api/canary.ts';
 import { FAILURE } from './errors.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
@@ -28,14 +28,13 @@ export function isRouterName(name: string): name is RouterName {
 /** The router of a provider; throws a non-retryable ApplicationFailure for reserved and unknown names. */
 export function routerFor(provider: string, deps: RouterDeps): Router {
   if (isRouterName(provider)) return FACTORIES[provider](deps);
-  const supported = 'gatewayapi:v1, gatewayapi:v1beta1, kubernetes';
   if (RESERVED_PROVIDERS.includes(provider))
     throw ApplicationFailure.nonRetryable(
-      `provider "${provider}" is not supported yet by fledge (supported: ${supported})`,
+      `provider "${provider}" is not supported yet by fledge (supported: ${SUPPORTED_LIST})`,
       FAILURE.unsupportedProvider,
     );
   throw ApplicationFailure.nonRetryable(
-    `unknown provider "${provider}" (supported: ${supported})`,
+    `unknown provider "${provider}" (supported: ${SUPPORTED_LIST})`,
     FAILURE.invalidSpec,
   );
 }

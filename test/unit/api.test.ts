@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse as parseYaml } from 'yaml';
 import {
+  FLAGGER_PROVIDERS,
   GATEWAY_REFS_REQUIRED,
+  SUPPORTED_PROVIDERS,
   deriveStrategy,
   formatPath,
   parseAlertProvider,
@@ -388,12 +390,11 @@ test('gatewayRefs are required for every Gateway API provider, with Flagger mess
 });
 
 test('Flagger providers fledge does not implement are rejected as not yet supported; unknown ones as unknown', () => {
-  for (const p of ['istio', 'linkerd', 'appmesh', 'contour', 'gloo', 'nginx', 'skipper', 'traefik', 'apisix']) {
-    assertRejected(mutate(base(), ['spec', 'provider'], p), 'spec.provider', 'not yet supported by fledge');
-  }
-  for (const p of ['kuma', 'osm', 'smi:v1alpha3', 'knative', 'appmesh:v1beta2'])
+  const unsupported = FLAGGER_PROVIDERS.filter((p) => !(SUPPORTED_PROVIDERS as readonly string[]).includes(p));
+  for (const p of unsupported)
     assertRejected(mutate(base(), ['spec', 'provider'], p), 'spec.provider', 'not yet supported by fledge');
   assertRejected(mutate(base(), ['spec', 'provider'], 'envoy'), 'spec.provider', 'unknown provider "envoy"');
+  assertRejected(mutate(base(), ['spec', 'provider'], 'Istio'), 'spec.provider', 'unknown provider "Istio"');
 });
 
 test('cookieName must differ from primaryCookieName', () => {

@@ -15,7 +15,9 @@ import {
 } from '../../activities/routers/httproute.ts';
 import type { HTTPRoute } from '../../activities/routers/httproute.ts';
 import { canarySelector, primarySelector, routesOfSelector } from '../../activities/routers/kubernetes.ts';
-import { routerFor, specErrorMessage } from '../../activities/routers/index.ts';
+import { ROUTER_NAMES, routerFor, specErrorMessage } from '../../activities/routers/index.ts';
+import { isRouterName } from '../../activities/routers/registry.ts';
+import { FLAGGER_PROVIDERS, SUPPORTED_PROVIDERS } from '../../api/canary.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 
 type Over = { service?: Record<string, unknown>; analysis?: Record<string, unknown>; provider?: string };
@@ -357,7 +359,7 @@ test('kubernetes provider: the apex selector says which side gets the traffic', 
   assert.deepEqual(primarySelector({ app: 'podinfo' }), { app: 'podinfo-primary' });
 });
 
-test('registry: reserved Flagger providers are "not supported yet", unknown names are a validation error', () => {
+test('registry: one router per supported provider; reserved Flagger providers are "not supported yet", unknown names a validation error', () => {
   const kube = new KubeConfig();
   kube.loadFromOptions({
     clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
@@ -365,12 +367,17 @@ test('registry: reserved Flagger providers are "not supported yet", unknown name
     contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
     currentContext: 'x',
   });
-  for (const name of ['gatewayapi', 'gatewayapi:v1', 'gatewayapi:v1beta1', 'kubernetes'])
-    assert.ok(routerFor(name, { kube }));
-  assert.throws(
-    () => routerFor('istio', { kube }),
-    (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && /"istio" is not supported yet/.test(e.message),
-  );
+  assert.deepEqual([...ROUTER_NAMES].sort(), [...SUPPORTED_PROVIDERS].sort());
+  for (const name of SUPPORTED_PROVIDERS) assert.ok(routerFor(name, { kube }));
+  for (const name of FLAGGER_PROVIDERS.filter((p) => !isRouterName(p)))
+    assert.throws(
+      () => routerFor(name, { kube }),
+      (e: unknown) =>
+        e instanceof ApplicationFailure &&
+        e.nonRetryable &&
+        e.type === 'UnsupportedProvider' &&
+        e.message.includes(`"${name}" is not supported yet`),
+    );
   assert.throws(
     () => routerFor('envoy', { kube }),
     (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && e.type === 'InvalidSpec',
