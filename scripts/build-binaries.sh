@@ -13,6 +13,9 @@ TEMPORAL_VERSION=v1.5.1
 K8S_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
+# controller-gen generates CRDs from the Go API types Flagger ships (App Mesh, SMI) whose upstream CRDs the Go
+# module proxy does not serve; see dev/fixtures.ts flaggerApiCrdFiles.
+CONTROLLER_TOOLS_VERSION=v0.19.0
 
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--trimpath}"
 
@@ -62,6 +65,13 @@ build_kwok() {
   echo "$dir/kwok"
 }
 
+build_controller_gen() {
+  local dir="$FLEDGE_CACHE/controller-tools-$CONTROLLER_TOOLS_VERSION"
+  [ -x "$dir/controller-gen" ] || timed_build "controller-gen $CONTROLLER_TOOLS_VERSION" \
+    env GOBIN="$dir" go install "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION"
+  echo "$dir/controller-gen"
+}
+
 build_etcd() {
   local dir="$FLEDGE_CACHE/etcd-$ETCD_VERSION"
   [ -x "$dir/etcd" ] || timed_build "etcd $ETCD_VERSION" \
@@ -90,6 +100,7 @@ one() {
     case $name in
       temporal) path=$(build_temporal) ;;
       kwok) path=$(build_kwok) ;;
+      controller-gen) path=$(build_controller_gen) ;;
       etcd) path=$(build_etcd) ;;
       kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) path=$(build_k8s "$name") ;;
       *) log "unknown binary $name"; exit 2 ;;
@@ -99,7 +110,7 @@ one() {
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(temporal etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl)
+[ ${#names[@]} -gt 0 ] || names=(temporal etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl controller-gen)
 mkdir -p "$FLEDGE_CACHE"
 # Test files and helpers may ask at the same time: one builds, the others wait for it.
 exec 9>"$FLEDGE_CACHE/.build.lock"
