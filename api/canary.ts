@@ -392,6 +392,11 @@ export const SUPPORTED_PROVIDERS = [
   'gatewayapi:v1',
   'gatewayapi:v1beta1',
   'kubernetes',
+  'linkerd',
+  'osm',
+  'smi:v1alpha1',
+  'smi:v1alpha2',
+  'smi:v1alpha3',
 ] as const satisfies readonly Provider[];
 export type SupportedProvider = (typeof SUPPORTED_PROVIDERS)[number];
 /**
@@ -402,6 +407,21 @@ export const SUPPORTED_LIST = SUPPORTED_PROVIDERS.filter((p) => p !== 'gatewayap
 
 export function isGatewayApi(provider: string | undefined): boolean {
   return provider === 'gatewayapi' || (provider?.startsWith('gatewayapi:') ?? false);
+}
+
+/** Providers that route with an SMI TrafficSplit (Flagger pkg/router/factory.go): they cannot mirror traffic. */
+export function isSmi(provider: string | undefined): boolean {
+  return provider === 'linkerd' || provider === 'osm' || (provider?.startsWith('smi:') ?? false);
+}
+
+/**
+ * A provider name as Flagger's `-mesh-provider` flag takes it, as the Canary schema names it: Flagger's router
+ * factory also takes `smi:<version>:<mesh>` there (the mesh only decides an Istio-only annotation), which the
+ * Canary CRD's enum does not; fledge routes it as `smi:<version>`. Other names come back unchanged.
+ */
+export function canonicalProvider(name: string): string {
+  const m = /^(smi:v1alpha[123]):[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.exec(name);
+  return m ? m[1]! : name;
 }
 
 const ProviderSchema = z.enum(FLAGGER_PROVIDERS, {

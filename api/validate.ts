@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { CanarySchema } from './canary.ts';
+import { CanarySchema, canonicalProvider, isSmi } from './canary.ts';
 import type { Canary, CanarySpec, Provider } from './canary.ts';
 import { MetricTemplateSchema } from './metric-template.ts';
 import type { MetricTemplate } from './metric-template.ts';
@@ -83,7 +83,7 @@ export function parseAlertProvider(raw: unknown): ParseResult<'alertProvider', A
 function withDefaultProvider(raw: unknown, provider: Provider): unknown {
   if (!isRecord(raw) || !isRecord(raw.spec)) return raw;
   if (raw.spec.provider !== undefined && raw.spec.provider !== '') return raw;
-  return { ...raw, spec: { ...raw.spec, provider } };
+  return { ...raw, spec: { ...raw.spec, provider: canonicalProvider(provider) } };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -128,8 +128,13 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
     }
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
-  // A/B testing routes by request, and the kubernetes provider has no router: neither can mirror.
-  const mirrored = a.mirror && strategy !== 'ab-testing' && spec.provider !== 'kubernetes';
+  // A/B testing routes by request, the kubernetes provider has no router and SMI has no mirroring: none mirrors.
+  const mirrored = a.mirror && strategy !== 'ab-testing' && spec.provider !== 'kubernetes' && !isSmi(spec.provider);
+  // Flagger's SMI routers ignore match conditions: its A/B iterations send all traffic to the canary.
+  if (strategy === 'ab-testing' && isSmi(spec.provider))
+    warnings.push(
+      `A/B testing match conditions are ignored by the ${spec.provider} provider: all traffic goes to the canary`,
+    );
   if (a.mirror && !mirrored) warnings.push(`analysis.mirror is ignored for ${describe(strategy, spec.provider)}`);
   return { strategy, mirrored, iterations: strategy === 'canary' ? 0 : iterations, warnings };
 }

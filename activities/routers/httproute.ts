@@ -600,10 +600,19 @@ function isStickyCookieMatch(m: HTTPRouteMatch): boolean {
 
 export type Acceptance = { ready: true } | { ready: false; message: string };
 
+/**
+ * A parentRef's API group as the status compares it: unset means the Gateway API group; `core` (what Flagger's
+ * Linkerd GAMMA tutorial writes for a Service parent) is the core group "" that mesh controllers report.
+ */
+function parentGroup(p: ParentReference): string {
+  const group = p.group ?? GATEWAY_GROUP;
+  return group === 'core' ? '' : group;
+}
+
 function sameParent(a: ParentReference, b: ParentReference, routeNamespace: string): boolean {
   return (
     a.name === b.name &&
-    (a.group ?? GATEWAY_GROUP) === (b.group ?? GATEWAY_GROUP) &&
+    parentGroup(a) === parentGroup(b) &&
     (a.kind ?? 'Gateway') === (b.kind ?? 'Gateway') &&
     (a.namespace ?? routeNamespace) === (b.namespace ?? routeNamespace) &&
     (a.sectionName ?? '') === (b.sectionName ?? '') &&

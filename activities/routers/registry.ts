@@ -5,6 +5,7 @@ import { FLAGGER_PROVIDERS, SUPPORTED_LIST } from '../../api/canary.ts';
 import { FAILURE } from './errors.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
+import { createSmiRouter } from './smi.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const FACTORIES = {
@@ -13,6 +14,12 @@ const FACTORIES = {
   // Flagger's alias of the newest Gateway API version it knows.
   gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
   kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
+  // SMI TrafficSplit versions as Flagger's factory maps them: linkerd → v1alpha1, osm → v1alpha2.
+  linkerd: (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha1' }),
+  osm: (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha2' }),
+  'smi:v1alpha1': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha1' }),
+  'smi:v1alpha2': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha2' }),
+  'smi:v1alpha3': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha3' }),
 } satisfies Record<string, (deps: RouterDeps) => Router>;
 
 export type RouterName = keyof typeof FACTORIES;

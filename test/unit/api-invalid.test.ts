@@ -145,7 +145,7 @@ const required: Path[] = [
 /** Whole-spec conflicts, with where the error must point. */
 const conflicts: { name: string; edits: [Path, unknown][]; expectPath: string }[] = [
   { name: 'istio provider', edits: [[['spec', 'provider'], 'istio']], expectPath: 'spec.provider' },
-  { name: 'linkerd provider', edits: [[['spec', 'provider'], 'linkerd']], expectPath: 'spec.provider' },
+  { name: 'kuma provider', edits: [[['spec', 'provider'], 'kuma']], expectPath: 'spec.provider' },
   { name: 'nginx provider', edits: [[['spec', 'provider'], 'nginx']], expectPath: 'spec.provider' },
   {
     name: 'gatewayapi without refs',

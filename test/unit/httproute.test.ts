@@ -401,3 +401,30 @@ test('a gatewayapi canary without gatewayRefs fails with Flagger text', () => {
       'GatewayRefs must be specified when using Gateway API as a provider.',
     );
 });
+
+test('GAMMA: a Service parent (group core in the spec) matches its status reported with group "" or "core"', () => {
+  const c = canary({
+    service: { gatewayRefs: [{ name: 'podinfo', namespace: 'test', group: 'core', kind: 'Service', port: 9898 }] },
+  });
+  const route = { ...buildHttpRoute({ canary: c, version: 'v1beta1', routes: ALL_PRIMARY }) };
+  route.metadata.generation = 2;
+  assert.equal(route.spec.hostnames, undefined, 'no hosts, no hostnames (GEP-1294: meshes ignore them)');
+  const status = (group: string, observedGeneration: number) => ({
+    parents: [
+      {
+        parentRef: { group, kind: 'Service', name: 'podinfo', namespace: 'test', port: 9898 },
+        controllerName: 'linkerd.io/gateway-controller',
+        conditions: [{ type: 'Accepted', status: 'True', observedGeneration }],
+      },
+    ],
+  });
+  for (const group of ['', 'core'])
+    assert.deepEqual(parentAcceptance({ ...route, status: status(group, 2) }), { ready: true });
+  const stale = parentAcceptance({ ...route, status: status('', 1) });
+  assert.ok(
+    !stale.ready && /Service test\/podinfo port 9898 .* generation 2/.test(stale.message),
+    JSON.stringify(stale),
+  );
+  const gateway = parentAcceptance({ ...route, status: status('gateway.networking.k8s.io', 2) });
+  assert.ok(!gateway.ready && gateway.message.includes('has not reported status yet'));
+});

@@ -149,7 +149,7 @@ test('builtin observer queries have Flagger shapes', () => {
   assert.equal(observerFor('gatewayapi:v1').name, 'gatewayapi');
   assert.equal(observerFor('appmesh').name, 'istio', 'Flagger falls back to Istio');
   assert.match(promql(observerFor('nginx').successRate), /ingress="podinfo-ing"/);
-  for (const name of ['linkerd', 'contour', 'traefik', 'nginx']) {
+  for (const name of ['linkerd', 'osm', 'contour', 'traefik', 'nginx']) {
     const o = observerFor(name);
     assert.equal(o.name, name);
     assert.doesNotThrow(() => promql(o.successRate) + promql(o.duration));

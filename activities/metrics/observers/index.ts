@@ -7,11 +7,21 @@ import { istio } from './istio.ts';
 import { kubernetes } from './kubernetes.ts';
 import { linkerd } from './linkerd.ts';
 import { nginx } from './nginx.ts';
+import { osm } from './osm.ts';
 import { traefik } from './traefik.ts';
 
 export type { Observer };
 
-const OBSERVERS: Record<string, Observer> = { contour, gatewayapi, istio, kubernetes, linkerd, nginx, traefik };
+const OBSERVERS: Record<string, Observer> = {
+  contour,
+  gatewayapi,
+  istio,
+  kubernetes,
+  linkerd,
+  nginx,
+  osm,
+  traefik,
+};
 
 /** Flagger's default mesh provider, and its observer for providers it has no queries for. */
 export const DEFAULT_OBSERVER = istio;
