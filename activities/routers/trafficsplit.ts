@@ -34,18 +34,6 @@ export interface TrafficSplit {
   spec: { service: string; backends: TrafficSplitBackend[]; matches?: unknown[] };
 }
 
-/**
- * The SMI API version a provider name routes with (Flagger pkg/router/factory.go): `linkerd` → v1alpha1,
- * `osm` → v1alpha2, `smi:<version>` (and `smi:<version>:<mesh>`, the form Flagger's `-mesh-provider` flag takes)
- * → that version. Undefined for every other name.
- */
-export function smiVersionOf(provider: string | undefined): SmiVersion | undefined {
-  if (provider === 'linkerd') return 'v1alpha1';
-  if (provider === 'osm') return 'v1alpha2';
-  const m = /^smi:(v1alpha[123])(?::[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/.exec(provider ?? '');
-  return m ? (m[1] as SmiVersion) : undefined;
-}
-
 export interface BuildSplitInput {
   canary: Canary;
   version: SmiVersion;

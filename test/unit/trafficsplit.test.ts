@@ -4,15 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCanary } from '../../api/validate.ts';
 import type { Canary } from '../../api/canary.ts';
-import {
-  buildTrafficSplit,
-  quantityInt,
-  readSplit,
-  smiVersionOf,
-  splitMatches,
-} from '../../activities/routers/trafficsplit.ts';
+import { buildTrafficSplit, quantityInt, readSplit, splitMatches } from '../../activities/routers/trafficsplit.ts';
 import type { TrafficSplit } from '../../activities/routers/trafficsplit.ts';
 import { deriveStrategy } from '../../api/validate.ts';
+import { canonicalProvider } from '../../api/canary.ts';
 
 function canary(spec: Record<string, unknown> = {}, analysis: Record<string, unknown> = {}): Canary {
   const parsed = parseCanary({
@@ -31,15 +26,10 @@ function canary(spec: Record<string, unknown> = {}, analysis: Record<string, unk
   return parsed.canary;
 }
 
-test("provider names map to SMI versions as Flagger's router factory does", () => {
-  assert.equal(smiVersionOf('linkerd'), 'v1alpha1');
-  assert.equal(smiVersionOf('osm'), 'v1alpha2');
-  assert.equal(smiVersionOf('smi:v1alpha1'), 'v1alpha1');
-  assert.equal(smiVersionOf('smi:v1alpha2'), 'v1alpha2');
-  assert.equal(smiVersionOf('smi:v1alpha3'), 'v1alpha3');
-  assert.equal(smiVersionOf('smi:v1alpha3:linkerd'), 'v1alpha3');
-  for (const junk of ['smi', 'smi:v1alpha4', 'smi:v1alpha3:', 'smi:v1alpha3:Bad_Mesh', 'istio', undefined])
-    assert.equal(smiVersionOf(junk), undefined, String(junk));
+test('a mesh suffix (smi:<version>:<mesh>, valid only on the default-provider flag) is dropped, junk kept', () => {
+  assert.equal(canonicalProvider('smi:v1alpha3:linkerd'), 'smi:v1alpha3');
+  for (const junk of ['smi', 'smi:v1alpha4:linkerd', 'smi:v1alpha3:', 'smi:v1alpha3:Bad_Mesh', 'istio'])
+    assert.equal(canonicalProvider(junk), junk, junk);
 });
 
 test('v1alpha1 (linkerd): apex name and service, canary then primary, weights as quantity strings', () => {
