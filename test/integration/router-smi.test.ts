@@ -260,23 +260,42 @@ describe('SMI TrafficSplits and GAMMA HTTPRoutes in real workflow runs', { concu
     });
   }
 
-  it('linkerd: failed checks roll back to 100/0 and the rollout ends Failed', async () => {
-    const name = 'split-rollback';
-    objectOf.set(name, { kind: 'TrafficSplit', version: 'v1alpha1', name });
-    await canary(
-      name,
-      { provider: 'linkerd' },
-      { stepWeight: 20, maxWeight: 60, metrics: [{ name: 'errors', query: 'q', thresholdRange: { max: 1 } }] },
-      { metrics: { errors: [0, 5] } },
-    );
-    const { result } = await runToEnd(env, name, { options: { retryWindowMs: 1 } });
-    assert.equal(result.phase, 'Failed');
-    assert.deepEqual(stored.get(name), ['80/20', '60/40', '100/0']);
-    assert.deepEqual(
-      shapeOf(await readSplit(name, 'v1alpha1')),
-      expectedSplit(name, 'v1alpha1', 100, 0, await canaryUid(name)),
-    );
-  });
+  const ONE_PER_VERSION = [
+    { provider: 'linkerd', version: 'v1alpha1' },
+    { provider: 'osm', version: 'v1alpha2' },
+    { provider: 'smi:v1alpha3', version: 'v1alpha3' },
+  ] as const;
+  for (const { provider, version } of ONE_PER_VERSION) {
+    it(`${provider}: failed checks roll the ${version} TrafficSplit back to 100/0 and the rollout ends Failed`, async () => {
+      const name = `rollback-${version}`;
+      objectOf.set(name, { kind: 'TrafficSplit', version, name });
+      await canary(
+        name,
+        { provider },
+        { stepWeight: 20, maxWeight: 60, metrics: [{ name: 'errors', query: 'q', thresholdRange: { max: 1 } }] },
+        { metrics: { errors: [0, 5] } },
+      );
+      const { result } = await runToEnd(env, name, { options: { retryWindowMs: 1 } });
+      assert.equal(result.phase, 'Failed');
+      assert.deepEqual(stored.get(name), ['80/20', '60/40', '100/0']);
+      assert.deepEqual(
+        shapeOf(await readSplit(name, version)),
+        expectedSplit(name, version, 100, 0, await canaryUid(name)),
+      );
+    });
+
+    it(`${provider}: deleting the Canary mid-rollout finalizes by deleting the ${version} TrafficSplit fledge created`, async () => {
+      const name = `finalize-${version}`;
+      objectOf.set(name, { kind: 'TrafficSplit', version, name });
+      await canary(name, { provider }, { interval: '500ms', stepWeight: 10, maxWeight: 90 });
+      const handle = await startRollout(env, name);
+      await waitUntil('the canary getting 20%', () => stored.get(name)?.includes('80/20') ?? false);
+      await handle.signal(canaryDeletingSignal);
+      const result = (await handle.result()) as RolloutResult;
+      assert.equal(result.deleted, true);
+      await assert.rejects(readSplit(name, version), notFound);
+    });
+  }
 
   it('osm: blue/green switches the v1alpha2 TrafficSplit to the canary, then back to the promoted primary', async () => {
     const name = 'split-bluegreen';
@@ -304,19 +323,6 @@ describe('SMI TrafficSplits and GAMMA HTTPRoutes in real workflow runs', { concu
     const { result } = await runToEnd(env, name);
     assert.equal(result.phase, 'Succeeded');
     assert.deepEqual(stored.get(name), ['50/50', '100/0']);
-  });
-
-  it('smi:v1alpha2: deleting the Canary mid-rollout finalizes by deleting the TrafficSplit fledge created', async () => {
-    const name = 'split-finalize';
-    objectOf.set(name, { kind: 'TrafficSplit', version: 'v1alpha2', name });
-    await canary(name, { provider: 'smi:v1alpha2' }, { interval: '500ms', stepWeight: 10, maxWeight: 90 });
-    const handle = await startRollout(env, name);
-    await waitUntil('the canary getting 20%', () => stored.get(name)?.includes('80/20') ?? false);
-    assert.equal(describeSplit(await readSplit(name, 'v1alpha2'), name).endsWith('/0'), false);
-    await handle.signal(canaryDeletingSignal);
-    const result = (await handle.result()) as RolloutResult;
-    assert.equal(result.deleted, true);
-    await assert.rejects(readSplit(name, 'v1alpha2'), notFound);
   });
 
   it('finalize leaves a TrafficSplit fledge adopted (not owned by the Canary) in place', async () => {
