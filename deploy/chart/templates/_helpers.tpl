@@ -93,6 +93,11 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, create, patch, update, delete]
+# SMI router (linkerd, osm, smi:*): TrafficSplits read, server-side applied, deleted on finalize when fledge
+# created them.
+- apiGroups: [split.smi-spec.io]
+  resources: [trafficsplits]
+  verbs: [get, create, patch, delete]
 {{- with .Values.rbac.extraRules }}
 {{ toYaml . }}
 {{- end }}
