@@ -63,18 +63,15 @@ export function buildTrafficSplit({ canary, version, routes, owner }: BuildSplit
 }
 
 /**
- * Whether a stored TrafficSplit routes the Canary's services as Flagger's Reconcile wants (same `service`, the
- * canary and primary backends in that order, weights aside): then reconcile keeps its weights, else it resets the
- * spec to all-primary, as Flagger's cmp.Diff ignoring weights does.
+ * Whether reconcile keeps a stored TrafficSplit's weights: it routes exactly the Canary's canary and primary
+ * Services. A split of other backends (one fledge adopts) is reset to all-primary, as Flagger's Reconcile does.
+ * Unlike Flagger, a changed `spec.service` (a `service.hosts` edit) keeps the weights in force, as fledge does for
+ * HTTPRoutes.
  */
 export function splitMatches(stored: TrafficSplit, canary: Canary): boolean {
-  const want = buildTrafficSplit({ canary, version: 'v1alpha2', routes: { primary: 100, canary: 0 } }).spec;
-  const have = stored.spec ?? { service: '', backends: [] };
-  return (
-    have.service === want.service &&
-    (have.backends ?? []).map((b) => b.service).join(',') === want.backends.map((b) => b.service).join(',') &&
-    !(have.matches?.length ?? 0)
-  );
+  const names = serviceNames(canary);
+  const have = (stored.spec?.backends ?? []).map((b) => b.service).sort();
+  return have.join(',') === [names.canary, names.primary].sort().join(',');
 }
 
 /**

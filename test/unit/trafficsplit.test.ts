@@ -89,13 +89,15 @@ test('reading weights back: quantities as Flagger AsInt64 reads them, and an emp
   assert.equal(readSplit(empty, canary()), undefined);
 });
 
-test('reconcile keeps the weights only of a split that routes the same service and backends', () => {
+test('reconcile keeps the weights of a split that routes the canary and primary Services, resets any other', () => {
   const c = canary();
   const split = buildTrafficSplit({ canary: c, version: 'v1alpha3', routes: { primary: 60, canary: 40 } });
   assert.ok(splitMatches(split, c));
-  assert.ok(!splitMatches({ ...split, spec: { ...split.spec, service: 'elsewhere' } }, c));
-  assert.ok(!splitMatches({ ...split, spec: { ...split.spec, backends: [...split.spec.backends].reverse() } }, c));
-  assert.ok(!splitMatches({ ...split, spec: { ...split.spec, matches: [{ kind: 'HTTPRouteGroup', name: 'x' }] } }, c));
+  assert.ok(splitMatches({ ...split, spec: { ...split.spec, service: 'podinfo.test.svc' } }, c), 'a hosts edit');
+  assert.ok(splitMatches({ ...split, spec: { ...split.spec, backends: [...split.spec.backends].reverse() } }, c));
+  const foreign = [{ service: 'podinfo-v1', weight: 100 }];
+  assert.ok(!splitMatches({ ...split, spec: { ...split.spec, backends: foreign } }, c));
+  assert.ok(!splitMatches({ ...split, spec: { ...split.spec, backends: [...split.spec.backends, ...foreign] } }, c));
 });
 
 test('SMI cannot mirror, and A/B testing match conditions are ignored with a warning', () => {
