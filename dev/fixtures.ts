@@ -102,3 +102,8 @@ export function kwokStagesYaml(): string {
   ];
   return stages.map((s) => readFixture('kwok', `kustomize/stage/${s}`).trim()).join('\n---\n');
 }
+
+/** Contour v1.33.6's CRDs (HTTPProxy and the others of `examples/contour/01-crds.yaml`), one multi-document file. */
+export function contourCrdFiles(): string[] {
+  return [fixturePath('contour', 'examples/contour/01-crds.yaml')];
+}

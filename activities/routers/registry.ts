@@ -3,8 +3,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { FLAGGER_PROVIDERS, SUPPORTED_LIST } from '../../api/canary.ts';
 import { FAILURE } from './errors.ts';
+import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
+import { createNginxRouter } from './nginx.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const FACTORIES = {
@@ -13,6 +15,8 @@ const FACTORIES = {
   // Flagger's alias of the newest Gateway API version it knows.
   gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
   kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
+  nginx: (deps: RouterDeps) => createNginxRouter(deps),
+  contour: (deps: RouterDeps) => createContourRouter(deps),
 } satisfies Record<string, (deps: RouterDeps) => Router>;
 
 export type RouterName = keyof typeof FACTORIES;
