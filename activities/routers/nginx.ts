@@ -89,8 +89,9 @@ export function createNginxRouter(deps: RouterDeps): Router {
 
     async getRoutes(canary) {
       const current = await read(canary, canaryIngressName(canary));
-      // observe runs before the first reconcile creates the canary Ingress: nothing reaches the canary yet.
-      if (!current) return ALL_TO_PRIMARY;
+      // observe runs before the first reconcile creates (or takes over) the canary Ingress: nothing reaches the
+      // canary yet, whatever a leftover copy says.
+      if (!current || !managed(current)) return ALL_TO_PRIMARY;
       return routesOfCanaryIngress(current, prefix, canary.spec.analysis.match);
     },
 
