@@ -128,8 +128,9 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
     }
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
-  // A/B testing routes by request, and the kubernetes provider has no router: neither can mirror.
-  const mirrored = a.mirror && strategy !== 'ab-testing' && spec.provider !== 'kubernetes';
+  // A/B testing routes by request, the kubernetes provider has no router and ingress-nginx canaries cannot copy
+  // requests: none of them can mirror (Flagger's nginx router ignored the mirror and stalled at weight 0).
+  const mirrored = a.mirror && strategy !== 'ab-testing' && spec.provider !== 'kubernetes' && spec.provider !== 'nginx';
   if (a.mirror && !mirrored) warnings.push(`analysis.mirror is ignored for ${describe(strategy, spec.provider)}`);
   return { strategy, mirrored, iterations: strategy === 'canary' ? 0 : iterations, warnings };
 }

@@ -11,7 +11,6 @@ import type { FinalizePort, RolloutActivities } from '../../api/ports.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { createRoutesActivities } from '../../activities/routers/index.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
-import { NGINX_MIRROR_UNSUPPORTED } from '../../activities/routers/nginx.ts';
 import type { HTTPProxy } from '../../activities/routers/httpproxy.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { contourCrdFiles, readFixture } from '../../dev/fixtures.ts';
@@ -354,20 +353,15 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     await assertUserIngressUntouched(ingress, userVersion);
   });
 
-  it('nginx mirroring: each tick halts with a Warning that says so; no canary traffic', async () => {
+  it('nginx mirroring is ignored with a warning: the canary steps without a mirror pre-step', async () => {
     const name = 'ng-mirror';
-    const { world, ingress } = await nginxCanary(name, { interval: '300ms', stepWeight: 50, mirror: true });
-    const handle = await startRollout(env, name);
-    await waitUntil('the mirroring warning', () =>
-      world.log.events.some((e) => e.type === 'Warning' && e.message === NGINX_MIRROR_UNSUPPORTED),
-    );
-    await handle.terminate('test done');
-    assert.equal(stored.get(name), undefined);
-    // No canary traffic: the copy was never written, or only at weight 0 (a reconcile).
-    const copy = await readIngress(`${ingress}-canary`).catch((e: unknown) =>
-      is404(e) ? undefined : Promise.reject(e),
-    );
-    assert.ok(copy === undefined || describeIngress(copy) === 'w0');
+    const { raw } = await nginxCanary(name, { interval: '300ms', stepWeight: 50, maxWeight: 50, mirror: true });
+    const parsed = parseCanary(raw);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.warnings, ['analysis.mirror is ignored for the nginx provider']);
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), ['w50', 'w0']);
   });
 
   it('contour canary with mirroring, timeout, retries and ingress class: weights per step', async () => {
