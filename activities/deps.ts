@@ -31,4 +31,8 @@ export interface AreaOptions {
   globalNotifier?: GlobalNotifier;
   /** Flagger's `-no-cross-namespace-refs`: MetricTemplates and AlertProviders only from the Canary's namespace. */
   noCrossNamespaceRefs?: boolean;
+  /** Flagger's `-ingress-annotations-prefix` (nginx router); default nginx.ingress.kubernetes.io. */
+  ingressAnnotationsPrefix?: string;
+  /** Flagger's `-ingress-class` (spec.ingressClassName of Contour HTTPProxies); default none. */
+  ingressClass?: string;
 }

@@ -34,7 +34,13 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
       return raw && hooksOf(raw);
     },
   };
-  const routes = createRoutesActivities({ kube, log, defaultProvider });
+  const routes = createRoutesActivities({
+    kube,
+    log,
+    defaultProvider,
+    ...(deps.ingressAnnotationsPrefix ? { ingressAnnotationsPrefix: deps.ingressAnnotationsPrefix } : {}),
+    ...(deps.ingressClass ? { ingressClass: deps.ingressClass } : {}),
+  });
   const k8s = createKubernetesActivities(deps, {
     getRoutes: routes.getRoutes,
     postEvent: async (input, event, sequence, raw) => {

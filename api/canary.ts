@@ -388,6 +388,7 @@ export type Provider = (typeof FLAGGER_PROVIDERS)[number];
  * equal). One name a line, so adding a provider is a one-line change.
  */
 export const SUPPORTED_PROVIDERS = [
+  'contour',
   'gatewayapi',
   'gatewayapi:v1',
   'gatewayapi:v1beta1',
@@ -397,6 +398,7 @@ export const SUPPORTED_PROVIDERS = [
   'smi:v1alpha1',
   'smi:v1alpha2',
   'smi:v1alpha3',
+  'nginx',
 ] as const satisfies readonly Provider[];
 export type SupportedProvider = (typeof SUPPORTED_PROVIDERS)[number];
 /**
@@ -482,6 +484,17 @@ function serviceIssues(spec: SpecShape): Issue[] {
   return [];
 }
 
+/** The nginx router clones spec.ingressRef (Flagger only says "ingress selector is empty" at the first reconcile). */
+function ingressIssues(spec: SpecShape): Issue[] {
+  if (spec.provider !== 'nginx' || spec.ingressRef?.name) return [];
+  return [
+    {
+      path: ['ingressRef'],
+      message: 'is required with provider nginx: the Ingress whose <name>-canary copy routes traffic to the canary',
+    },
+  ];
+}
+
 /** Flagger's CRD admits exactly one of iterations, stepWeight and stepWeights (a oneOf). */
 function strategyIssues(spec: SpecShape): Issue[] {
   const a = spec.analysis;
@@ -503,7 +516,12 @@ function strategyIssues(spec: SpecShape): Issue[] {
 }
 
 export const CanarySpecSchema = CanarySpecObject.superRefine((spec, ctx) => {
-  for (const issue of [...providerIssues(spec), ...serviceIssues(spec), ...strategyIssues(spec)])
+  for (const issue of [
+    ...providerIssues(spec),
+    ...serviceIssues(spec),
+    ...ingressIssues(spec),
+    ...strategyIssues(spec),
+  ])
     ctx.addIssue({ code: 'custom', input: spec, ...issue });
 }).meta({ description: 'CanarySpec defines the desired state of a Canary.' });
 export type CanarySpec = z.infer<typeof CanarySpecSchema>;

@@ -128,8 +128,15 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
     }
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
-  // A/B testing routes by request, the kubernetes provider has no router and SMI has no mirroring: none mirrors.
-  const mirrored = a.mirror && strategy !== 'ab-testing' && spec.provider !== 'kubernetes' && !isSmi(spec.provider);
+  // A/B testing routes by request, the kubernetes provider has no router, SMI has no mirroring and ingress-nginx
+  // canaries cannot copy requests: none of them mirrors (Flagger's SMI and nginx routers ignored the mirror and
+  // stalled at weight 0).
+  const mirrored =
+    a.mirror &&
+    strategy !== 'ab-testing' &&
+    spec.provider !== 'kubernetes' &&
+    spec.provider !== 'nginx' &&
+    !isSmi(spec.provider);
   // Flagger's SMI routers ignore match conditions: its A/B iterations send all traffic to the canary.
   if (strategy === 'ab-testing' && isSmi(spec.provider))
     warnings.push(

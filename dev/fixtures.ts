@@ -193,3 +193,8 @@ function generateCrds(controllerGen: string, group: keyof typeof FLAGGER_API_PAC
     rmSync(work, { recursive: true, force: true });
   }
 }
+
+/** Contour v1.33.6's CRDs (HTTPProxy and the others of `examples/contour/01-crds.yaml`), one multi-document file. */
+export function contourCrdFiles(): string[] {
+  return [fixturePath('contour', 'examples/contour/01-crds.yaml')];
+}

@@ -54,6 +54,10 @@ export interface WorkerConfig {
   meshProvider: string;
   /** Prometheus URL of the builtin metrics (Flagger's -metrics-server). */
   metricsServer: string;
+  /** Prefix of ingress-nginx's canary annotations (Flagger's -ingress-annotations-prefix). */
+  ingressAnnotationsPrefix: string;
+  /** spec.ingressClassName of Contour HTTPProxies; empty: none (Flagger's -ingress-class). */
+  ingressClass: string;
   /** Pod labels used for selectors, first match wins (Flagger's -selector-labels). */
   selectorLabels: string[];
   /** Label/annotation prefixes copied from the target to the primary (Flagger's -include-label-prefix). */
@@ -179,6 +183,19 @@ const OPTIONS: readonly OptionSpec[] = [
     env: 'FLEDGE_MESH_PROVIDER',
     help: 'default traffic provider',
     default: 'kubernetes',
+  },
+  {
+    key: 'ingressAnnotationsPrefix',
+    flags: '--ingress-annotations-prefix <prefix>',
+    env: 'FLEDGE_INGRESS_ANNOTATIONS_PREFIX',
+    help: 'annotations prefix of NGINX canary ingresses',
+    default: 'nginx.ingress.kubernetes.io',
+  },
+  {
+    key: 'ingressClass',
+    flags: '--ingress-class <name>',
+    env: 'FLEDGE_INGRESS_CLASS',
+    help: 'ingress class (spec.ingressClassName) of Contour HTTPProxies',
   },
   {
     key: 'metricsServer',
@@ -357,6 +374,8 @@ function buildConfig(raw: Record<string, string | undefined>, env: Record<string
     kubeconfig: raw.kubeconfig,
     meshProvider: raw.meshProvider ?? 'kubernetes',
     metricsServer: raw.metricsServer ?? 'http://prometheus:9090',
+    ingressAnnotationsPrefix: raw.ingressAnnotationsPrefix ?? 'nginx.ingress.kubernetes.io',
+    ingressClass: raw.ingressClass ?? '',
     selectorLabels: list(raw.selectorLabels),
     includeLabelPrefix: list(raw.includeLabelPrefix),
     namespaces: list(raw.namespaces),
@@ -471,9 +490,10 @@ export type ActivitySettings = Required<
     | 'noCrossNamespaceRefs'
     | 'metricsServer'
     | 'globalNotifier'
+    | 'ingressAnnotationsPrefix'
   >
 > &
-  Pick<AreaOptions, 'eventWebhook'>;
+  Pick<AreaOptions, 'eventWebhook' | 'ingressClass'>;
 
 /**
  * Every component's settings, derived from the one parsed configuration, so no component falls back to its own
@@ -481,6 +501,7 @@ export type ActivitySettings = Required<
  * and provider). Pure. Which flag feeds which part:
  *   activities  --selector-labels --include-label-prefix --mesh-provider --enable-config-tracking
  *               --forbid-cross-namespace-refs --metrics-server --event-webhook --slack-* --msteams-*
+ *               --ingress-annotations-prefix --ingress-class (routers)
  *   worker      --task-queue, --temporal-namespace, --workflow-bundle, --worker-deployment-name
  *               --worker-build-id --worker-versioning-behavior
  *   watcher     --task-queue --namespace --enable-config-tracking (Secrets and ConfigMaps are watched only with it)
@@ -523,6 +544,8 @@ export function componentSettings(config: WorkerConfig): ComponentSettings {
     configTracking: config.configTracking,
     noCrossNamespaceRefs: config.noCrossNamespaceRefs,
     metricsServer: config.metricsServer,
+    ingressAnnotationsPrefix: config.ingressAnnotationsPrefix,
+    ...(config.ingressClass ? { ingressClass: config.ingressClass } : {}),
     globalNotifier: {
       slackUrl: config.slack.url,
       slackUser: config.slack.user,

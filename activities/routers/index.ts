@@ -27,6 +27,10 @@ export interface RoutesDeps {
   allowUnreportedParents?: boolean;
   /** See RouterDeps.random. */
   random?: () => string;
+  /** See RouterDeps.ingressAnnotationsPrefix. */
+  ingressAnnotationsPrefix?: string;
+  /** See RouterDeps.ingressClass. */
+  ingressClass?: string;
 }
 
 export interface RoutesActivities extends RoutesPort {
@@ -42,6 +46,8 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
     ...(deps.log ? { log: deps.log } : {}),
     ...(deps.allowUnreportedParents !== undefined ? { allowUnreportedParents: deps.allowUnreportedParents } : {}),
     ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.ingressAnnotationsPrefix ? { ingressAnnotationsPrefix: deps.ingressAnnotationsPrefix } : {}),
+    ...(deps.ingressClass ? { ingressClass: deps.ingressClass } : {}),
   };
 
   async function loadCanary(ref: CanaryRef): Promise<Canary> {

@@ -3,9 +3,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { FLAGGER_PROVIDERS, SUPPORTED_LIST } from '../../api/canary.ts';
 import { FAILURE } from './errors.ts';
+import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
 import { createSmiRouter } from './smi.ts';
+import { createNginxRouter } from './nginx.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const FACTORIES = {
@@ -20,6 +22,8 @@ const FACTORIES = {
   'smi:v1alpha1': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha1' }),
   'smi:v1alpha2': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha2' }),
   'smi:v1alpha3': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha3' }),
+  nginx: (deps: RouterDeps) => createNginxRouter(deps),
+  contour: (deps: RouterDeps) => createContourRouter(deps),
 } satisfies Record<string, (deps: RouterDeps) => Router>;
 
 export type RouterName = keyof typeof FACTORIES;

@@ -23,6 +23,10 @@ export interface RouterDeps {
    * must report Accepted=True for the current generation, so a route no gateway picked up never looks ready.
    */
   allowUnreportedParents?: boolean;
+  /** Prefix of ingress-nginx's canary annotations (Flagger's `-ingress-annotations-prefix`); default nginx.ingress.kubernetes.io. */
+  ingressAnnotationsPrefix?: string;
+  /** spec.ingressClassName of the Contour HTTPProxy (Flagger's `-ingress-class`); default none. */
+  ingressClass?: string;
   /** Source of session cookie values; default 32 random alphanumerics. */
   random?: () => string;
 }

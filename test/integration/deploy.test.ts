@@ -55,6 +55,8 @@ const USED_VERBS: Record<string, string[]> = {
   'horizontalpodautoscalers.autoscaling': ['create', 'get', 'patch'],
   'httproutes.gateway.networking.k8s.io': ['create', 'delete', 'get', 'patch', 'update'],
   'trafficsplits.split.smi-spec.io': ['create', 'delete', 'get', 'patch'],
+  'ingresses.networking.k8s.io': ['create', 'delete', 'get', 'patch'],
+  'httpproxies.projectcontour.io': ['create', 'delete', 'get', 'patch', 'update'],
 };
 
 /** What `as` may do in `ns` (`kubectl auth can-i --list`), less what every authenticated user may do. */

@@ -17,7 +17,7 @@ import { SUPPORTED_PROVIDERS } from '../../api/canary.ts';
 import type { Routes } from '../../api/ports.ts';
 import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { flaggerApiCrdFiles } from '../../dev/fixtures.ts';
+import { contourCrdFiles, flaggerApiCrdFiles } from '../../dev/fixtures.ts';
 import { REPO_ROOT } from '../../dev/proc.ts';
 
 const DOC = join(REPO_ROOT, 'docs', 'routing.md');
@@ -56,22 +56,88 @@ const PLAN: Record<Exclude<Strategy, 'finalize'>, { analysis: Record<string, unk
  */
 const PROVIDER_SETUP: Record<
   string,
-  (ns: string) => { service?: Record<string, unknown>; spec?: object; objects?: { metadata: object }[] }
+  (ns: string) => {
+    service?: Record<string, unknown>;
+    spec?: object;
+    objects?: { metadata: object }[];
+    /** Plays the provider's controller as far as getRoutes needs: marks what the router wrote as accepted. */
+    accept?: (ns: string) => Promise<void>;
+  }
 > = {
   gatewayapi: () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
   'gatewayapi:v1': () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
   'gatewayapi:v1beta1': () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
+  contour: () => ({
+    accept: async (ns) => {
+      const proxy = (await custom.getNamespacedCustomObject({ ...HTTPPROXIES, namespace: ns, name: NAME })) as {
+        metadata: { generation?: number };
+      };
+      await custom.patchNamespacedCustomObjectStatus({
+        ...HTTPPROXIES,
+        namespace: ns,
+        name: NAME,
+        body: [{ op: 'add', path: '/status', value: validProxyStatus(proxy.metadata.generation ?? 1) }],
+      });
+    },
+  }),
+  nginx: () => ({
+    spec: { ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: NAME } },
+    objects: [
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: { name: NAME },
+        spec: {
+          ingressClassName: 'nginx',
+          rules: [
+            {
+              host: 'app.example.com',
+              http: {
+                paths: [
+                  { path: '/', pathType: 'Prefix', backend: { service: { name: NAME, port: { number: 9898 } } } },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    ],
+  }),
 };
 
+const HTTPPROXIES = { group: 'projectcontour.io', version: 'v1', plural: 'httpproxies' };
+
+/** What Contour writes for an HTTPProxy it accepted. */
+function validProxyStatus(observedGeneration: number): object {
+  return {
+    currentStatus: 'valid',
+    description: 'Valid HTTPProxy',
+    conditions: [
+      {
+        type: 'Valid',
+        status: 'True',
+        reason: 'Valid',
+        message: 'Valid HTTPProxy',
+        observedGeneration,
+        lastTransitionTime: new Date().toISOString(),
+      },
+    ],
+  };
+}
+
 let cluster: Cluster;
+let custom: k8s.CustomObjectsApi;
 let routes: RoutesActivities;
 let objects: k8s.KubernetesObjectApi;
 /** Namespaced types that can hold routing state: Services, Ingresses and every custom resource but Flagger's. */
 let kinds: { apiVersion: string; kind: string }[] = [];
 
 before(async () => {
-  cluster = await startCluster({ crds: [...flaggerApiCrdFiles('smi'), ...flaggerApiCrdFiles('appmesh')] });
+  cluster = await startCluster({
+    crds: [...flaggerApiCrdFiles('smi'), ...flaggerApiCrdFiles('appmesh'), ...contourCrdFiles()],
+  });
   objects = k8s.KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   // No gateway or mesh runs here: readiness is not what this matrix measures.
   routes = createRoutesActivities({ kube: cluster.kubeConfig, allowUnreportedParents: true, random: () => 'v' });
   const crds = await cluster.kubeConfig.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition();
@@ -196,6 +262,7 @@ async function measure(provider: string, strategy: Strategy): Promise<Cell> {
     await routes.reconcileRoutes({ canary });
     const plan = PLAN[strategy === 'finalize' ? 'bluegreen' : strategy];
     const set = await routes.setRoutes({ canary, routes: plan.routes });
+    await PROVIDER_SETUP[provider]?.(ns).accept?.(ns);
     const read = await routes.getRoutes({ canary });
     if (plan.routes.mirrored && !read.mirrored && same(read, { ...plan.routes, mirrored: false }))
       return { value: 'ignored' };

@@ -146,7 +146,11 @@ const required: Path[] = [
 const conflicts: { name: string; edits: [Path, unknown][]; expectPath: string }[] = [
   { name: 'istio provider', edits: [[['spec', 'provider'], 'istio']], expectPath: 'spec.provider' },
   { name: 'kuma provider', edits: [[['spec', 'provider'], 'kuma']], expectPath: 'spec.provider' },
-  { name: 'nginx provider', edits: [[['spec', 'provider'], 'nginx']], expectPath: 'spec.provider' },
+  {
+    name: 'nginx provider without ingressRef',
+    edits: [[['spec', 'provider'], 'nginx']],
+    expectPath: 'spec.ingressRef',
+  },
   {
     name: 'gatewayapi without refs',
     edits: [[['spec', 'service', 'gatewayRefs'], []]],

@@ -148,7 +148,28 @@ test('builtin observer queries have Flagger shapes', () => {
   );
   assert.equal(observerFor('gatewayapi:v1').name, 'gatewayapi');
   assert.equal(observerFor('appmesh').name, 'istio', 'Flagger falls back to Istio');
-  assert.match(promql(observerFor('nginx').successRate), /ingress="podinfo-ing"/);
+  // Flagger pkg/metrics/observers/nginx.go and contour.go, whitespace collapsed.
+  const nginxSelector = 'namespace="test", ingress="podinfo-ing", canary!=""';
+  assert.equal(
+    promql(observerFor('nginx').successRate),
+    `sum(rate(nginx_ingress_controller_requests{${nginxSelector}, status!~"5.*"}[1m])) / ` +
+      `sum(rate(nginx_ingress_controller_requests{${nginxSelector}}[1m])) * 100`,
+  );
+  assert.equal(
+    promql(observerFor('nginx').duration),
+    `sum(rate(nginx_ingress_controller_response_duration_seconds_sum{${nginxSelector}}[1m])) / ` +
+      `sum(rate(nginx_ingress_controller_response_duration_seconds_count{${nginxSelector}}[1m])) * 1000`,
+  );
+  const envoyCluster = 'envoy_cluster_name=~"test_podinfo-svc-canary_[0-9a-zA-Z-]+"';
+  assert.equal(
+    promql(observerFor('contour').successRate),
+    `sum(rate(envoy_cluster_upstream_rq{${envoyCluster}, envoy_response_code!~"5.*"}[1m])) / ` +
+      `sum(rate(envoy_cluster_upstream_rq{${envoyCluster}}[1m])) * 100`,
+  );
+  assert.equal(
+    promql(observerFor('contour').duration),
+    `histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{${envoyCluster}}[1m])) by (le))`,
+  );
   for (const name of ['linkerd', 'osm', 'contour', 'traefik', 'nginx']) {
     const o = observerFor(name);
     assert.equal(o.name, name);

@@ -1,7 +1,8 @@
 import type { Observer } from './observer.ts';
 
-// Envoy cluster of the canary service, e.g. envoy_cluster_name="test_podinfo-canary_9898".
-const SELECTOR = `envoy_cluster_name=~"{{ namespace }}_{{ target }}-canary_[0-9a-zA-Z-]+"`;
+// Envoy cluster of the canary Service (service.name, else targetRef.name), e.g. "test_podinfo-canary_9898"
+// (Flagger pkg/metrics/observers/contour.go).
+const SELECTOR = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"`;
 
 export const contour: Observer = {
   name: 'contour',

@@ -1,0 +1,116 @@
+// NGINX ingress router (Flagger pkg/router/ingress.go): the user's Ingress (spec.ingressRef) keeps sending traffic
+// to the apex Service (which selects the primary pods); fledge applies a `<ingress>-canary` copy that points at
+// `<apex>-canary` and moves traffic with ingress-nginx's canary annotations (weight, or header/cookie for A/B).
+// Written by server-side apply (field manager `fledge`); the user's Ingress is only read.
+import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Canary } from '../../api/canary.ts';
+import type { Routes } from '../../api/ports.ts';
+import { FAILURE, statusCode } from './errors.ts';
+import {
+  DEFAULT_ANNOTATIONS_PREFIX,
+  buildCanaryIngress,
+  canaryIngressName,
+  requireIngressRef,
+  routesOfCanaryIngress,
+} from './ingress.ts';
+import type { Ingress } from './ingress.ts';
+import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
+import { FIELD_MANAGER } from './router.ts';
+import type { Router, RouterDeps } from './router.ts';
+
+const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
+
+/** What ingress-nginx canaries cannot do (Flagger ignores a mirror request and then never gets past weight 0). */
+export const NGINX_MIRROR_UNSUPPORTED = 'Traffic mirroring is not supported when using the nginx provider';
+
+export function createNginxRouter(deps: RouterDeps): Router {
+  const objects = KubernetesObjectApi.makeApiClient(deps.kube);
+  const prefix = deps.ingressAnnotationsPrefix || DEFAULT_ANNOTATIONS_PREFIX;
+
+  async function read(canary: Canary, name: string): Promise<Ingress | undefined> {
+    const header = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name, namespace: namespaceOf(canary) },
+    };
+    try {
+      // A plain JSON copy: the client's model classes carry Dates and undefined fields the builders do not want.
+      return JSON.parse(JSON.stringify(await objects.read(header))) as Ingress;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async function userIngress(canary: Canary): Promise<Ingress> {
+    const name = requireIngressRef(canary);
+    const ingress = await read(canary, name);
+    // The Ingress may be applied after the Canary: worth retrying, as Flagger does every interval.
+    if (!ingress)
+      throw ApplicationFailure.retryable(`ingress ${name}.${namespaceOf(canary)} not found`, FAILURE.routeNotFound);
+    return ingress;
+  }
+
+  async function write(canary: Canary, current: Ingress | undefined, canaryWeight: number): Promise<Routes> {
+    const ingress = await userIngress(canary);
+    // Created by fledge: owned by the Canary. One fledge found in place (e.g. Flagger's) is taken over unowned.
+    const owner = current === undefined || isOwned(current, canary) ? canaryOwner(canary) : undefined;
+    const desired = buildCanaryIngress({ canary, ingress, prefix, canaryWeight, ...(owner ? { owner } : {}) });
+    if (current && !managed(current))
+      deps.log?.info({ ingress: `${namespaceOf(canary)}/${desired.metadata.name}` }, 'taking over canary Ingress');
+    const stored = (await objects.patch(
+      desired as unknown as KubernetesObject,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    )) as unknown as Ingress;
+    return routesOfCanaryIngress(stored, prefix, canary.spec.analysis.match);
+  }
+
+  return {
+    async reconcile(canary) {
+      const current = await read(canary, canaryIngressName(canary));
+      // Keep the weights in force: reconcile runs at every initialization, also mid-rollout after a restart.
+      const routes =
+        current && managed(current)
+          ? routesOfCanaryIngress(current, prefix, canary.spec.analysis.match)
+          : ALL_TO_PRIMARY;
+      return write(canary, current, routes.canary);
+    },
+
+    async setRoutes(canary, _primary, canaryWeight, mirrored) {
+      if (mirrored) throw ApplicationFailure.nonRetryable(NGINX_MIRROR_UNSUPPORTED, FAILURE.invalidSpec);
+      return write(canary, await read(canary, canaryIngressName(canary)), canaryWeight);
+    },
+
+    async getRoutes(canary) {
+      const current = await read(canary, canaryIngressName(canary));
+      // observe runs before the first reconcile creates (or takes over) the canary Ingress: nothing reaches the
+      // canary yet, whatever a leftover copy says.
+      if (!current || !managed(current)) return ALL_TO_PRIMARY;
+      return routesOfCanaryIngress(current, prefix, canary.spec.analysis.match);
+    },
+
+    // Flagger leaves the canary Ingress to garbage collection through its owner reference; fledge deletes it
+    // right away (same end state, no window where a deleted Canary still splits traffic).
+    async finalize(canary) {
+      const current = await read(canary, canaryIngressName(canary));
+      if (!current || current.metadata.annotations?.[MANAGED_ANNOTATION] !== canary.metadata.name) return;
+      await objects.delete(current as unknown as KubernetesObject);
+      deps.log?.info({ ingress: `${namespaceOf(canary)}/${current.metadata.name}` }, 'deleted canary Ingress');
+    },
+  };
+}
+
+function managed(ingress: Ingress): boolean {
+  return ingress.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined;
+}
+
+function isOwned(ingress: Ingress, canary: Canary): boolean {
+  const uid = (canary.metadata as { uid?: unknown }).uid;
+  return (ingress.metadata.ownerReferences ?? []).some((o) => o.kind === 'Canary' && o.uid === uid);
+}

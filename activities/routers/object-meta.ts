@@ -1,0 +1,34 @@
+// Metadata helpers shared by the routers that write plain Kubernetes objects (nginx Ingress, Contour HTTPProxy).
+import type { Canary } from '../../api/canary.ts';
+import type { OwnerReference } from './httproute.ts';
+
+/**
+ * Annotations Flagger adds to every routing object it writes so Flux neither reverts nor reports drift on them
+ * (Flagger pkg/router/util.go filterMetadata).
+ */
+export const FLUX_ANNOTATIONS: Readonly<Record<string, string>> = {
+  'kustomize.toolkit.fluxcd.io/reconcile': 'disabled',
+  'helm.toolkit.fluxcd.io/driftDetection': 'disabled',
+};
+
+/** Marks an object fledge manages (value: the Canary's name); absent on objects fledge never took over. */
+export const MANAGED_ANNOTATION = 'fledge.app/canary';
+
+/** Namespace of the Canary (and of every object its router writes). */
+export function namespaceOf(canary: Canary): string {
+  return canary.metadata.namespace ?? 'default';
+}
+
+/** Controller reference to the Canary (objects it owns go with it, as Flagger's setOwnerRefs); none without a uid. */
+export function canaryOwner(canary: Canary): OwnerReference | undefined {
+  const uid = (canary.metadata as { uid?: unknown }).uid;
+  if (typeof uid !== 'string' || !uid) return undefined;
+  return {
+    apiVersion: canary.apiVersion,
+    kind: 'Canary',
+    name: canary.metadata.name,
+    uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
