@@ -34,7 +34,12 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
       return raw && hooksOf(raw);
     },
   };
-  const routes = createRoutesActivities({ kube, log, defaultProvider });
+  const routes = createRoutesActivities({
+    kube,
+    log,
+    defaultProvider,
+    ...(deps.selectorLabels ? { selectorLabels: deps.selectorLabels } : {}),
+  });
   const k8s = createKubernetesActivities(deps, {
     getRoutes: routes.getRoutes,
     postEvent: async (input, event, sequence, raw) => {

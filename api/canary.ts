@@ -388,6 +388,8 @@ export type Provider = (typeof FLAGGER_PROVIDERS)[number];
  * equal). One name a line, so adding a provider is a one-line change.
  */
 export const SUPPORTED_PROVIDERS = [
+  'appmesh',
+  'appmesh:v1beta2',
   'gatewayapi',
   'gatewayapi:v1',
   'gatewayapi:v1beta1',

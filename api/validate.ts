@@ -128,10 +128,18 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
     }
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
-  // A/B testing routes by request, and the kubernetes provider has no router: neither can mirror.
-  const mirrored = a.mirror && strategy !== 'ab-testing' && spec.provider !== 'kubernetes';
+  // A/B testing routes by request, and neither the kubernetes provider nor App Mesh can shadow traffic (Flagger
+  // lists mirroring for Istio and Gateway API only).
+  const mirrored = a.mirror && strategy !== 'ab-testing' && spec.provider !== 'kubernetes' && !isAppMesh(spec.provider);
   if (a.mirror && !mirrored) warnings.push(`analysis.mirror is ignored for ${describe(strategy, spec.provider)}`);
+  const headers = a.match.reduce((n, m) => n + Object.keys(m.headers ?? {}).length, 0);
+  if (isAppMesh(spec.provider) && headers > 1)
+    warnings.push(`App Mesh supports a single condition: all ${headers} headers of analysis.match must match`);
   return { strategy, mirrored, iterations: strategy === 'canary' ? 0 : iterations, warnings };
+}
+
+function isAppMesh(provider: string | undefined): boolean {
+  return provider === 'appmesh' || (provider?.startsWith('appmesh:') ?? false);
 }
 
 function describe(strategy: Strategy, provider: string | undefined): string {

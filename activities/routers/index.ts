@@ -27,6 +27,8 @@ export interface RoutesDeps {
   allowUnreportedParents?: boolean;
   /** See RouterDeps.random. */
   random?: () => string;
+  /** See RouterDeps.selectorLabels. */
+  selectorLabels?: readonly string[];
 }
 
 export interface RoutesActivities extends RoutesPort {
@@ -42,6 +44,7 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
     ...(deps.log ? { log: deps.log } : {}),
     ...(deps.allowUnreportedParents !== undefined ? { allowUnreportedParents: deps.allowUnreportedParents } : {}),
     ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.selectorLabels ? { selectorLabels: deps.selectorLabels } : {}),
   };
 
   async function loadCanary(ref: CanaryRef): Promise<Canary> {

@@ -25,6 +25,8 @@ export interface RouterDeps {
   allowUnreportedParents?: boolean;
   /** Source of session cookie values; default 32 random alphanumerics. */
   random?: () => string;
+  /** Selector labels tried in order (Flagger's `-selector-labels`), for App Mesh pod selectors. */
+  selectorLabels?: readonly string[];
 }
 
 /** Field manager of every fledge write, so apply ownership is visible in managedFields. */

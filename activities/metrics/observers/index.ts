@@ -1,6 +1,7 @@
 // Which observer measures a canary's builtin metrics: by the Canary's provider (or the worker's default mesh
 // provider), with Flagger's fallback to Istio. Adding an observer is one file and one line here.
 import type { Observer } from './observer.ts';
+import { appmesh } from './appmesh.ts';
 import { contour } from './contour.ts';
 import { gatewayapi } from './gatewayapi.ts';
 import { istio } from './istio.ts';
@@ -11,7 +12,16 @@ import { traefik } from './traefik.ts';
 
 export type { Observer };
 
-const OBSERVERS: Record<string, Observer> = { contour, gatewayapi, istio, kubernetes, linkerd, nginx, traefik };
+const OBSERVERS: Record<string, Observer> = {
+  appmesh,
+  contour,
+  gatewayapi,
+  istio,
+  kubernetes,
+  linkerd,
+  nginx,
+  traefik,
+};
 
 /** Flagger's default mesh provider, and its observer for providers it has no queries for. */
 export const DEFAULT_OBSERVER = istio;
