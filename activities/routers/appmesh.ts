@@ -14,8 +14,6 @@ import {
   appMeshObjectsV1beta1,
   appMeshObjectsV1beta2,
   readWeights,
-  virtualRoutersV1beta2,
-  virtualServicesV1beta1,
   weightsObject,
 } from './appmesh-objects.ts';
 import type { AppMeshObject, AppMeshVersion, BuildInput } from './appmesh-objects.ts';
@@ -89,34 +87,38 @@ export function createAppMeshRouter(deps: RouterDeps & { version: AppMeshVersion
     return { canary, routes, ...(owner ? { owner } : {}), ...(label ? { selectorLabel: label } : {}) };
   }
 
+  /** Applies every object with these apex weights; re-applying unchanged objects does not rewrite them. */
+  async function write(canary: Canary, routes: BuildInput['routes']): Promise<number> {
+    if (deps.version === 'v1beta1' && !canary.spec.service?.meshName)
+      throw ApplicationFailure.nonRetryable(MESH_NAME_REQUIRED, FAILURE.invalidSpec);
+    const all =
+      deps.version === 'v1beta2'
+        ? appMeshObjectsV1beta2(input(canary, routes, await labelOf(canary)))
+        : appMeshObjectsV1beta1(input(canary, routes));
+    // Nodes first: the routers name them (Flagger's order).
+    for (const o of all) await apply(o);
+    return all.length;
+  }
+
   return {
     async reconcile(canary) {
-      if (deps.version === 'v1beta1' && !canary.spec.service?.meshName)
-        throw ApplicationFailure.nonRetryable(MESH_NAME_REQUIRED, FAILURE.invalidSpec);
       // Keep the weights in force: reconcile runs at every initialization and spec edit, also mid-rollout.
       const routes = (await storedWeights(canary)) ?? ALL_TO_PRIMARY;
-      const all =
-        deps.version === 'v1beta2'
-          ? appMeshObjectsV1beta2(input(canary, routes, await labelOf(canary)))
-          : appMeshObjectsV1beta1(input(canary, routes));
-      // Nodes first: the routes name them (Flagger's order).
-      for (const o of all) await apply(o);
+      const count = await write(canary, routes);
       deps.log?.info(
-        { canary: `${ns(canary)}/${canary.metadata.name}`, objects: all.length },
+        { canary: `${ns(canary)}/${canary.metadata.name}`, objects: count },
         'reconciled App Mesh objects',
       );
       return routes;
     },
 
+    // Flagger updates the apex object only and fails while it is missing; fledge applies the whole set, so a
+    // setRoutes before any reconcile (e.g. a rollout resumed after a restart) never leaves a router without nodes.
+    // Only the apex object changes when the others are in place.
     async setRoutes(canary, primary, canaryWeight, mirrored) {
       if (mirrored) throw ApplicationFailure.nonRetryable(APPMESH_MIRROR_UNSUPPORTED, FAILURE.invalidSpec);
-      const routes = { primary, canary: canaryWeight };
-      const [apex] =
-        deps.version === 'v1beta2'
-          ? virtualRoutersV1beta2(input(canary, routes))
-          : virtualServicesV1beta1(input(canary, routes));
-      await apply(apex!);
-      return { ...routes, mirrored: false };
+      await write(canary, { primary, canary: canaryWeight });
+      return { primary, canary: canaryWeight, mirrored: false };
     },
 
     async getRoutes(canary) {
