@@ -19,8 +19,6 @@ const FLUX_ANNOTATIONS = {
   'kustomize.toolkit.fluxcd.io/reconcile': 'disabled',
   'helm.toolkit.fluxcd.io/driftDetection': 'disabled',
 };
-/** Flagger's legacy router refuses a Canary without `service.meshName` with this text (pkg/router/appmesh.go). */
-export const MESH_NAME_REQUIRED = 'mesh name cannot be empty';
 
 export interface AppMeshObject {
   apiVersion: string;

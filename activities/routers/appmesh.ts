@@ -4,13 +4,13 @@
 import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
+import { MESH_NAME_REQUIRED } from '../../api/canary.ts';
 import type { Canary } from '../../api/canary.ts';
 import type { Routes } from '../../api/ports.ts';
 import { DEFAULT_SELECTOR_LABELS, selectorLabel } from '../kubernetes/workload.ts';
 import type { Workload } from '../kubernetes/workload.ts';
 import {
   APPMESH_GROUP,
-  MESH_NAME_REQUIRED,
   appMeshObjectsV1beta1,
   appMeshObjectsV1beta2,
   readWeights,

@@ -7,12 +7,17 @@
 // weights, and nothing else is rewritten (Flagger updates only that router).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import * as k8s from '@kubernetes/client-node';
 import type { RolloutActivities } from '../../api/ports.ts';
 import { createRoutesActivities } from '../../activities/routers/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { flaggerApiCrdFiles } from '../../dev/fixtures.ts';
+import { makeTempDir } from '../../dev/proc.ts';
 import { canaryDeletingSignal } from '../../workflows/controls.ts';
+import { MESH_NAME_REQUIRED } from '../../api/canary.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import { newWorldCanary } from '../scripted/world.ts';
@@ -30,7 +35,10 @@ import {
 } from '../workflow/env.ts';
 
 let cluster: Cluster;
+/** Legacy `appmesh`: its own apiserver, with the App Mesh CRDs serving and storing v1beta1 only. */
+let legacyCluster: Cluster;
 let custom: k8s.CustomObjectsApi;
+let legacy: k8s.CustomObjectsApi;
 let env: TestEnv;
 let stopWorker = async () => {};
 
@@ -59,6 +67,21 @@ async function exists(plural: string, name: string): Promise<boolean> {
       throw e;
     },
   );
+}
+
+/** Whether the canary's VirtualNodes are in its cluster (legacy: three, v1beta2: two). */
+async function nodesExist(name: string): Promise<boolean> {
+  if (!name.startsWith('legacy-'))
+    return (await exists('virtualnodes', `${name}-primary`)) && (await exists('virtualnodes', `${name}-canary`));
+  const found = await Promise.all(
+    [name, `${name}-primary`, `${name}-canary`].map((n) =>
+      readLegacy('virtualnodes', n).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return found.every(Boolean);
 }
 
 const OBJECTS = (name: string) => [
@@ -90,13 +113,73 @@ async function snapshot(name: string): Promise<Snapshot> {
   return { weights: weightsOf(await read('virtualrouters', name), name), versions };
 }
 
+/**
+ * The legacy controller's CRDs: the v1beta1 version of each generated CRD alone (served and stored). With v1beta2
+ * stored and no conversion webhook, the apiserver would prune every v1beta1-only field (meshName, routes).
+ */
+function legacyCrdFiles(): string[] {
+  const dir = makeTempDir('appmesh-v1beta1-crds');
+  const files: string[] = [];
+  for (const file of flaggerApiCrdFiles('appmesh')) {
+    const crd = parseYaml(readFileSync(file, 'utf8')) as { spec: { versions: { name: string; storage: boolean }[] } };
+    const v1beta1 = crd.spec.versions.filter((v) => v.name === 'v1beta1');
+    if (v1beta1.length === 0) continue;
+    crd.spec.versions = v1beta1.map((v) => ({ ...v, served: true, storage: true }));
+    const out = join(dir, basename(file));
+    writeFileSync(out, stringifyYaml(crd));
+    files.push(out);
+  }
+  return files;
+}
+
+const V1BETA1 = { group: 'appmesh.k8s.aws', version: 'v1beta1', namespace: NAMESPACE };
+type LegacyRoute = {
+  name: string;
+  priority?: number;
+  http: { match: Record<string, unknown>; action: { weightedTargets: { virtualNodeName: string; weight: number }[] } };
+};
+
+async function readLegacy(plural: string, name: string): Promise<Stored> {
+  return (await legacy.getNamespacedCustomObject({ ...V1BETA1, plural, name })) as Stored;
+}
+
+/** "primary/canary" of the first route of a legacy VirtualService. */
+function legacyWeights(vs: Stored, name: string): string {
+  const targets = (vs.spec.routes as LegacyRoute[])[0]!.http.action.weightedTargets;
+  const w = (node: string) => targets.find((t) => t.virtualNodeName === node)?.weight;
+  return `${w(`${name}-primary`)}/${w(`${name}-canary`)}`;
+}
+
+async function legacySnapshot(name: string): Promise<Snapshot> {
+  const versions: Record<string, string> = {};
+  for (const n of [name, `${name}-primary`, `${name}-canary`])
+    versions[`virtualnodes/${n}`] = (await readLegacy('virtualnodes', n)).metadata.resourceVersion;
+  const canaryVs = `${name}-canary.${NAMESPACE}`;
+  versions[`virtualservices/${canaryVs}`] = (await readLegacy('virtualservices', canaryVs)).metadata.resourceVersion;
+  return { weights: legacyWeights(await readLegacy('virtualservices', `${name}.${NAMESPACE}`), name), versions };
+}
+
 before(async () => {
-  cluster = await startCluster({ crds: flaggerApiCrdFiles('appmesh'), gatewayApi: false });
+  [cluster, legacyCluster, env] = await Promise.all([
+    startCluster({ crds: flaggerApiCrdFiles('appmesh'), gatewayApi: false }),
+    startCluster({ crds: legacyCrdFiles(), gatewayApi: false }),
+    setupEnv('appmesh', { worker: false }),
+  ]);
   custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  env = await setupEnv('appmesh', { worker: false });
+  legacy = legacyCluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+  for (const c of [cluster, legacyCluster])
+    await c.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
   const scripted = createScriptedActivities(env.world.url);
-  const routes = createRoutesActivities({ kube: cluster.kubeConfig });
+  const modern = createRoutesActivities({ kube: cluster.kubeConfig });
+  const old = createRoutesActivities({ kube: legacyCluster.kubeConfig });
+  /** Canaries named `legacy-…` live in the legacy cluster. */
+  const routesOf = (canary: { name: string }) => (canary.name.startsWith('legacy-') ? old : modern);
+  const routes: typeof modern = {
+    reconcileRoutes: (i) => routesOf(i.canary).reconcileRoutes(i),
+    setRoutes: (i) => routesOf(i.canary).setRoutes(i),
+    getRoutes: (i) => routesOf(i.canary).getRoutes(i),
+    finalizeRoutes: (i) => routesOf(i.canary).finalizeRoutes(i),
+  };
   const activities: RolloutActivities & {
     finalizeCanary(i: { canary: { namespace: string; name: string } }): Promise<void>;
   } = {
@@ -104,11 +187,7 @@ before(async () => {
     observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
     initializePrimary: async (input) => {
       const name = input.canary.name;
-      if (!nodesBeforePrimary.has(name))
-        nodesBeforePrimary.set(
-          name,
-          (await exists('virtualnodes', `${name}-primary`)) && (await exists('virtualnodes', `${name}-canary`)),
-        );
+      if (!nodesBeforePrimary.has(name)) nodesBeforePrimary.set(name, await nodesExist(name));
       return scripted.initializePrimary(input);
     },
     reconcileRoutes: async (input) => {
@@ -119,7 +198,8 @@ before(async () => {
       await scripted.setRoutes(input);
       const now = await routes.setRoutes(input);
       const name = input.canary.name;
-      trails.set(name, [...(trails.get(name) ?? []), await snapshot(name)]);
+      const taken = name.startsWith('legacy-') ? await legacySnapshot(name) : await snapshot(name);
+      trails.set(name, [...(trails.get(name) ?? []), taken]);
       return now;
     },
     getRoutes: routes.getRoutes,
@@ -135,14 +215,15 @@ before(async () => {
 after(async () => {
   await stopWorker();
   await env?.stop();
-  await cluster?.stop();
+  await Promise.all([cluster?.stop(), legacyCluster?.stop()]);
 });
 
 /** The Canary and its target Deployment in the apiserver (the router reads the selector label from the target). */
 async function createCanary(raw: Record<string, unknown>, label = 'app'): Promise<string> {
   const { metadata, ...rest } = raw as { metadata: { name: string } };
   const name = metadata.name;
-  await cluster.kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
+  const target = name.startsWith('legacy-') ? legacyCluster : cluster;
+  await target.kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
     namespace: NAMESPACE,
     body: {
       metadata: { name },
@@ -155,7 +236,7 @@ async function createCanary(raw: Record<string, unknown>, label = 'app'): Promis
       },
     },
   });
-  const created = (await custom.createNamespacedCustomObject({
+  const created = (await target.kubeConfig.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
     group: 'flagger.app',
     version: 'v1beta1',
     namespace: NAMESPACE,
@@ -309,5 +390,92 @@ describe('App Mesh (appmesh:v1beta2) routes in a real workflow run', { concurren
       last,
       'Flagger finalizes nothing on App Mesh: objects as the last step left them',
     );
+  });
+});
+
+describe('legacy App Mesh (appmesh, v1beta1 API) routes in a real workflow run', { concurrency: true }, () => {
+  const legacyCanary = (name: string, analysis: Record<string, unknown>, service: Record<string, unknown>) =>
+    canaryRaw(name, { interval: '300ms', ...analysis }, { provider: 'appmesh', service: { port: 9898, ...service } });
+
+  it('initializes three VirtualNodes in the mesh first, then a canary walks <svc>.<ns> to 100/0', async () => {
+    const name = 'legacy-canary';
+    const raw = legacyCanary(
+      name,
+      { stepWeight: 25, maxWeight: 50 },
+      { meshName: 'global', hosts: ['app.example.com'] },
+    );
+    await createCanary(raw);
+    env.world.put(`${NAMESPACE}/${name}`, newWorldCanary({ raw, primary: { exists: false, ready: true } }));
+    const init = await runToEnd(env, name, { revision: { hash: 'rev-1', generation: 1 } });
+    assert.equal(init.result.phase, 'Initialized');
+    assert.equal(nodesBeforePrimary.get(name), true, 'VirtualNodes existed when the primary was created');
+    const apexNode = await readLegacy('virtualnodes', name);
+    assert.deepEqual(apexNode.spec, {
+      meshName: 'global',
+      listeners: [{ portMapping: { port: 9898, protocol: 'http' } }],
+      serviceDiscovery: { dns: { hostName: `${name}-primary.${NAMESPACE}` } },
+    });
+    assert.deepEqual((await readLegacy('virtualnodes', `${name}-canary`)).spec.serviceDiscovery, {
+      dns: { hostName: `${name}-canary.${NAMESPACE}` },
+    });
+    const apex = await readLegacy('virtualservices', `${name}.${NAMESPACE}`);
+    assert.deepEqual(apex.spec.virtualRouter, { name, listeners: [{ portMapping: { port: 9898, protocol: 'http' } }] });
+    assert.equal(
+      (apex as unknown as { metadata: { annotations: Record<string, string> } }).metadata.annotations[
+        'gateway.appmesh.k8s.aws/domain'
+      ],
+      'app.example.com,',
+    );
+    assert.equal(legacyWeights(apex, name), '100/0');
+    const start = await legacySnapshot(name);
+
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(
+      trails.get(name)?.map((s) => s.weights),
+      ['75/25', '50/50', '100/0'],
+    );
+    assertOnlyApexWritten(name, start);
+    const canaryVs = await readLegacy('virtualservices', `${name}-canary.${NAMESPACE}`);
+    assert.equal(legacyWeights(canaryVs, name), '0/100');
+  });
+
+  it('A/B testing on the legacy API: the header route carries the weights', async () => {
+    const name = 'legacy-ab';
+    const raw = legacyCanary(
+      name,
+      { iterations: 2, match: [{ headers: { 'user-agent': { regex: '.*Chrome.*' } } }] },
+      { meshName: 'global' },
+    );
+    await createCanary(raw);
+    seedInitialized(env, { raw });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(
+      trails.get(name)?.map((s) => s.weights),
+      ['0/100', '100/0'],
+    );
+    const routes = (await readLegacy('virtualservices', `${name}.${NAMESPACE}`)).spec.routes as LegacyRoute[];
+    assert.deepEqual(
+      routes.map((r) => [r.name, r.priority, r.http.match]),
+      [
+        [`${name}-a`, 10, { prefix: '/', headers: [{ name: 'user-agent', match: { regex: '.*Chrome.*' } }] }],
+        [`${name}-b`, 20, { prefix: '/' }],
+      ],
+    );
+  });
+
+  it("a legacy Canary without service.meshName gets Flagger's text as a Warning event, and no object", async () => {
+    const name = 'legacy-nomesh';
+    const raw = legacyCanary(name, { stepWeight: 50 }, {});
+    await createCanary(raw);
+    const world = newWorldCanary({ raw, primary: { exists: false, ready: true } });
+    env.world.put(`${NAMESPACE}/${name}`, world);
+    const handle = await startRollout(env, name, { revision: { hash: 'rev-1', generation: 1 } });
+    await waitUntil('the mesh name event', () =>
+      world.log.events.some((e) => e.type === 'Warning' && e.message.includes(MESH_NAME_REQUIRED)),
+    );
+    await handle.terminate('test done');
+    await assert.rejects(readLegacy('virtualnodes', name), (e: unknown) => (e as { code?: number }).code === 404);
   });
 });
