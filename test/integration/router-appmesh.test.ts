@@ -39,6 +39,8 @@ let cluster: Cluster;
 let legacyCluster: Cluster;
 let custom: k8s.CustomObjectsApi;
 let legacy: k8s.CustomObjectsApi;
+/** The v1beta2 routes activities, called directly (no workflow). */
+let direct: ReturnType<typeof createRoutesActivities>;
 let env: TestEnv;
 let stopWorker = async () => {};
 
@@ -171,6 +173,7 @@ before(async () => {
     await c.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
   const scripted = createScriptedActivities(env.world.url);
   const modern = createRoutesActivities({ kube: cluster.kubeConfig });
+  direct = modern;
   const old = createRoutesActivities({ kube: legacyCluster.kubeConfig });
   /** Canaries named `legacy-…` live in the legacy cluster. */
   const routesOf = (canary: { name: string }) => (canary.name.startsWith('legacy-') ? old : modern);
@@ -370,6 +373,47 @@ describe('App Mesh (appmesh:v1beta2) routes in a real workflow run', { concurren
     );
     assert.equal(weightsOf(await read('virtualrouters', name), name), '100/0');
     assert.equal(weightsOf(await read('virtualrouters', `${name}-canary`), name), '0/100');
+  });
+
+  it('reconcile keeps the weights in force, applies spec edits and undoes foreign edits; mirroring is refused', async () => {
+    const name = 'mesh-direct';
+    const canary = { namespace: NAMESPACE, name };
+    await createCanary(meshCanary(name, { stepWeight: 10 }));
+    assert.deepEqual(await direct.getRoutes({ canary }), { primary: 100, canary: 0, mirrored: false }, 'nothing yet');
+    await direct.reconcileRoutes({ canary });
+    await direct.setRoutes({ canary, routes: { primary: 60, canary: 40, mirrored: false } });
+    // Flagger's reconcile test: backends added to the Canary, a route prefix changed behind Flagger's back.
+    const backends = ['test.example.com', 'arn:aws:appmesh:eu-west-1:12345678910:mesh/my-mesh/virtualService/svc'];
+    await custom.patchNamespacedCustomObject(
+      {
+        group: 'flagger.app',
+        version: 'v1beta1',
+        namespace: NAMESPACE,
+        plural: 'canaries',
+        name,
+        body: [{ op: 'add', path: '/spec/service/backends', value: backends }],
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    );
+    await custom.patchNamespacedCustomObject(
+      {
+        ...V1BETA2,
+        plural: 'virtualrouters',
+        name,
+        body: [{ op: 'replace', path: '/spec/routes/0/httpRoute/match/prefix', value: 'api' }],
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    );
+    assert.deepEqual(await direct.reconcileRoutes({ canary }), { primary: 60, canary: 40, mirrored: false });
+    const apex = await read('virtualrouters', name);
+    assert.equal(weightsOf(apex, name), '60/40');
+    assert.deepEqual((apex.spec.routes as VrRoute[])[0]!.httpRoute.match, { prefix: '/' });
+    assert.equal(((await read('virtualnodes', `${name}-primary`)).spec.backends as unknown[]).length, 2);
+    await assert.rejects(
+      direct.setRoutes({ canary, routes: { primary: 100, canary: 0, mirrored: true } }),
+      (e: unknown) => (e as { type?: string; nonRetryable?: boolean }).nonRetryable === true,
+    );
+    assert.deepEqual(await direct.getRoutes({ canary }), { primary: 60, canary: 40, mirrored: false });
   });
 
   it('deleting the Canary mid-rollout (revertOnDeletion) finalizes without touching the App Mesh objects', async () => {
