@@ -29,11 +29,11 @@ export const APPMESH_MIRROR_UNSUPPORTED = 'Traffic mirroring is not supported wh
 
 /**
  * The App Mesh router of one API version. reconcile creates or updates every object, keeping the weights in force
- * (all to the primary when new); setRoutes writes the apex object's first route; getRoutes reads it back (no
- * status wait: Flagger reads the spec); finalize does nothing (Flagger: the objects go with the Canary through
+ * (all to the primary when new); setRoutes re-applies them with new weights on the apex object's first route;
+ * getRoutes reads those back (no status wait: Flagger reads the spec); finalize does nothing (Flagger: the objects go with the Canary through
  * their owner reference). Errors: legacy without `service.meshName` → non-retryable InvalidSpec
  * (`mesh name cannot be empty`); a mirror request → non-retryable InvalidSpec; an apex object without the two
- * weighted targets → retryable RouteNotReady.
+ * weighted targets → retryable RouteNotReady; a missing target workload (v1beta2) → retryable RouteNotFound.
  */
 export function createAppMeshRouter(deps: RouterDeps & { version: AppMeshVersion }): Router {
   const objects = KubernetesObjectApi.makeApiClient(deps.kube);
@@ -64,7 +64,7 @@ export function createAppMeshRouter(deps: RouterDeps & { version: AppMeshVersion
     return readWeights(await read(kind, name, ns(canary)), canary);
   }
 
-  /** The target's selector label (v1beta2 pod selectors); Flagger's default `app` when the target is not there. */
+  /** The target's selector label (v1beta2 pod selectors): the first configured one it selects on, else the first. */
   async function labelOf(canary: Canary): Promise<string> {
     const labels = deps.selectorLabels ?? DEFAULT_SELECTOR_LABELS;
     const { kind, name } = canary.spec.targetRef;
