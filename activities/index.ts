@@ -40,6 +40,7 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
     defaultProvider,
     ...(deps.ingressAnnotationsPrefix ? { ingressAnnotationsPrefix: deps.ingressAnnotationsPrefix } : {}),
     ...(deps.ingressClass ? { ingressClass: deps.ingressClass } : {}),
+    ...(deps.selectorLabels ? { selectorLabels: deps.selectorLabels } : {}),
   });
   const k8s = createKubernetesActivities(deps, {
     getRoutes: routes.getRoutes,

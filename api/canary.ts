@@ -388,6 +388,8 @@ export type Provider = (typeof FLAGGER_PROVIDERS)[number];
  * equal). One name a line, so adding a provider is a one-line change.
  */
 export const SUPPORTED_PROVIDERS = [
+  'appmesh',
+  'appmesh:v1beta2',
   'contour',
   'gatewayapi',
   'gatewayapi:v1',
@@ -460,6 +462,8 @@ type Issue = { message: string; path: (string | number)[] };
 
 /** Flagger's error text, kept verbatim so existing alerts and runbooks still match. */
 export const GATEWAY_REFS_REQUIRED = 'GatewayRefs must be specified when using Gateway API as a provider.';
+/** Flagger's legacy App Mesh router refuses a Canary without `service.meshName` with this text (pkg/router/appmesh.go). */
+export const MESH_NAME_REQUIRED = 'mesh name cannot be empty';
 
 function providerIssues(spec: SpecShape): Issue[] {
   const p = spec.provider;
@@ -481,6 +485,8 @@ function serviceIssues(spec: SpecShape): Issue[] {
   }
   if (isGatewayApi(spec.provider) && !spec.service.gatewayRefs?.length)
     return [{ path: ['service', 'gatewayRefs'], message: GATEWAY_REFS_REQUIRED }];
+  if (spec.provider === 'appmesh' && !spec.service.meshName)
+    return [{ path: ['service', 'meshName'], message: MESH_NAME_REQUIRED }];
   return [];
 }
 

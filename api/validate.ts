@@ -128,22 +128,30 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
     }
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
-  // A/B testing routes by request, the kubernetes provider has no router, SMI has no mirroring and ingress-nginx
-  // canaries cannot copy requests: none of them mirrors (Flagger's SMI and nginx routers ignored the mirror and
-  // stalled at weight 0).
+  // A/B testing routes by request; the kubernetes provider has no router; SMI, ingress-nginx canaries and App Mesh
+  // cannot copy requests: none of them mirrors (Flagger's SMI, nginx and App Mesh routers ignored the mirror and
+  // stalled at weight 0; Flagger lists mirroring for Istio and Gateway API only).
   const mirrored =
     a.mirror &&
     strategy !== 'ab-testing' &&
     spec.provider !== 'kubernetes' &&
     spec.provider !== 'nginx' &&
-    !isSmi(spec.provider);
+    !isSmi(spec.provider) &&
+    !isAppMesh(spec.provider);
   // Flagger's SMI routers ignore match conditions: its A/B iterations send all traffic to the canary.
   if (strategy === 'ab-testing' && isSmi(spec.provider))
     warnings.push(
       `A/B testing match conditions are ignored by the ${spec.provider} provider: all traffic goes to the canary`,
     );
   if (a.mirror && !mirrored) warnings.push(`analysis.mirror is ignored for ${describe(strategy, spec.provider)}`);
+  const headers = a.match.reduce((n, m) => n + Object.keys(m.headers ?? {}).length, 0);
+  if (isAppMesh(spec.provider) && headers > 1)
+    warnings.push(`App Mesh supports a single condition: all ${headers} headers of analysis.match must match`);
   return { strategy, mirrored, iterations: strategy === 'canary' ? 0 : iterations, warnings };
+}
+
+function isAppMesh(provider: string | undefined): boolean {
+  return provider === 'appmesh' || (provider?.startsWith('appmesh:') ?? false);
 }
 
 function describe(strategy: Strategy, provider: string | undefined): string {

@@ -66,6 +66,20 @@ function ordered(t: { env: TickEnv }): boolean {
   return t.env.patched ? t.env.patched(TRAFFIC_AFTER_READINESS) : true;
 }
 
+/** App Mesh's routes are reconciled before the primary workload: see routesFirst. */
+export const MESH_ROUTES_FIRST = 'appmesh-routes-first';
+
+/**
+ * App Mesh only: the VirtualNodes must exist before the primary's pods start, or the App Mesh injector gives them
+ * no Envoy sidecar (Flagger pkg/controller/scheduler.go reconciles the App Mesh router before the primary). A pure
+ * function of the observed spec; `patched` only for App Mesh specs, so other histories see no marker.
+ */
+function routesFirst(t: { env: TickEnv; spec: { provider?: string } }): boolean {
+  const provider = t.spec.provider ?? '';
+  if (provider !== 'appmesh' && !provider.startsWith('appmesh:')) return false;
+  return t.env.patched ? t.env.patched(MESH_ROUTES_FIRST) : true;
+}
+
 /**
  * Thrown by the `observe` and `runMetrics` ports when the infrastructure behind them (apiserver, a gateway that
  * has not accepted the route, the metrics server) kept failing through one tick's retries. The tick then holds
@@ -168,15 +182,17 @@ function classify(t: Tick): TickOutcome {
 async function initialize(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
   const target = { canary: state.canary, revision: state.revision };
+  const first = routesFirst(t);
+  if (first) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
   await env.ports.initializePrimary(target);
   const before = ordered(t);
   // Histories from before the ordering reconciled the routes ahead of the readiness check.
-  if (!before) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
+  if (!before && !first) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
   if (!t.obs.primary.ready) {
     state.waitingFor = `primary ready: ${t.obs.primary.message ?? 'not ready'}`;
     return 'continue';
   }
-  if (before) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
+  if (before && !first) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
   state.syncedGeneration = t.obs.generation;
   await env.ports.scaleCanary({ ...target, direction: 'down' });
   state.phase = 'Initialized';

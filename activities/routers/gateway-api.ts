@@ -133,7 +133,8 @@ function managedByFledge(route: HTTPRoute): boolean {
   return route.metadata.annotations?.[ANNOTATIONS.canary] !== undefined;
 }
 
-function ownerOf(canary: Canary): OwnerReference | undefined {
+/** Controller owner reference to the Canary (garbage collection of the objects fledge creates, as Flagger). */
+export function ownerOf(canary: Canary): OwnerReference | undefined {
   const uid = (canary.metadata as { uid?: unknown }).uid;
   if (typeof uid !== 'string' || !uid) return undefined;
   return {

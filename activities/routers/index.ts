@@ -31,6 +31,8 @@ export interface RoutesDeps {
   ingressAnnotationsPrefix?: string;
   /** See RouterDeps.ingressClass. */
   ingressClass?: string;
+  /** See RouterDeps.selectorLabels. */
+  selectorLabels?: readonly string[];
 }
 
 export interface RoutesActivities extends RoutesPort {
@@ -48,6 +50,7 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
     ...(deps.random ? { random: deps.random } : {}),
     ...(deps.ingressAnnotationsPrefix ? { ingressAnnotationsPrefix: deps.ingressAnnotationsPrefix } : {}),
     ...(deps.ingressClass ? { ingressClass: deps.ingressClass } : {}),
+    ...(deps.selectorLabels ? { selectorLabels: deps.selectorLabels } : {}),
   };
 
   async function loadCanary(ref: CanaryRef): Promise<Canary> {

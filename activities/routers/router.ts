@@ -29,6 +29,8 @@ export interface RouterDeps {
   ingressClass?: string;
   /** Source of session cookie values; default 32 random alphanumerics. */
   random?: () => string;
+  /** Selector labels tried in order (Flagger's `-selector-labels`), for App Mesh pod selectors. */
+  selectorLabels?: readonly string[];
 }
 
 /** Field manager of every fledge write, so apply ownership is visible in managedFields. */

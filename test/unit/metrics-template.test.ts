@@ -147,7 +147,14 @@ test('builtin observer queries have Flagger shapes', () => {
       'kubernetes_pod_name=~"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)" }[1m] ) ) by (le) )',
   );
   assert.equal(observerFor('gatewayapi:v1').name, 'gatewayapi');
-  assert.equal(observerFor('appmesh').name, 'istio', 'Flagger falls back to Istio');
+  assert.equal(observerFor('appmesh:v1beta2').name, 'appmesh', 'both App Mesh versions share the observer');
+  assert.equal(
+    promql(observerFor('appmesh').successRate),
+    'sum(rate(envoy_cluster_upstream_rq{kubernetes_namespace="test", kubernetes_pod_name=~"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)", ' +
+      'envoy_response_code!~"5.*"}[1m])) / sum(rate(envoy_cluster_upstream_rq{kubernetes_namespace="test", ' +
+      'kubernetes_pod_name=~"podinfo-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[1m])) * 100',
+  );
+  assert.equal(observerFor('istio:v9').name, 'istio', 'Flagger falls back to Istio');
   // Flagger pkg/metrics/observers/nginx.go and contour.go, whitespace collapsed.
   const nginxSelector = 'namespace="test", ingress="podinfo-ing", canary!=""';
   assert.equal(

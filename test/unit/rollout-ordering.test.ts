@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Observation, Routes } from '../../api/ports.ts';
 import type { TickPorts } from '../../workflows/tick.ts';
-import { runTick } from '../../workflows/tick.ts';
+import { MESH_ROUTES_FIRST, runTick } from '../../workflows/tick.ts';
 import { initialState, type RolloutState } from '../../workflows/state.ts';
 import { applyControl } from '../../workflows/controls.ts';
 import { parseCanary, parseCanaryForRouting } from '../../api/validate.ts';
@@ -124,6 +124,22 @@ describe('traffic moves only towards a ready workload', () => {
     assert.equal(await d.tick(), 'final');
     assert.deepEqual(w.log.slice(3), ['initializePrimary', 'reconcileRoutes 100/0', 'scaleCanary down']);
     assert.equal(d.state.phase, 'Initialized');
+  });
+
+  it('App Mesh: routes (the VirtualNodes) before the primary on every initialization tick, as Flagger', async () => {
+    const mesh = () => spec({ stepWeight: 10 }, { provider: 'appmesh:v1beta2', service: { port: 80 } });
+    const w = fake({ primaryReady: false, status: {}, spec: mesh() });
+    const d = driver(w);
+    assert.equal(await d.tick(), 'continue');
+    assert.deepEqual(w.log, ['reconcileRoutes 100/0', 'initializePrimary']);
+    w.primaryReady = true;
+    assert.equal(await d.tick(), 'final');
+    assert.deepEqual(w.log.slice(2), ['reconcileRoutes 100/0', 'initializePrimary', 'scaleCanary down']);
+    // A history recorded before the change (patched false) replays the old order.
+    const old = fake({ status: {}, spec: mesh() });
+    const s = initialState({ namespace: 'ns', name: 'p' }, { hash: 'rev-1', generation: 1 }, 'test');
+    await runTick(s, { ports: portsOf(old), now: () => 1_000_000, patched: (id) => id !== MESH_ROUTES_FIRST });
+    assert.deepEqual(old.log, ['initializePrimary', 'reconcileRoutes 100/0', 'scaleCanary down']);
   });
 
   it('rollback (abort) with the primary not ready holds the routes, then routes back and scales down once ready', async () => {

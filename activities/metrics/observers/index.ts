@@ -1,6 +1,7 @@
 // Which observer measures a canary's builtin metrics: by the Canary's provider (or the worker's default mesh
 // provider), with Flagger's fallback to Istio. Adding an observer is one file and one line here.
 import type { Observer } from './observer.ts';
+import { appmesh } from './appmesh.ts';
 import { contour } from './contour.ts';
 import { gatewayapi } from './gatewayapi.ts';
 import { istio } from './istio.ts';
@@ -13,6 +14,7 @@ import { traefik } from './traefik.ts';
 export type { Observer };
 
 const OBSERVERS: Record<string, Observer> = {
+  appmesh,
   contour,
   gatewayapi,
   istio,
