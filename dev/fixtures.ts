@@ -120,6 +120,11 @@ export function kwokStagesYaml(): string {
  */
 export const FLAGGER_API_PACKAGES = {
   appmesh: ['pkg/apis/appmesh/v1beta2', 'pkg/apis/appmesh/v1beta1'],
+  /**
+   * The legacy App Mesh controller's CRDs: v1beta1 alone, served and stored. Next to v1beta2 storage (no
+   * conversion webhook) the apiserver would prune every v1beta1-only field (meshName, routes).
+   */
+  appmeshLegacy: ['pkg/apis/appmesh/v1beta1'],
   smi: ['pkg/apis/smi/v1alpha1', 'pkg/apis/smi/v1alpha2', 'pkg/apis/smi/v1alpha3'],
 } as const;
 

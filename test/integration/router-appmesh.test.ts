@@ -7,15 +7,11 @@
 // weights, and nothing else is rewritten (Flagger updates only that router).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import * as k8s from '@kubernetes/client-node';
 import type { RolloutActivities } from '../../api/ports.ts';
 import { createRoutesActivities } from '../../activities/routers/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { flaggerApiCrdFiles } from '../../dev/fixtures.ts';
-import { makeTempDir } from '../../dev/proc.ts';
 import { canaryDeletingSignal } from '../../workflows/controls.ts';
 import { MESH_NAME_REQUIRED } from '../../api/canary.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
@@ -115,25 +111,6 @@ async function snapshot(name: string): Promise<Snapshot> {
   return { weights: weightsOf(await read('virtualrouters', name), name), versions };
 }
 
-/**
- * The legacy controller's CRDs: the v1beta1 version of each generated CRD alone (served and stored). With v1beta2
- * stored and no conversion webhook, the apiserver would prune every v1beta1-only field (meshName, routes).
- */
-function legacyCrdFiles(): string[] {
-  const dir = makeTempDir('appmesh-v1beta1-crds');
-  const files: string[] = [];
-  for (const file of flaggerApiCrdFiles('appmesh')) {
-    const crd = parseYaml(readFileSync(file, 'utf8')) as { spec: { versions: { name: string; storage: boolean }[] } };
-    const v1beta1 = crd.spec.versions.filter((v) => v.name === 'v1beta1');
-    if (v1beta1.length === 0) continue;
-    crd.spec.versions = v1beta1.map((v) => ({ ...v, served: true, storage: true }));
-    const out = join(dir, basename(file));
-    writeFileSync(out, stringifyYaml(crd));
-    files.push(out);
-  }
-  return files;
-}
-
 const V1BETA1 = { group: 'appmesh.k8s.aws', version: 'v1beta1', namespace: NAMESPACE };
 type LegacyRoute = {
   name: string;
@@ -164,7 +141,7 @@ async function legacySnapshot(name: string): Promise<Snapshot> {
 before(async () => {
   [cluster, legacyCluster, env] = await Promise.all([
     startCluster({ crds: flaggerApiCrdFiles('appmesh'), gatewayApi: false }),
-    startCluster({ crds: legacyCrdFiles(), gatewayApi: false }),
+    startCluster({ crds: flaggerApiCrdFiles('appmeshLegacy'), gatewayApi: false }),
     setupEnv('appmesh', { worker: false }),
   ]);
   custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);

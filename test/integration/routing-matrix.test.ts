@@ -61,14 +61,15 @@ const PROVIDER_SETUP: Record<
     spec?: object;
     objects?: { metadata: object }[];
     /** Plays the provider's controller as far as getRoutes needs: marks what the router wrote as accepted. */
-    accept?: (ns: string) => Promise<void>;
+    accept?: (api: Api, ns: string) => Promise<void>;
   }
 > = {
   gatewayapi: () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
   'gatewayapi:v1': () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
   'gatewayapi:v1beta1': () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
+  appmesh: () => ({ service: { meshName: 'global' } }),
   contour: () => ({
-    accept: async (ns) => {
+    accept: async ({ custom }, ns) => {
       const proxy = (await custom.getNamespacedCustomObject({ ...HTTPPROXIES, namespace: ns, name: NAME })) as {
         metadata: { generation?: number };
       };
@@ -125,26 +126,25 @@ function validProxyStatus(observedGeneration: number): object {
   };
 }
 
-let cluster: Cluster;
-let custom: k8s.CustomObjectsApi;
-let routes: RoutesActivities;
-let objects: k8s.KubernetesObjectApi;
-/** Namespaced types that can hold routing state: Services, Ingresses and every custom resource but Flagger's. */
-let kinds: { apiVersion: string; kind: string }[] = [];
+/** One apiserver with a set of CRDs, and the clients the matrix drives it with. */
+interface Api {
+  cluster: Cluster;
+  custom: k8s.CustomObjectsApi;
+  objects: k8s.KubernetesObjectApi;
+  routes: RoutesActivities;
+  /** Namespaced types that can hold routing state: Services, Ingresses and every custom resource but Flagger's. */
+  kinds: { apiVersion: string; kind: string }[];
+}
 
-before(async () => {
-  cluster = await startCluster({
-    crds: [...flaggerApiCrdFiles('smi'), ...flaggerApiCrdFiles('appmesh'), ...contourCrdFiles()],
-  });
-  objects = k8s.KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
-  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  // No gateway or mesh runs here: readiness is not what this matrix measures.
-  routes = createRoutesActivities({ kube: cluster.kubeConfig, allowUnreportedParents: true, random: () => 'v' });
-  const crds = await cluster.kubeConfig.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition();
-  kinds = [
+/** Starts an apiserver with `crds` (and the Gateway API's) and waits until every custom resource can be listed. */
+async function connect(crds: string[]): Promise<Api> {
+  const cluster = await startCluster({ crds });
+  const objects = k8s.KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
+  const list = await cluster.kubeConfig.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition();
+  const kinds = [
     { apiVersion: 'v1', kind: 'Service' },
     { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' },
-    ...crds.items
+    ...list.items
       .filter((c) => c.spec.scope === 'Namespaced' && c.spec.group !== 'flagger.app')
       .map((c) => ({
         apiVersion: `${c.spec.group}/${c.spec.versions.find((v) => v.storage)!.name}`,
@@ -162,10 +162,30 @@ before(async () => {
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+  return {
+    cluster,
+    objects,
+    kinds,
+    custom: cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi),
+    // No gateway or mesh runs here: readiness is not what this matrix measures.
+    routes: createRoutesActivities({ kube: cluster.kubeConfig, allowUnreportedParents: true, random: () => 'v' }),
+  };
+}
+
+let main: Api;
+/** The legacy App Mesh controller stores v1beta1 itself: its provider is measured on CRDs of its own. */
+let legacyAppMesh: Api;
+const apiFor = (provider: string): Api => (provider === 'appmesh' ? legacyAppMesh : main);
+
+before(async () => {
+  [main, legacyAppMesh] = await Promise.all([
+    connect([...flaggerApiCrdFiles('smi'), ...flaggerApiCrdFiles('appmesh'), ...contourCrdFiles()]),
+    connect(flaggerApiCrdFiles('appmeshLegacy')),
+  ]);
 });
 
 after(async () => {
-  await cluster?.stop();
+  await Promise.all([main?.cluster.stop(), legacyAppMesh?.cluster.stop()]);
 });
 
 /** Runs at most `size` calls at once (the apiserver answers 429 past its max-(mutating-)requests-inflight). */
@@ -187,7 +207,7 @@ const limited = pool(16);
 const cellSlot = pool(6);
 
 /** The namespace's routing state, normalised so two namespaces with the same objects compare equal. */
-async function snapshot(ns: string): Promise<string> {
+async function snapshot({ kinds, objects }: Api, ns: string): Promise<string> {
   // List items carry no kind: take it from the type listed.
   const lists = await Promise.all(
     kinds.map(async ({ apiVersion, kind }) =>
@@ -214,8 +234,8 @@ async function snapshot(ns: string): Promise<string> {
 }
 
 /** A namespace with a Canary of `provider` and the Services the Kubernetes activities would have created. */
-async function prepare(provider: string, strategy: Strategy): Promise<string> {
-  const ns = await cluster.createNamespace(`m-${strategy}`);
+async function prepare(api: Api, provider: string, strategy: Strategy): Promise<string> {
+  const ns = await api.cluster.createNamespace(`m-${strategy}`);
   const setup = PROVIDER_SETUP[provider]?.(ns) ?? {};
   const service = (suffix: string, selector: string) => ({
     apiVersion: 'v1',
@@ -236,9 +256,27 @@ async function prepare(provider: string, strategy: Strategy): Promise<string> {
       ...setup.spec,
     },
   };
-  const docs = [service('', `${NAME}-primary`), service('-primary', `${NAME}-primary`), service('-canary', NAME)];
+  // The target: routers that select pods (App Mesh) read its labels. No controller runs, so it never has pods.
+  const target = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: NAME, namespace: ns, labels: { app: NAME } },
+    spec: {
+      selector: { matchLabels: { app: NAME } },
+      template: {
+        metadata: { labels: { app: NAME } },
+        spec: { containers: [{ name: NAME, image: 'ghcr.io/stefanprodan/podinfo:6.0.0' }] },
+      },
+    },
+  };
+  const docs = [
+    target,
+    service('', `${NAME}-primary`),
+    service('-primary', `${NAME}-primary`),
+    service('-canary', NAME),
+  ];
   for (const doc of [...docs, canary, ...(setup.objects ?? [])])
-    await objects.create({ ...doc, metadata: { ...doc.metadata, namespace: ns } } as k8s.KubernetesObject);
+    await api.objects.create({ ...doc, metadata: { ...doc.metadata, namespace: ns } } as k8s.KubernetesObject);
   return ns;
 }
 
@@ -255,22 +293,24 @@ function refusal(err: unknown): string {
 
 /** Drives one provider through one strategy; the snapshot lets A/B and affinity be compared with their baselines. */
 async function measure(provider: string, strategy: Strategy): Promise<Cell> {
-  const ns = await prepare(provider, strategy);
+  const api = apiFor(provider);
+  const { routes } = api;
+  const ns = await prepare(api, provider, strategy);
   const canary = { namespace: ns, name: NAME };
-  const before = await snapshot(ns);
+  const before = await snapshot(api, ns);
   try {
     await routes.reconcileRoutes({ canary });
     const plan = PLAN[strategy === 'finalize' ? 'bluegreen' : strategy];
     const set = await routes.setRoutes({ canary, routes: plan.routes });
-    await PROVIDER_SETUP[provider]?.(ns).accept?.(ns);
+    await PROVIDER_SETUP[provider]?.(ns).accept?.(api, ns);
     const read = await routes.getRoutes({ canary });
     if (plan.routes.mirrored && !read.mirrored && same(read, { ...plan.routes, mirrored: false }))
       return { value: 'ignored' };
     if (!same(set, plan.routes) || !same(read, plan.routes))
       return { value: `no (reads back ${read.primary}/${read.canary}${read.mirrored ? ' mirrored' : ''})` };
-    if (strategy !== 'finalize') return { value: 'yes', snapshot: await snapshot(ns) };
+    if (strategy !== 'finalize') return { value: 'yes', snapshot: await snapshot(api, ns) };
     await routes.finalizeRoutes({ canary });
-    return { value: (await snapshot(ns)) === before ? 'yes' : 'leaves objects' };
+    return { value: (await snapshot(api, ns)) === before ? 'yes' : 'leaves objects' };
   } catch (err) {
     return { value: refusal(err) };
   }
