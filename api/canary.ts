@@ -391,6 +391,7 @@ export const SUPPORTED_PROVIDERS = [
   'gatewayapi',
   'gatewayapi:v1',
   'gatewayapi:v1beta1',
+  'istio',
   'kubernetes',
 ] as const satisfies readonly Provider[];
 export type SupportedProvider = (typeof SUPPORTED_PROVIDERS)[number];

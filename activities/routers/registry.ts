@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { FLAGGER_PROVIDERS, SUPPORTED_LIST } from '../../api/canary.ts';
 import { FAILURE } from './errors.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
+import { createIstioRouter } from './istio.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
 import type { Router, RouterDeps } from './router.ts';
 
@@ -12,6 +13,7 @@ const FACTORIES = {
   'gatewayapi:v1beta1': (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1beta1' }),
   // Flagger's alias of the newest Gateway API version it knows.
   gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
+  istio: (deps: RouterDeps) => createIstioRouter(deps),
   kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
 } satisfies Record<string, (deps: RouterDeps) => Router>;
 

@@ -144,7 +144,7 @@ const required: Path[] = [
 
 /** Whole-spec conflicts, with where the error must point. */
 const conflicts: { name: string; edits: [Path, unknown][]; expectPath: string }[] = [
-  { name: 'istio provider', edits: [[['spec', 'provider'], 'istio']], expectPath: 'spec.provider' },
+  { name: 'osm provider', edits: [[['spec', 'provider'], 'osm']], expectPath: 'spec.provider' },
   { name: 'linkerd provider', edits: [[['spec', 'provider'], 'linkerd']], expectPath: 'spec.provider' },
   { name: 'nginx provider', edits: [[['spec', 'provider'], 'nginx']], expectPath: 'spec.provider' },
   {
