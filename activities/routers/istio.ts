@@ -111,6 +111,8 @@ export function createIstioRouter(deps: RouterDeps): Router {
       const vs = await readVs(canary);
       // observe runs before the first reconcile creates the VirtualService: nothing goes to the canary yet.
       if (!vs) return ALL_TO_PRIMARY;
+      // A VirtualService reconcile has not taken over yet routes nothing to the canary either.
+      if (!managedByFledge(vs, canary)) return ALL_TO_PRIMARY;
       const routes = readVirtualServiceRoutes(vs, canary);
       if (routes) return routes;
       const { apex } = serviceNames(canary);
