@@ -54,6 +54,8 @@ const USED_VERBS: Record<string, string[]> = {
   events: ['create'],
   'horizontalpodautoscalers.autoscaling': ['create', 'get', 'patch'],
   'httproutes.gateway.networking.k8s.io': ['create', 'delete', 'get', 'patch', 'update'],
+  'virtualservices.networking.istio.io': ['create', 'delete', 'get', 'patch', 'update'],
+  'destinationrules.networking.istio.io': ['create', 'delete', 'get', 'patch'],
 };
 
 /** What `as` may do in `ns` (`kubectl auth can-i --list`), less what every authenticated user may do. */
