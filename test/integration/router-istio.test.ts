@@ -443,6 +443,61 @@ describe('Istio routes in real workflow runs', { concurrency: true }, () => {
     });
   }
 
+  it('delegate VirtualService, idempotent reconcile that keeps the weights, a delegate with hosts refused', async () => {
+    const raw = istioCanary(
+      'ist-delegate',
+      { stepWeight: 10 },
+      { service: { port: 9898, delegation: true, portDiscovery: true } },
+    );
+    const { metadata, ...rest } = raw as { metadata: { name: string } };
+    await custom.createNamespacedCustomObject({
+      group: 'flagger.app',
+      version: 'v1beta1',
+      namespace: NAMESPACE,
+      plural: 'canaries',
+      body: { ...rest, metadata: { name: metadata.name } },
+    });
+    const canary = { namespace: NAMESPACE, name: 'ist-delegate' };
+    assert.deepEqual(await routes.reconcileRoutes({ canary }), { primary: 100, canary: 0, mirrored: false });
+    const split = { primary: 70, canary: 30, mirrored: false };
+    assert.deepEqual(await routes.setRoutes({ canary, routes: split }), split);
+    const before = await readVs(NAMESPACE, 'ist-delegate');
+    assert.deepEqual(before.spec, {
+      hosts: [],
+      http: [
+        {
+          route: [
+            { destination: { host: 'ist-delegate-primary', port: { number: 9898 } }, weight: 70 },
+            { destination: { host: 'ist-delegate-canary', port: { number: 9898 } }, weight: 30 },
+          ],
+        },
+      ],
+    });
+    assert.deepEqual(await routes.reconcileRoutes({ canary }), split, 'reconcile keeps the weights in force');
+    assert.equal((await readVs(NAMESPACE, 'ist-delegate')).metadata.resourceVersion, before.metadata.resourceVersion);
+    assert.deepEqual(await routes.getRoutes({ canary }), split);
+
+    await custom.patchNamespacedCustomObject(
+      {
+        group: 'flagger.app',
+        version: 'v1beta1',
+        namespace: NAMESPACE,
+        plural: 'canaries',
+        name: 'ist-delegate',
+        body: { spec: { service: { hosts: ['app.example.com'] } } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await assert.rejects(routes.reconcileRoutes({ canary }), (e: unknown) => {
+      const f = e as { type?: string; nonRetryable?: boolean; message?: string };
+      return (
+        f.type === 'InvalidSpec' &&
+        f.nonRetryable === true &&
+        /cannot have hosts and gateways when delegation enabled/.test(f.message ?? '')
+      );
+    });
+  });
+
   // ---- Flagger's own manifests -------------------------------------------------------------------------
 
   it("Flagger's Istio tutorial canary (webhooks, gateway, hosts, trafficPolicy, retries) succeeds", async () => {
