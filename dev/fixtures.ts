@@ -96,6 +96,11 @@ export function gatewayApiCrdFiles(channel: 'standard' | 'experimental' = 'stand
   return fixtureYamlFiles('gatewayApi', `config/crd/${channel}`).filter((f) => !f.includes('vap_safeupgrades'));
 }
 
+/** Istio v1.30.3's CRDs (networking, security, telemetry, extensions) in one file, for `startCluster({ crds })`. */
+export function istioCrdFile(): string {
+  return fixturePath('istioApi', 'kubernetes/customresourcedefinitions.gen.yaml');
+}
+
 /** Flagger's podinfo kustomize fixture (Deployment + HPA), as used by its tutorials. */
 export function podinfoFixtureDir(): string {
   return fixturePath('flagger', 'kustomize/podinfo');

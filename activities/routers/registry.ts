@@ -6,6 +6,7 @@ import { createAppMeshRouter } from './appmesh.ts';
 import { FAILURE } from './errors.ts';
 import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
+import { createIstioRouter } from './istio.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
 import { createSmiRouter } from './smi.ts';
 import { createNginxRouter } from './nginx.ts';
@@ -18,6 +19,7 @@ const FACTORIES = {
   'gatewayapi:v1beta1': (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1beta1' }),
   // Flagger's alias of the newest Gateway API version it knows.
   gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
+  istio: (deps: RouterDeps) => createIstioRouter(deps),
   kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
   // SMI TrafficSplit versions as Flagger's factory maps them: linkerd → v1alpha1, osm → v1alpha2.
   linkerd: (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha1' }),

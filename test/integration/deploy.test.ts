@@ -57,6 +57,8 @@ const USED_VERBS: Record<string, string[]> = {
   'trafficsplits.split.smi-spec.io': ['create', 'delete', 'get', 'patch'],
   'ingresses.networking.k8s.io': ['create', 'delete', 'get', 'patch'],
   'httpproxies.projectcontour.io': ['create', 'delete', 'get', 'patch', 'update'],
+  'virtualservices.networking.istio.io': ['create', 'delete', 'get', 'patch', 'update'],
+  'destinationrules.networking.istio.io': ['create', 'delete', 'get', 'patch'],
 };
 
 /** What `as` may do in `ns` (`kubectl auth can-i --list`), less what every authenticated user may do. */

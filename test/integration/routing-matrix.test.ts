@@ -17,7 +17,7 @@ import { SUPPORTED_PROVIDERS } from '../../api/canary.ts';
 import type { Routes } from '../../api/ports.ts';
 import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { contourCrdFiles, flaggerApiCrdFiles } from '../../dev/fixtures.ts';
+import { contourCrdFiles, flaggerApiCrdFiles, istioCrdFile } from '../../dev/fixtures.ts';
 import { REPO_ROOT } from '../../dev/proc.ts';
 
 const DOC = join(REPO_ROOT, 'docs', 'routing.md');
@@ -179,7 +179,7 @@ const apiFor = (provider: string): Api => (provider === 'appmesh' ? legacyAppMes
 
 before(async () => {
   [main, legacyAppMesh] = await Promise.all([
-    connect([...flaggerApiCrdFiles('smi'), ...flaggerApiCrdFiles('appmesh'), ...contourCrdFiles()]),
+    connect([...flaggerApiCrdFiles('smi'), ...flaggerApiCrdFiles('appmesh'), ...contourCrdFiles(), istioCrdFile()]),
     connect(flaggerApiCrdFiles('appmeshLegacy')),
   ]);
 });

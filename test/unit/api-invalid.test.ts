@@ -144,7 +144,6 @@ const required: Path[] = [
 
 /** Whole-spec conflicts, with where the error must point. */
 const conflicts: { name: string; edits: [Path, unknown][]; expectPath: string }[] = [
-  { name: 'istio provider', edits: [[['spec', 'provider'], 'istio']], expectPath: 'spec.provider' },
   { name: 'kuma provider', edits: [[['spec', 'provider'], 'kuma']], expectPath: 'spec.provider' },
   {
     name: 'nginx provider without ingressRef',

@@ -107,6 +107,14 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [projectcontour.io]
   resources: [httpproxies]
   verbs: [get, create, patch, update, delete]
+# Istio router: VirtualServices and DestinationRules read and server-side applied; a taken-over VirtualService
+# is replaced on finalize (revert), the objects fledge created are deleted.
+- apiGroups: [networking.istio.io]
+  resources: [virtualservices]
+  verbs: [get, create, patch, update, delete]
+- apiGroups: [networking.istio.io]
+  resources: [destinationrules]
+  verbs: [get, create, patch, delete]
 {{- with .Values.rbac.extraRules }}
 {{ toYaml . }}
 {{- end }}
