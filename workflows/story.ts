@@ -80,11 +80,11 @@ export function humanDuration(ms: number): string {
   return `${num(ms / 1000)} s`;
 }
 
-/** Summary of the timer between ticks: "wait 10 s for the next analysis", "wait 10 s: resume (paused by alice)". */
+/** Summary of the timer between ticks: "wait 10 s for the next analysis", "wait 10 s for resume (paused by alice)". */
 export function waitSummary(ms: number, waitingFor: string): string {
   if (waitingFor.startsWith('next analysis interval'))
     return `wait ${humanDuration(ms)} for the next analysis${waitingFor.slice('next analysis interval'.length)}`;
-  return `wait ${humanDuration(ms)}, then look again: waiting for ${waitingFor}`;
+  return `wait ${humanDuration(ms)} for ${waitingFor}`;
 }
 
 /** Number of traffic steps a canary strategy takes to reach its max weight (undefined for A/B and blue/green). */
@@ -128,7 +128,8 @@ function controlsNow(state: RolloutState): string[] {
  *
  *     **Progressing** · weight 30 % (primary 70 %) · step 3 of 5 · failed checks 0/2
  *     analysis: error-rate 0.4 ≤ 1 ✓, latency 0.21 ≤ 0.5 ✓
- *     waiting for: next analysis interval
+ *     gate confirm-promotion approve: closed             (while a gate holds the rollout)
+ *     waiting for: approval from confirm-promotion hook approve
  *     promote: `temporal workflow update execute … --name promote …` or `fledge promote podinfo -n test`
  */
 export function currentDetails(state: RolloutState): string {
@@ -146,6 +147,8 @@ export function currentDetails(state: RolloutState): string {
   const lines = [head.join(' · ')];
   if (state.metrics.length > 0) lines.push(`analysis: ${analysisResult(state.metrics)}`);
   if (state.message) lines.push(`message: ${state.message}`);
+  const gate = /^approval from (\S+) hook (.+)$/.exec(state.waitingFor);
+  if (gate) lines.push(`gate ${gate[1]} ${gate[2]}: closed`);
   lines.push(`waiting for: ${state.waitingFor}`);
   for (const control of controlsNow(state)) {
     const [temporal, fledge] = controlCommands(state.canary, control);
