@@ -199,8 +199,30 @@ describe('a finished 5-step rollout tells its story in the history', () => {
     assert.match(metadata.currentDetails ?? '', /^\*\*Succeeded\*\* · weight 0 % \(primary 100 %\) · step 5 of 5/);
     assert.match(metadata.currentDetails ?? '', /analysis: error-rate 0\.4 ≤ 1 ✓, latency 0\.21 ≤ 0\.5 ✓/);
     assertClean(metadata.currentDetails ?? '', 'current details');
+
+    // The search attributes answer the list filters documented in docs/temporal-controls.md.
+    for (const query of [
+      'FledgeNamespace = "test" AND FledgeCanary = "podinfo"',
+      'FledgePhase = "Succeeded" AND FledgeRevision = "rev-2"',
+      'FledgePhase IN ("WaitingPromotion", "Succeeded")',
+      'FledgeProvider = "gatewayapi:v1" AND ExecutionStatus = "Completed"',
+    ]) {
+      await poll(`list ${query}`, async () => {
+        for await (const w of env.client.workflow.list({ query })) if (w.workflowId === handle.workflowId) return true;
+        return false;
+      });
+    }
   });
 });
+
+/** Polls `check` every 200 ms until it holds (visibility is eventually consistent), for up to 10 s. */
+async function poll(what: string, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 function assertNothingSecret(history: string): void {
   for (const s of [HOOK_URL_TOKEN, HOOK_META_TOKEN, METRIC_PASSWORD, receiverUrl, prom.url])
