@@ -11,13 +11,14 @@
 //
 // It prints how to trigger, watch, promote and abort a rollout. Ctrl-C stops everything. The end-to-end test
 // test/e2e/sandbox-supervision.test.ts starts the same sandbox through startSandbox() on free ports.
-import { mkdirSync, rmSync, copyFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, copyFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from '../dev/cluster.ts';
 import { REPO_ROOT, binary, describeExit, freePort } from '../dev/proc.ts';
+import { writeSandboxEnv } from '../dev/sandbox-env.ts';
 import { startStack, type Stack } from '../dev/stack.ts';
 import type { SupervisionOptions } from '../dev/supervisor.ts';
 import { isEntrypoint } from '../worker/entry.ts';
@@ -145,6 +146,7 @@ async function main(): Promise<void> {
     await parts.stack?.stop();
     rmSync(kubeconfig, { force: true });
     rmSync(envFile, { force: true });
+    rmSync(join(stateDir, 'bin'), { recursive: true, force: true });
     // Still starting: the harness kills every server it spawned when this process exits (process.on('exit')).
     process.exit(code);
   };
@@ -188,18 +190,16 @@ async function main(): Promise<void> {
     `${sh(temporalBin)} workflow update execute --address ${temporal.address} --namespace ${temporal.namespace} \\\n` +
     `      --workflow-id ${wf} --name ${name} --input ${sh(JSON.stringify({ by: 'you', reason }))}`;
 
-  writeFileSync(
-    envFile,
-    [
-      '# source this file: kubectl, fledge and temporal against the running sandbox',
-      `export KUBECONFIG=${sh(kubeconfig)}`,
-      `export TEMPORAL_ADDRESS=${temporal.address}`,
-      `export TEMPORAL_NAMESPACE=${temporal.namespace}`,
-      `export PATH=${sh(dirname(node))}:${sh(dirname(temporalBin))}:${sh(dirname(kubectl))}:$PATH`,
-      `alias fledge=${sh(`node ${join(REPO_ROOT, 'cli', 'fledge.ts')}`)}`,
-      '',
-    ].join('\n'),
-  );
+  writeSandboxEnv({
+    stateDir,
+    kubeconfig,
+    temporalAddress: temporal.address,
+    temporalNamespace: temporal.namespace,
+    node,
+    fledgeCli: join(REPO_ROOT, 'cli', 'fledge.ts'),
+    temporalBin,
+    kubectl,
+  });
 
   console.log(`
 fledge sandbox is up.
@@ -237,7 +237,8 @@ Make the analysis fail (80 % success), then healthy again:
 Kill the controller mid-rollout (it is restarted within seconds; the rollout resumes at the step it was at):
   kill -9 $(pgrep -f ${sh(`worker/main.ts --mode all --listen-address 127.0.0.1 --port ${new URL(controller.url).port}`)})
 
-Shortcut: source ${relative(process.cwd(), envFile) || envFile}   (sets KUBECONFIG, TEMPORAL_*, PATH, alias fledge)
+Shortcut: source ${relative(process.cwd(), envFile) || envFile}   (sets KUBECONFIG, TEMPORAL_*, and PATH with fledge,
+          kubectl-fledge, kubectl and temporal: then \`fledge get podinfo -n ${NAMESPACE} -w\`, \`kubectl fledge get -A\`)
 
 Ctrl-C stops everything.`);
 

@@ -43,6 +43,7 @@ import {
 import { FINALIZER } from '../activities/kubernetes/finalizer.ts';
 import type { ActivityDeps, AreaOptions } from '../activities/index.ts';
 import { isWorkloadKind, type Workload } from '../activities/kubernetes/workload.ts';
+import { rolloutMetadata } from './rollout-metadata.ts';
 import { OBSERVED_ANNOTATION, decideRevision, formatMark, parseMark, type RevisionMark } from './revision.ts';
 
 export interface WatcherOptions {
@@ -134,11 +135,16 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   // Signals
   // -------------------------------------------------------------------------------------------------------
 
-  async function signalWithStart(ref: CanaryRef, revision: Revision, cause: string): Promise<void> {
+  /** What the Temporal UI shows of an execution this watcher starts (worker/rollout-metadata.ts). */
+  const metadata = (c: RawCanary, ref: CanaryRef, revision: Revision, cause: string) =>
+    rolloutMetadata(c, ref, revision, cause, opts.activities?.defaultProvider);
+
+  async function signalWithStart(c: RawCanary, ref: CanaryRef, revision: Revision, cause: string): Promise<void> {
     const input: RolloutInput = { canary: ref, revision, cause };
     await opts.client.workflow.signalWithStart(ROLLOUT_WORKFLOW, {
       workflowId: rolloutWorkflowId(ref),
       taskQueue: opts.taskQueue,
+      ...metadata(c, ref, revision, cause),
       args: [input],
       signal: newRevisionSignal,
       signalArgs: [revision],
@@ -164,6 +170,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         taskQueue: opts.taskQueue,
         args: [input],
         workflowIdConflictPolicy: 'FAIL',
+        ...metadata(c, ref, revision, 'spec-edit'),
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return;
@@ -224,6 +231,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         workflowId: rolloutWorkflowId(ref),
         taskQueue: opts.taskQueue,
         args: [input],
+        staticSummary: `${ref.namespace}/${ref.name}: finalize the deleted Canary (restore the target)`,
         signal: canaryDeletingSignal,
         signalArgs: [],
       });
@@ -285,7 +293,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     if (!target) {
       // A new Canary whose target is missing still gets its workflow: it reports the problem on the Canary.
       if (bootstrap && !writtenMarks.has(c.metadata.uid) && !parseMark(mark(c)))
-        await signalWithStart(ref, { hash: '', generation: 0 }, 'bootstrap');
+        await signalWithStart(c, ref, { hash: '', generation: 0 }, 'bootstrap');
       return;
     }
     if (tracking) await watchSecretsOf(c.metadata.namespace, target);
@@ -293,7 +301,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     const state = { generation: target.metadata?.generation ?? 0, template: target.spec?.template, configs };
     const previous = writtenMarks.get(c.metadata.uid) ?? parseMark(mark(c));
     const decision = decideRevision(state, previous, bootstrap ? {} : (c.status ?? {}));
-    if (decision.signal) await signalWithStart(ref, decision.revision, bootstrap ? 'bootstrap' : 'new-revision');
+    if (decision.signal) await signalWithStart(c, ref, decision.revision, bootstrap ? 'bootstrap' : 'new-revision');
     else {
       log.debug({ canary: `${ref.name}.${ref.namespace}`, why: decision.why }, 'no new revision');
       if (specEdited && !bootstrap) await startForSpecEdit(ref, c, state.generation);

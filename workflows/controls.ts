@@ -14,6 +14,7 @@ export const SEARCH_ATTRIBUTES: readonly { name: string; type: SearchAttributeTy
   { name: 'FledgeNamespace', type: 'Keyword' },
   { name: 'FledgePhase', type: 'Keyword' },
   { name: 'FledgeRevision', type: 'Keyword' },
+  { name: 'FledgeProvider', type: 'Keyword' },
 ];
 
 /** Workflow type name and id scheme: one workflow id per Canary, one execution per rollout. */

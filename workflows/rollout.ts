@@ -50,6 +50,15 @@ import {
 import { MAX_WEBHOOK_RETRIES } from '../api/canary.ts';
 import { emit, initialState, recordStep, settleControl, type ControlOutcome, type RolloutState } from './state.ts';
 import { InfrastructureError, runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
+import {
+  analysisSummary,
+  currentDetails,
+  humanDuration,
+  setRoutesSummary,
+  targetOf,
+  waitSummary,
+  webhookSummary,
+} from './story.ts';
 
 export interface RolloutOptions {
   /** Continue-as-new after this many ticks in one run (long A/B runs); default 500. */
@@ -172,7 +181,10 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     }
     // A control accepted but not yet acted on is acted on by this run (its update waits for the answer).
     if (runIsLong(state, input) && !state.abortRequested && !state.promoteRequested) return carryOn(input, state);
-    if (!wake.arrived) await condition(() => wake.arrived || state.deleted, state.intervalMs);
+    if (!wake.arrived)
+      await condition(() => wake.arrived || state.deleted, state.intervalMs, {
+        summary: waitSummary(state.intervalMs, state.waitingFor),
+      });
   }
   settlePending(state);
   answer(state, answers);
@@ -303,6 +315,7 @@ async function afterFinal(input: RolloutInput, state: RolloutState, visibility: 
     await condition(
       () => Boolean(state.retryRequested || state.pendingRevision || state.deleted || state.deleting),
       window,
+      { summary: `keep the failed rollout open ${humanDuration(window)} for retry or a new revision` },
     );
   }
   if (state.deleting && !state.deleted) return finalizeDeleted(input, state, visibility);
@@ -335,7 +348,10 @@ async function finalizeDeleted(
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '60s', nonRetryableErrorTypes },
   });
   try {
-    await finalizeCanary({ canary: state.canary });
+    await finalizeCanary.executeWithOptions(
+      { summary: `finalize ${state.canary.namespace}/${state.canary.name}: restore the target, release the finalizer` },
+      [{ canary: state.canary }],
+    );
     recordStep(state, 'tick', 'canary finalized', Date.now());
   } catch (err) {
     if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
@@ -385,36 +401,66 @@ function activityFailure(err: unknown): TemporalFailure | undefined {
   return err instanceof ApplicationFailure || err instanceof TimeoutFailure ? err : undefined;
 }
 
+/**
+ * The tick's ports over the activity proxies, each call with a one-line summary for the UI (see story.ts: names,
+ * weights and thresholds, never URLs or Secret values).
+ */
 function tickEnv(
   { reads, actions, checks, webhooks }: ActivityGroups,
   interrupts: Interrupts,
 ): TickEnv & { spec?: RolloutSpec } {
+  const target = (canary: CanaryRef) => targetOf(canary, env.spec);
   const ports: TickPorts = {
     observe: async (i) => {
       try {
-        const obs = await interrupts.run(() => reads.observe(i));
+        const obs = await interrupts.run(() =>
+          reads.observe.executeWithOptions({ summary: `observe ${i.canary.namespace}/${i.canary.name}` }, [i]),
+        );
         if (obs.spec.ok) env.spec = obs.spec.spec;
         return obs;
       } catch (err) {
         throw asInfrastructureError('observe', err);
       }
     },
-    checkReadiness: actions.checkReadiness,
-    initializePrimary: actions.initializePrimary,
-    scaleCanary: actions.scaleCanary,
-    promotePrimary: actions.promotePrimary,
-    reconcileRoutes: actions.reconcileRoutes,
-    setRoutes: actions.setRoutes,
+    checkReadiness: (i) =>
+      actions.checkReadiness.executeWithOptions(
+        { summary: `check readiness of ${target(i.canary)}-primary and ${target(i.canary)}` },
+        [i],
+      ),
+    initializePrimary: (i) =>
+      actions.initializePrimary.executeWithOptions(
+        { summary: `initialize ${target(i.canary)}-primary and the services` },
+        [i],
+      ),
+    scaleCanary: (i) =>
+      actions.scaleCanary.executeWithOptions(
+        { summary: `scale ${target(i.canary)} ${i.direction === 'up' ? 'up' : 'to zero'}` },
+        [i],
+      ),
+    promotePrimary: (i) =>
+      actions.promotePrimary.executeWithOptions(
+        { summary: `promote ${target(i.canary)}-primary to revision ${i.revision.hash}` },
+        [i],
+      ),
+    reconcileRoutes: (i) =>
+      actions.reconcileRoutes.executeWithOptions({ summary: 'reconcile services and routes, keeping the weights' }, [
+        i,
+      ]),
+    setRoutes: (i) => actions.setRoutes.executeWithOptions({ summary: setRoutesSummary(i.routes) }, [i]),
     runMetrics: async (i) => {
       try {
-        return await interrupts.run(() => checks.runMetrics(i));
+        return await interrupts.run(() =>
+          checks.runMetrics.executeWithOptions({ summary: analysisSummary(i.metrics) }, [i]),
+        );
       } catch (err) {
         throw asInfrastructureError('metrics', err);
       }
     },
     callWebhook: async (i) => {
       try {
-        return await interrupts.run(() => webhooks.callWebhook(i));
+        return await interrupts.run(() =>
+          webhooks.callWebhook.executeWithOptions({ summary: webhookSummary(i.hook) }, [i]),
+        );
       } catch (err) {
         // Flagger: a webhook that cannot be called is a failed check. Attempts exhausted (or timed out with their
         // worker) are exactly that, once per call; a cancelled workflow stays cancelled.
@@ -524,7 +570,10 @@ async function projectFully(
   acts: ActivityGroups,
   last: boolean,
 ): Promise<void> {
-  while (!(await project(state, spec, done, acts)) && last && !state.deleted) await sleep(state.intervalMs);
+  while (!(await project(state, spec, done, acts)) && last && !state.deleted)
+    await sleep(state.intervalMs, {
+      summary: `wait ${humanDuration(state.intervalMs)}, then write the final status again`,
+    });
 }
 
 /** A projection activity failed through its attempts (apiserver down): not a reason to fail the execution. */
@@ -555,7 +604,12 @@ async function project(
   const key = JSON.stringify(status);
   if (state.phase !== 'Pending' && key !== done.lastStatus) {
     try {
-      await projection.writeStatus({ canary: state.canary, status });
+      await projection.writeStatus.executeWithOptions(
+        {
+          summary: `write status: ${status.phase}, weight ${status.canaryWeight} %, failed checks ${status.failedChecks}`,
+        },
+        [{ canary: state.canary, status }],
+      );
       done.lastStatus = key;
     } catch (err) {
       projectionFailed(err, 'status');
@@ -564,15 +618,19 @@ async function project(
   }
   if (events.length > 0) {
     try {
-      await projection.recordEvents({
-        canary: state.canary,
-        runId: workflowInfo().runId,
-        firstSequence: state.eventSequence,
-        events,
-        eventHooks: spec?.analysis.webhooks.filter((h) => h.type === 'event') ?? [],
-        revision: state.revision,
-        phase,
-      });
+      const eventHooks = spec?.analysis.webhooks.filter((h) => h.type === 'event') ?? [];
+      const to = eventHooks.length > 0 ? ` and event hooks ${eventHooks.map((h) => h.name).join(', ')}` : '';
+      await projection.recordEvents.executeWithOptions({ summary: `record ${events.length} event(s)${to}` }, [
+        {
+          canary: state.canary,
+          runId: workflowInfo().runId,
+          firstSequence: state.eventSequence,
+          events,
+          eventHooks,
+          revision: state.revision,
+          phase,
+        },
+      ]);
       state.eventSequence += events.length;
     } catch (err) {
       projectionFailed(err, 'events');
@@ -582,7 +640,10 @@ async function project(
   }
   for (const a of alerts) {
     try {
-      await notify.sendAlert({ canary: state.canary, ...a, alerts: spec?.analysis.alerts ?? [] });
+      const providers = spec?.analysis.alerts.map((al) => al.name).join(', ') || 'the default provider';
+      await notify.sendAlert.executeWithOptions({ summary: `alert (${a.severity}) to ${providers}` }, [
+        { canary: state.canary, ...a, alerts: spec?.analysis.alerts ?? [] },
+      ]);
     } catch (err) {
       // Alerts are best effort, as in Flagger: a broken notifier never blocks a rollout.
       log.warn('alert not sent', { error: String(err) });
@@ -608,7 +669,10 @@ function statusProjection(state: RolloutState, phase: CanaryPhase): StatusProjec
   };
 }
 
-/** Search attributes (only on change: each upsert is a history event) and the UI's current-details line. */
+/** Patch id of the FledgeProvider search attribute (histories recorded before it replay without it). */
+const PROVIDER_ATTRIBUTE = 'search-attribute-provider';
+
+/** Search attributes (only on change: each upsert is a history event) and the UI's current details (story.ts). */
 class Visibility {
   private last = '';
 
@@ -617,19 +681,16 @@ class Visibility {
     const key = `${state.phase}|${state.revision.hash}`;
     if (key === this.last) return;
     this.last = key;
+    const provider = state.lastSpec ? (state.lastSpec.provider ?? 'default') : undefined;
     upsertSearchAttributes([
       { key: { name: 'FledgeCanary', type: 'KEYWORD' }, value: state.canary.name },
       { key: { name: 'FledgeNamespace', type: 'KEYWORD' }, value: state.canary.namespace },
       { key: { name: 'FledgePhase', type: 'KEYWORD' }, value: state.phase },
       { key: { name: 'FledgeRevision', type: 'KEYWORD' }, value: state.revision.hash },
+      // The provider is known once a tick has read the spec; rides along the phase's upsert (no new command).
+      ...(provider && patched(PROVIDER_ATTRIBUTE)
+        ? [{ key: { name: 'FledgeProvider', type: 'KEYWORD' as const }, value: provider }]
+        : []),
     ]);
   }
-}
-
-function currentDetails(state: RolloutState): string {
-  const r = state.routes;
-  const weights = `primary ${r.primary}% / canary ${r.canary}%${r.mirrored ? ' (mirrored)' : ''}`;
-  const checks = `failed checks ${state.failedChecks}/${state.threshold}`;
-  const paused = state.paused ? ` · paused by ${state.paused.by}` : '';
-  return `**${state.phase}** · ${weights} · step ${state.step} · ${checks}${paused} · waiting for ${state.waitingFor}`;
 }

@@ -172,11 +172,13 @@ describe('rollout controls', { concurrency: true }, () => {
     assert.equal(status.threshold, 2);
     // The Temporal UI's "current details" line and the search attributes.
     const meta = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
-    assert.match(meta.currentDetails ?? '', /^\*\*Progressing\*\* · primary 50% \/ canary 50% · step 2/);
+    assert.match(meta.currentDetails ?? '', /^\*\*Progressing\*\* · weight 50 % \(primary 50 %\) · step 2 of 2/);
+    assert.match(meta.currentDetails ?? '', /analysis: error-rate 0\.25 ≤ 1 ✓, latency 120 ≤ 500 ✓/);
     const described = await handle.describe();
     assert.deepEqual(described.searchAttributes.FledgeCanary, [name]);
     assert.deepEqual(described.searchAttributes.FledgePhase, ['Progressing']);
     assert.deepEqual(described.searchAttributes.FledgeRevision, ['rev-2']);
+    assert.deepEqual(described.searchAttributes.FledgeProvider, ['gatewayapi:v1']);
     await result(handle);
   });
 
