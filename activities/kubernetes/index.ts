@@ -95,6 +95,9 @@ interface Resolved {
   selector: { label: string; value: string };
 }
 
+/** How many warning event names a worker remembers (a few per Canary spec at most). */
+const WARNED_MAX = 10_000;
+
 export function createKubernetesActivities(
   deps: ActivityDeps,
   options: KubernetesActivityOptions = {},
@@ -104,6 +107,8 @@ export function createKubernetesActivities(
   const now = () => (deps.clock ? deps.clock() : new Date());
   const labels = deps.selectorLabels ?? DEFAULT_SELECTOR_LABELS;
   const includeLabelPrefix = deps.includeLabelPrefix ?? [];
+  /** Names of the warning events this process created (see reportWarnings), oldest first. */
+  const warned = new Set<string>();
 
   /**
    * Canary, target and selector label, or a clear condition + Warning event and a non-retryable failure.
@@ -126,6 +131,22 @@ export function createKubernetesActivities(
       throw invalidSpec(message);
     }
     return { raw, canary, kind, target, selector };
+  }
+
+  /**
+   * What the spec asks for that its provider cannot do and fledge therefore ignores (parseCanary's warnings, e.g.
+   * `analysis.mirror is ignored for the nginx provider`): one Warning event per warning and Canary generation.
+   * The event name is derived from both, so a repeat is a 409; `warned` spares the apiserver the repeats.
+   */
+  async function reportWarnings(raw: RawCanary, warnings: string[]): Promise<void> {
+    for (const message of warnings) {
+      const name = problemEventName(raw, message);
+      if (warned.has(name)) continue;
+      await createEvent(kube, canaryEvent(raw, name, { type: 'Warning', message }, now()));
+      log.warn({ canary: canaryId(raw.metadata) }, message);
+      if (warned.size >= WARNED_MAX) warned.delete(warned.values().next().value!);
+      warned.add(name);
+    }
   }
 
   /** A target problem: the Promoted condition says why (status False), and one Warning event per problem. */
@@ -205,6 +226,7 @@ export function createKubernetesActivities(
       if (!raw) return notFound();
       const parseOptions = { defaultProvider: deps.defaultProvider as Provider | undefined };
       const parsed = parseCanary(raw, parseOptions);
+      if (parsed.ok) await reportWarnings(raw, parsed.warnings);
       const status = { phase: raw.status?.phase, lastAppliedRevision: raw.status?.lastAppliedSpec };
       const generation = raw.metadata.generation;
       const spec = parsed.ok ? { ok: true as const, spec: toRolloutSpec(parsed.canary) } : parsed;

@@ -421,3 +421,36 @@ test('initializePrimary leaves a live apex Service alone; re-deriving keeps an a
   await acts.scaleCanary({ canary, revision: REV, direction: 'down' });
   assert.equal((await api.apps.readNamespacedDeployment({ name: 'podinfo', namespace: ns })).spec?.replicas, 0);
 });
+
+test('what the provider cannot do is a Warning event once per Canary generation, not once per observe', async () => {
+  const ns = await cluster.createNamespace('warn');
+  await cluster.kubectl(['apply', '-n', ns, '-f', `${PODINFO_DIR}/deployment.yaml`]);
+  // The kubernetes provider has no weights: Flagger's warnings, and the run falls back to iterations.
+  const spec = { analysis: { interval: '10s', threshold: 2, stepWeight: 10, maxWeight: 50 } };
+  await createCanary(cluster.kubeConfig, canaryManifest(ns, spec));
+  const canary = { namespace: ns, name: 'podinfo' };
+  const warnings = async () =>
+    (await syncedEvents(cluster.kubeConfig, ns)).filter((e) => e.type === 'Warning').map((e) => e.message);
+  // A second worker process (a restart) forgets what it reported: the event name still makes it one event.
+  const other = createKubernetesActivities({ kube: cluster.kubeConfig, log: quietLog });
+  for (const a of [acts, acts, other]) await a.observe({ canary });
+  const first = await warnings();
+  assert.deepEqual(first.sort(), [
+    'Progressive traffic is not supported when using the kubernetes provider',
+    'Setting canaryAnalysis.iterations: 10',
+  ]);
+  // A spec edit is a new generation: the warnings that still apply are reported again.
+  await api.custom.patchNamespacedCustomObject(
+    {
+      group: 'flagger.app',
+      version: 'v1beta1',
+      namespace: ns,
+      plural: 'canaries',
+      name: 'podinfo',
+      body: { spec: { analysis: { stepWeight: 20 } } },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+  await acts.observe({ canary });
+  assert.equal((await warnings()).length, 4);
+});
