@@ -1,0 +1,169 @@
+// Real traffic end to end: the whole product (dev/stack.ts) with Traefik as the Gateway API data plane
+// (`gateway: 'traefik'`): pods are podinfo work-alikes on their IPs inside the harness's network namespace, and
+// every request goes host → loopback forwarder → Traefik → the Service's EndpointSlices → a pod. Traefik, not a
+// stand-in, marks the HTTPRoutes fledge writes Accepted and ResolvedRefs, which fledge's readiness gate waits for.
+//
+// A confirm-traffic-increase webhook served by this file holds the canary at each weight until the split has been
+// measured, so each measurement sees one weight.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as k8s from '@kubernetes/client-node';
+import { startStack, eventually, type Stack } from '../../dev/stack.ts';
+import { TRAEFIK_CONTROLLER_NAME, traefikServices } from '../../dev/traefik.ts';
+import { NEW_IMAGE, routeWeights } from './helpers.ts';
+
+let stack: Stack;
+let gate: HttpServer;
+let gateUrl = '';
+/** Per namespace: how many more times the gate answers 200 (Infinity: always). */
+const allowance = new Map<string, number>();
+
+before(async () => {
+  gate = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const ns = (JSON.parse(body || '{}') as { namespace?: string }).namespace ?? '';
+      const left = allowance.get(ns) ?? 0;
+      if (left > 0) allowance.set(ns, left - 1);
+      res.writeHead(left > 0 ? 200 : 403).end();
+    });
+  });
+  await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
+  gateUrl = `http://127.0.0.1:${(gate.address() as AddressInfo).port}/gate`;
+  stack = await startStack({ controllers: 1, gateway: 'traefik' });
+});
+after(async () => {
+  await stack?.stop();
+  await new Promise((r) => gate?.close(r));
+});
+
+interface RouteStatus {
+  metadata: { generation?: number };
+  status?: {
+    parents?: {
+      controllerName: string;
+      conditions?: { type: string; status: string; observedGeneration?: number }[];
+    }[];
+  };
+}
+
+async function route(ns: string): Promise<RouteStatus> {
+  return (await stack.kubeConfig.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    namespace: ns,
+    plural: 'httproutes',
+    name: 'podinfo',
+  })) as RouteStatus;
+}
+
+/** Traefik's parent status of the route's current generation: Accepted and ResolvedRefs both True. */
+function traefikAccepted(r: RouteStatus): boolean {
+  const parents = r.status?.parents ?? [];
+  return (
+    parents.length > 0 &&
+    parents.every(
+      (p) =>
+        p.controllerName === TRAEFIK_CONTROLLER_NAME &&
+        ['Accepted', 'ResolvedRefs'].every((t) =>
+          p.conditions?.some(
+            (c) => c.type === t && c.status === 'True' && c.observedGeneration === r.metadata.generation,
+          ),
+        ),
+    )
+  );
+}
+
+/**
+ * The weights Traefik routes `ns`'s podinfo route with now, from its API: { primary, canary } (a backend Traefik
+ * left out counts 0), or undefined while it has no weighted service for the route or a weighted backend has no
+ * endpoint yet.
+ */
+async function appliedWeights(ns: string): Promise<{ primary: number; canary: number } | undefined> {
+  const services = await traefikServices(stack.traefik!);
+  // Children are named without the provider suffix the service list carries.
+  const byName = new Map(services.map((s) => [s.name.replace(/@.*$/, ''), s]));
+  for (const s of services) {
+    const children = s.weighted?.services ?? [];
+    const weightOf = (svc: string) => children.find((c) => c.name.includes(`${ns}-${svc}-`))?.weight ?? 0;
+    if (!children.some((c) => c.name.includes(`${ns}-podinfo-primary-`))) continue;
+    const served = children.every(
+      (c) => (c.weight ?? 1) === 0 || (byName.get(c.name.replace(/@.*$/, ''))?.loadBalancer?.servers?.length ?? 0) > 0,
+    );
+    return served ? { primary: weightOf('podinfo-primary'), canary: weightOf('podinfo-canary') } : undefined;
+  }
+  return undefined;
+}
+
+/** Sends `n` GETs through the gateway (8 at a time); counts answers by podinfo version. */
+async function split(n: number, headers: Record<string, string> = {}): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      const res = await fetch(`${stack.traefik?.url}/`, { headers });
+      const key = res.ok ? ((await res.json()) as { version: string }).version : `status ${res.status}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return counts;
+}
+
+describe('real traffic through Traefik', { concurrency: true }, () => {
+  it('10→50 canary: at each weight step 1,000 requests split within ±5 points; Traefik accepts every route', async () => {
+    const ns = await stack.createNamespace('weights');
+    await stack.applyPodinfo(ns, {
+      analysis: {
+        interval: '2s',
+        stepWeight: 10,
+        maxWeight: 50,
+        webhooks: [{ name: 'hold', type: 'confirm-traffic-increase', url: gateUrl, timeout: '5s' }],
+      },
+    });
+    await eventually('route accepted by Traefik', async () => traefikAccepted(await route(ns)) || undefined);
+    await eventually(
+      'Traefik routes to the primary',
+      async () => (await appliedWeights(ns))?.primary === 100 || undefined,
+    ).catch(async (err) => {
+      throw new Error(`${err}; Traefik services: ${JSON.stringify(await traefikServices(stack.traefik!))}`);
+    });
+    // Before the rollout every request reaches the primary (6.0.0).
+    assert.deepEqual([...(await split(200))], [['6.0.0', 200]]);
+    await stack.kubectl(['set', 'image', '-n', ns, 'deploy/podinfo', `podinfod=${NEW_IMAGE}`]);
+    await stack.waitForPhase(ns, 'Progressing');
+    for (const weight of [10, 20, 30, 40, 50]) {
+      allowance.set(ns, 1);
+      await eventually(
+        `canary weight ${weight} written and accepted by Traefik`,
+        async () => {
+          const w = new Map(await routeWeights(stack, ns)).get('podinfo-canary');
+          return (w === weight && traefikAccepted(await route(ns))) || undefined;
+        },
+        60_000,
+      );
+      await eventually(`Traefik routes with canary weight ${weight}`, async () => {
+        const applied = await appliedWeights(ns);
+        return (applied?.canary === weight && applied.primary === 100 - weight) || undefined;
+      });
+      const counts = await split(1000);
+      const canary = counts.get('6.0.1') ?? 0;
+      const primary = counts.get('6.0.0') ?? 0;
+      assert.equal(canary + primary, 1000, `every request answered by a version: ${JSON.stringify([...counts])}`);
+      const share = canary / 10;
+      assert.ok(Math.abs(share - weight) <= 5, `weight ${weight}: canary got ${share}% of 1,000 requests`);
+    }
+    allowance.set(ns, Infinity);
+    await stack.waitForPhase(ns, 'Succeeded');
+    await eventually('promoted route accepted by Traefik', async () => traefikAccepted(await route(ns)) || undefined);
+    // The primary's pods roll to the new version; once Traefik has their endpoints, only 6.0.1 answers.
+    await eventually('only the new version answers', async () => {
+      const counts = await split(100);
+      return (counts.get('6.0.1') === 100 && counts.size === 1) || undefined;
+    });
+  });
+});
