@@ -7,10 +7,10 @@
 // measured, so each measurement sees one weight.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { Agent, createServer, request, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { startStack, eventually, type Stack } from '../../dev/stack.ts';
+import { GATEWAY, startStack, eventually, type Stack } from '../../dev/stack.ts';
 import { TRAEFIK_CONTROLLER_NAME, traefikServices } from '../../dev/traefik.ts';
 import { NEW_IMAGE, routeWeights } from './helpers.ts';
 
@@ -19,6 +19,7 @@ let gate: HttpServer;
 let gateUrl = '';
 /** Per namespace: how many more times the gate answers 200 (Infinity: always). */
 const allowance = new Map<string, number>();
+const agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
 before(async () => {
   gate = createServer((req, res) => {
@@ -36,6 +37,7 @@ before(async () => {
   stack = await startStack({ controllers: 1, gateway: 'traefik' });
 });
 after(async () => {
+  agent.destroy();
   await stack?.stop();
   await new Promise((r) => gate?.close(r));
 });
@@ -98,15 +100,35 @@ async function appliedWeights(ns: string): Promise<{ primary: number; canary: nu
   return undefined;
 }
 
+/**
+ * One GET of `/` through the gateway with these headers (`host` selects the route: each test's Canary has its
+ * own host, so concurrent tests do not share a route); resolves with the answering version or `status <code>`.
+ */
+function get(headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${stack.traefik?.url}/`, { agent, headers, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () =>
+        resolve(
+          res.statusCode === 200 ? (JSON.parse(body) as { version: string }).version : `status ${res.statusCode}`,
+        ),
+      );
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
 /** Sends `n` GETs through the gateway (8 at a time); counts answers by podinfo version. */
-async function split(n: number, headers: Record<string, string> = {}): Promise<Map<string, number>> {
+async function split(n: number, headers: Record<string, string>): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   let next = 0;
   const worker = async () => {
     while (next < n) {
       next++;
-      const res = await fetch(`${stack.traefik?.url}/`, { headers });
-      const key = res.ok ? ((await res.json()) as { version: string }).version : `status ${res.status}`;
+      const key = await get(headers);
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   };
@@ -114,10 +136,17 @@ async function split(n: number, headers: Record<string, string> = {}): Promise<M
   return counts;
 }
 
+/** Spec of the stack's podinfo Canary with its own host (the route's hostname). */
+function service(host: string): Record<string, unknown> {
+  return { service: { port: 9898, targetPort: 9898, gatewayRefs: [{ ...GATEWAY }], hosts: [host] } };
+}
+
 describe('real traffic through Traefik', { concurrency: true }, () => {
   it('10→50 canary: at each weight step 1,000 requests split within ±5 points; Traefik accepts every route', async () => {
     const ns = await stack.createNamespace('weights');
+    const host = { host: `${ns}.example.com` };
     await stack.applyPodinfo(ns, {
+      spec: service(host.host),
       analysis: {
         interval: '2s',
         stepWeight: 10,
@@ -133,7 +162,7 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
       throw new Error(`${err}; Traefik services: ${JSON.stringify(await traefikServices(stack.traefik!))}`);
     });
     // Before the rollout every request reaches the primary (6.0.0).
-    assert.deepEqual([...(await split(200))], [['6.0.0', 200]]);
+    assert.deepEqual([...(await split(200, host))], [['6.0.0', 200]]);
     await stack.kubectl(['set', 'image', '-n', ns, 'deploy/podinfo', `podinfod=${NEW_IMAGE}`]);
     await stack.waitForPhase(ns, 'Progressing');
     for (const weight of [10, 20, 30, 40, 50]) {
@@ -150,7 +179,7 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
         const applied = await appliedWeights(ns);
         return (applied?.canary === weight && applied.primary === 100 - weight) || undefined;
       });
-      const counts = await split(1000);
+      const counts = await split(1000, host);
       const canary = counts.get('6.0.1') ?? 0;
       const primary = counts.get('6.0.0') ?? 0;
       assert.equal(canary + primary, 1000, `every request answered by a version: ${JSON.stringify([...counts])}`);
@@ -162,8 +191,47 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
     await eventually('promoted route accepted by Traefik', async () => traefikAccepted(await route(ns)) || undefined);
     // The primary's pods roll to the new version; once Traefik has their endpoints, only 6.0.1 answers.
     await eventually('only the new version answers', async () => {
-      const counts = await split(100);
+      const counts = await split(100, host);
       return (counts.get('6.0.1') === 100 && counts.size === 1) || undefined;
     });
+  });
+
+  it('A/B: 200 requests with the header or the cookie all reach the canary, 200 without only the primary', async () => {
+    const ns = await stack.createNamespace('ab');
+    const host = { host: `${ns}.example.com` };
+    await stack.applyPodinfo(ns, {
+      spec: service(host.host),
+      analysis: {
+        interval: '2s',
+        iterations: 2,
+        stepWeight: undefined,
+        maxWeight: undefined,
+        match: [
+          { headers: { 'x-canary': { exact: 'insider' } } },
+          { headers: { cookie: { regex: '^(.*?;)?(canary=always)(;.*)?$' } } },
+        ],
+        webhooks: [{ name: 'hold', type: 'confirm-promotion', url: gateUrl, timeout: '5s' }],
+      },
+    });
+    await stack.kubectl(['set', 'image', '-n', ns, 'deploy/podinfo', `podinfod=${NEW_IMAGE}`]);
+    await stack.waitForPhase(ns, 'Progressing');
+    await eventually('the A/B route accepted by Traefik', async () => {
+      const r = (await route(ns)) as RouteStatus & { spec: { rules: unknown[] } };
+      return (r.spec.rules.length >= 2 && traefikAccepted(r)) || undefined;
+    });
+    // Traefik applies a configuration shortly after it writes the status: wait until a matching request is routed.
+    await eventually('Traefik routes the header to the canary', async () =>
+      (await get({ ...host, 'x-canary': 'insider' })) === '6.0.1' ? true : undefined,
+    );
+    assert.deepEqual([...(await split(200, { ...host, 'x-canary': 'insider' }))], [['6.0.1', 200]]);
+    assert.deepEqual([...(await split(200, { ...host, cookie: 'canary=always' }))], [['6.0.1', 200]]);
+    const plain = await split(200, host);
+    assert.deepEqual([...plain], [['6.0.0', 200]], `route: ${JSON.stringify((await route(ns)) as object)}`);
+    assert.deepEqual(
+      [...(await split(200, { ...host, 'x-canary': 'outsider', cookie: 'canary=never' }))],
+      [['6.0.0', 200]],
+    );
+    allowance.set(ns, Infinity);
+    await stack.waitForPhase(ns, 'Succeeded');
   });
 });
