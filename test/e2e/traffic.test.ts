@@ -11,6 +11,7 @@ import { Agent, createServer, request, type Server as HttpServer } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { GATEWAY, startStack, eventually, type Stack } from '../../dev/stack.ts';
+import { isLoopback, nonLoopbackListeners } from '../../dev/listeners.ts';
 import { TRAEFIK_CONTROLLER_NAME, traefikServices } from '../../dev/traefik.ts';
 import { NEW_IMAGE, routeWeights } from './helpers.ts';
 
@@ -233,5 +234,17 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
     );
     allowance.set(ns, Infinity);
     await stack.waitForPhase(ns, 'Succeeded');
+  });
+
+  it('nothing of the stack listens on a non-loopback address of the host namespace', async () => {
+    assert.ok(isLoopback('127.0.0.1') && isLoopback('[::1]') && !isLoopback('0.0.0.0') && !isLoopback('*'));
+    // The gateway answers through its forwarder, so the stack is up with Traefik, relays and pod processes.
+    assert.equal((await fetch(`${stack.traefik?.adminUrl}/ping`)).status, 200);
+    const ns = await stack.createNamespace('listen');
+    await stack.applyPodinfo(ns, { spec: service(`${ns}.example.com`) });
+    await eventually('pod processes of the namespace', async () =>
+      stack.podRunner?.running().some((k) => k.startsWith(`${ns}/`)) ? true : undefined,
+    );
+    assert.deepEqual(nonLoopbackListeners(), []);
   });
 });
