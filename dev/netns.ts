@@ -33,8 +33,11 @@ export interface PodNetwork {
   spawn(opts: NetnsSpawnOptions): Server;
   /** Runs a command inside the namespace to completion; resolves with its stdout. */
   exec(bin: string, args: string[]): Promise<string>;
-  /** A host 127.0.0.1 port whose connections reach `host:port` inside the namespace. */
-  forwardToNamespace(host: string, port: number): Promise<number>;
+  /**
+   * A host 127.0.0.1 port whose connections reach `host:port` inside the namespace: `hostPort` if given (chosen
+   * beforehand, e.g. for a scrape config), else a free one.
+   */
+  forwardToNamespace(host: string, port: number, hostPort?: number): Promise<number>;
   /** Makes the host's 127.0.0.1:`port` reachable as 127.0.0.1:`port` inside the namespace. */
   exposeHostPort(port: number): Promise<void>;
   stop(): Promise<void>;
@@ -105,10 +108,10 @@ export async function startPodNetwork({ podCidr = '10.244.0.0/16' } = {}): Promi
     podCidr,
     spawn,
     exec,
-    async forwardToNamespace(host, port) {
+    async forwardToNamespace(host, port, fixedPort) {
       const sock = join(dir, `in-${++seq}.sock`);
       await relay(true, `unix:${sock}`, `tcp:${host}:${port}`);
-      const hostPort = await freePort();
+      const hostPort = fixedPort ?? (await freePort());
       await relay(false, `tcp:127.0.0.1:${hostPort}`, `unix:${sock}`);
       return hostPort;
     },

@@ -359,10 +359,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const exporter = startExporter();
     stops.push(() => new Promise<void>((r) => exporter.server.close(() => r())));
     const target = await exporter.ready;
+    // Prometheus scrapes Traefik's metrics too (through the admin forwarder, which starts later on this port).
+    const traefikAdminPort = opts.gateway === 'traefik' ? await freePort() : undefined;
+    const scrapeTargets = traefikAdminPort ? [target, `127.0.0.1:${traefikAdminPort}`] : [target];
     const [cluster, temporal, prometheus, sharedBundle] = await Promise.all([
       startCluster({ controllers: true, nodes: opts.nodes ?? 2 }),
       startTemporal({ ui: opts.ui, ...opts.temporal }),
-      startPrometheus({ scrapeTargets: [target], scrapeIntervalSeconds: 1 }),
+      startPrometheus({ scrapeTargets, scrapeIntervalSeconds: 1 }),
       workflowBundlePath(),
     ]);
     stops.push(
@@ -391,7 +394,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       podRunner = runner;
       stops.push(() => runner.stop());
       await cluster.kubectl(['apply', '-f', '-'], traefikGatewayManifest(GATEWAY.name, GATEWAY.namespace));
-      traefik = await startTraefik(cluster, net);
+      traefik = await startTraefik(cluster, net, { adminHostPort: traefikAdminPort });
     } else {
       await cluster.kubectl(['apply', '-f', '-'], GATEWAY_MANIFEST);
       const s = startGatewayStandin(cluster.kubeConfig);

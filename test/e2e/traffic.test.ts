@@ -13,7 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { GATEWAY, startStack, eventually, type Stack } from '../../dev/stack.ts';
 import { isLoopback, nonLoopbackListeners } from '../../dev/listeners.ts';
 import { TRAEFIK_CONTROLLER_NAME, traefikServices } from '../../dev/traefik.ts';
-import { NEW_IMAGE, routeWeights } from './helpers.ts';
+import { NEW_IMAGE, OLD_IMAGE, eventMessages, primaryImage, routeWeights } from './helpers.ts';
 
 let stack: Stack;
 let gate: HttpServer;
@@ -246,5 +246,94 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
       stack.podRunner?.running().some((k) => k.startsWith(`${ns}/`)) ? true : undefined,
     );
     assert.deepEqual(nonLoopbackListeners(), []);
+  });
+
+  it('a version whose pods run with --random-error is rolled back on the 5xx rate Traefik measured', async () => {
+    const ns = await stack.createNamespace('errors');
+    const host = { host: `${ns}.example.com` };
+    // A MetricTemplate over Traefik's own series, as a Traefik user writes it: the canary Service's 5xx share.
+    // `or on() vector(0)`: before the canary has traffic there is no series; that is not an error.
+    const selector = 'service=~"{{ namespace }}-{{ target }}-canary-.*"';
+    await stack.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'flagger.app/v1beta1',
+        kind: 'MetricTemplate',
+        metadata: { name: 'traefik-error-rate', namespace: ns },
+        spec: {
+          provider: { type: 'prometheus', address: stack.prometheus.url },
+          query:
+            `(sum(rate(traefik_service_requests_total{${selector},code=~"5.."}[{{ interval }}])) / ` +
+            `sum(rate(traefik_service_requests_total{${selector}}[{{ interval }}])) * 100) or on() vector(0)`,
+        },
+      }),
+    );
+    await stack.applyPodinfo(ns, {
+      spec: service(host.host),
+      analysis: {
+        interval: '3s',
+        threshold: 1,
+        stepWeight: 10,
+        maxWeight: 50,
+        metrics: [
+          {
+            name: 'error-rate',
+            templateRef: { name: 'traefik-error-rate' },
+            interval: '10s',
+            thresholdRange: { max: 5 },
+          },
+        ],
+      },
+    });
+    // Load through the gateway for the whole rollout: 4 clients, one request every 100 ms each.
+    let loading = true;
+    const load = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (loading) {
+          await get(host).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }),
+    );
+    try {
+      // The new version and podinfo's --random-error flag, in one change of the pod template.
+      const container = {
+        name: 'podinfod',
+        image: NEW_IMAGE,
+        command: ['./podinfo', '--port=9898', '--port-metrics=9797', '--random-error=true'],
+      };
+      await stack.kubectl([
+        'patch',
+        '-n',
+        ns,
+        'deploy/podinfo',
+        '--type=strategic',
+        '-p',
+        JSON.stringify({ spec: { template: { spec: { containers: [container] } } } }),
+      ]);
+      const canary = await stack.waitForPhase(ns, 'Failed', { timeoutMs: 120_000 });
+      assert.equal(canary.status?.canaryWeight, 0);
+    } finally {
+      loading = false;
+      await load;
+    }
+    assert.equal(await primaryImage(stack, ns), OLD_IMAGE, 'the primary still runs the old version');
+    const messages = await eventMessages(stack, ns);
+    const halt = messages
+      .map((m) => /^Halt podinfo\.\S+ advancement error-rate (\d+\.\d\d) > 5$/.exec(m))
+      .find(Boolean);
+    assert.ok(halt, `a Warning with the measured error rate:\n${messages.join('\n')}`);
+    const rate = Number(halt[1]);
+    // podinfo --random-error fails about a third of the requests.
+    assert.ok(rate > 15 && rate < 55, `measured error rate ${rate}%`);
+    assert.ok(
+      messages.some((m) => m.startsWith('Canary failed!')),
+      messages.join('\n'),
+    );
+    // After the rollback every request reaches the primary again, which still runs the old version.
+    await eventually('only the old version answers', async () => {
+      const counts = await split(50, host);
+      return (counts.get('6.0.0') === 50 && counts.size === 1) || undefined;
+    });
   });
 });
