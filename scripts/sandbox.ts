@@ -284,7 +284,7 @@ fledge sandbox is up.
   Temporal Web UI   ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows
   Kubernetes        kubeconfig ${kubeconfig}  (simulated nodes: pods are scheduled and Ready${stack.traefik ? '; each serves a podinfo work-alike on its IP' : ', nothing runs'})
   Canary            ${NAMESPACE}/podinfo: Gateway API (HTTPRoute on Gateway gateways/gateway), interval ${ANALYSIS.interval},
-                    step ${ANALYSIS.stepWeight} % up to ${ANALYSIS.maxWeight} %, builtin request-success-rate and request-duration
+                    step ${ANALYSIS.stepWeight} % up to ${ANALYSIS.maxWeight} %, builtin request-success-rate and request-duration${traefik ? ",\n                    and error-rate: a MetricTemplate over Traefik's 5xx share of the canary" : ''}
 ${gatewayLines}
   Metrics           Prometheus ${stack.prometheus.url} scraping a local exporter (healthy: analysis passes)
   Controller        ${controller.url}/metrics, log ${controller.logFile}
