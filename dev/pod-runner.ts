@@ -4,9 +4,11 @@
 // image tag; podinfo's flags come from the container's command and args. The process stops when the pod goes
 // (deleted, terminating, or its IP changed).
 //
-// Readiness follows the process: kwok marks a pod Ready when it starts it; if the process exits while its pod
-// still exists, the runner sets the pod's Ready and ContainersReady conditions to False and restarts it after
-// 1 s (as kubelet would), then sets them True again once it listens.
+// Readiness follows the process: the runner sets the pod's Ready and ContainersReady conditions True once its
+// process listens (with `startCluster({ podReadiness: 'runner' })` kwok leaves them False until then; a pod with
+// no container port is made Ready at once); if the process exits while its pod still exists, it sets them False
+// and restarts the process after 1 s (as kubelet would), then True again once it listens. A pod with several
+// served containers turns Ready when the first of them listens.
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
@@ -52,6 +54,8 @@ interface Running {
 export interface PodRunner {
   /** Keys (`namespace/pod/container`) of the processes running now. */
   running(): string[];
+  /** How many times the process of `key` was started (restarts included). */
+  starts(key: string): number;
   stop(): Promise<void>;
 }
 
@@ -63,6 +67,7 @@ function keyOf(pod: k8s.V1Pod, c: k8s.V1Container): string {
 export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const procs = new Map<string, Running>();
+  const startCount = new Map<string, number>();
   let stopped = false;
   let seq = 0;
 
@@ -85,8 +90,9 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
       .catch(() => undefined);
   };
 
-  const launch = (pod: k8s.V1Pod, c: k8s.V1Container, args: string[], restart: boolean) => {
+  const launch = (pod: k8s.V1Pod, c: k8s.V1Container, args: string[]) => {
     const key = keyOf(pod, c);
+    startCount.set(key, (startCount.get(key) ?? 0) + 1);
     const server = net.spawn({
       name: `pod ${key}`,
       bin: process.execPath,
@@ -99,7 +105,7 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
       const deadline = Date.now() + 20_000;
       while (Date.now() < deadline && procs.get(key) === entry) {
         if (readFileSync(server.logFile, 'utf8').includes('listening on')) {
-          if (restart) await setReady(pod, true);
+          await setReady(pod, true);
           return;
         }
         await new Promise((r) => setTimeout(r, 50));
@@ -109,7 +115,7 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
       if (stopped || procs.get(key) !== entry || !entry.wanted) return;
       await setReady(pod, false);
       await new Promise((r) => setTimeout(r, 1000));
-      if (!stopped && procs.get(key) === entry) launch(pod, c, args, true);
+      if (!stopped && procs.get(key) === entry) launch(pod, c, args);
     });
   };
 
@@ -118,6 +124,9 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
     const seen = new Set<string>();
     for (const pod of pods) {
       if (pod.metadata?.deletionTimestamp || pod.status?.phase !== 'Running' || pod.spec?.hostNetwork) continue;
+      const isReady = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      const served = (pod.spec?.containers ?? []).some((c) => podinfoArgs(pod, c));
+      if (!served && !isReady && pod.status?.podIP) await setReady(pod, true);
       for (const c of pod.spec?.containers ?? []) {
         const args = podinfoArgs(pod, c);
         if (!args) continue;
@@ -129,7 +138,7 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
         }
         if (cur) continue; // IP changed: stopped below, started on the next round
         seen.add(key);
-        launch(pod, c, args, false);
+        launch(pod, c, args);
       }
     }
     for (const [key, p] of procs) {
@@ -153,6 +162,7 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
 
   return {
     running: () => [...procs.keys()].sort(),
+    starts: (key) => startCount.get(key) ?? 0,
     async stop() {
       stopped = true;
       await loop;

@@ -27,16 +27,17 @@ export interface PodinfoOptions {
   delayMax: number;
 }
 
+/** The value of `--name=v` / `--name v` / bare `--name` (true); the last one wins, as with podinfo's pflag. */
 function flag(args: string[], name: string): string | undefined {
+  let value: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? '';
     if (a === `--${name}`) {
       const next = args[i + 1];
-      return next === undefined || next.startsWith('--') ? 'true' : next;
-    }
-    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+      value = next === undefined || next.startsWith('--') ? 'true' : next;
+    } else if (a.startsWith(`--${name}=`)) value = a.slice(name.length + 3);
   }
-  return undefined;
+  return value;
 }
 
 const truthy = (v: string | undefined): boolean => v !== undefined && v !== 'false' && v !== '0';
@@ -154,6 +155,12 @@ export async function startPodinfo(o: PodinfoOptions): Promise<{ close(): Promis
 
 if (import.meta.main) {
   const opts = parsePodinfoArgs(process.argv.slice(2));
+  for (const port of [opts.port, opts.metricsPort])
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      // podinfo's flag parsing fails the same way: the process exits, its pod never gets Ready.
+      console.error(`invalid port ${port}`);
+      process.exit(2);
+    }
   const app = await startPodinfo(opts);
   console.log(`podinfo ${opts.version} listening on ${opts.listen}:${opts.port}`);
   const stop = () => void app.close().then(() => process.exit(0));

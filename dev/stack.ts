@@ -363,7 +363,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const traefikAdminPort = opts.gateway === 'traefik' ? await freePort() : undefined;
     const scrapeTargets = traefikAdminPort ? [target, `127.0.0.1:${traefikAdminPort}`] : [target];
     const [cluster, temporal, prometheus, sharedBundle] = await Promise.all([
-      startCluster({ controllers: true, nodes: opts.nodes ?? 2 }),
+      startCluster({
+        controllers: true,
+        nodes: opts.nodes ?? 2,
+        // With real pod processes, a pod is Ready once its process listens, not before.
+        podReadiness: opts.gateway === 'traefik' ? 'runner' : 'kwok',
+      }),
       startTemporal({ ui: opts.ui, ...opts.temporal }),
       startPrometheus({ scrapeTargets, scrapeIntervalSeconds: 1 }),
       workflowBundlePath(),

@@ -14,7 +14,7 @@ let cluster: Cluster;
 let net: PodNetwork;
 let runner: PodRunner;
 before(async () => {
-  cluster = await startCluster({ controllers: true, nodes: 1 });
+  cluster = await startCluster({ controllers: true, nodes: 1, podReadiness: 'runner' });
   net = await startPodNetwork();
   runner = startPodRunner(cluster.kubeConfig, net);
 });
@@ -130,6 +130,22 @@ describe('pod network and pod runner', () => {
     await cluster.kubectl(['delete', 'deployment', 'web', '-n', ns, '--wait=false']);
     await waitFor(async () => runner.running().every((k) => !k.startsWith(`${ns}/`)), 'pod processes stopped');
     await waitFor(async () => !(await net.exec('ss', ['-ltnH'])).includes(`${victimIp}:9898`), 'listener gone');
+  });
+
+  it('a pod whose process cannot listen stays Running but not Ready, its process restarted', async () => {
+    const ns = await cluster.createNamespace('broken');
+    await cluster.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify(deploymentManifest(ns, 'broken', 'ghcr.io/stefanprodan/podinfo:6.0.3', 1, ['--port=none'])),
+    );
+    await waitFor(async () => runner.running().some((k) => k.startsWith(`${ns}/`)), 'pod process');
+    const key = runner.running().find((k) => k.startsWith(`${ns}/`)) ?? '';
+    // Two restarts: each time the process exited, the runner checked the pod and left (or set) it NotReady.
+    await waitFor(async () => runner.starts(key) >= 3, 'the process restarted twice');
+    const [pod] = await pods(ns, 'broken');
+    assert.equal(pod?.status?.phase, 'Running');
+    assert.ok(pod?.status?.podIP);
+    assert.equal(ready(pod ?? {}), 'False');
   });
 
   it('--random-error makes about a third of the requests fail with 5xx', async () => {
