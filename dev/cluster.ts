@@ -30,6 +30,11 @@ export interface ClusterOptions {
   crds?: string[];
   /** Install the Gateway API CRDs (default true). */
   gatewayApi?: boolean;
+  /**
+   * Who makes Running pods Ready: kwok at once (default), or `runner`: kwok leaves them not Ready and the pod
+   * runner (dev/pod-runner.ts) sets Ready once a pod's process listens.
+   */
+  podReadiness?: 'kwok' | 'runner';
 }
 
 export interface Cluster {
@@ -188,13 +193,19 @@ async function startApiserver(
   return { server, url, port };
 }
 
-function kwokStagesFile(dir: string): string {
+function kwokStagesFile(dir: string, readyByKwok: boolean): string {
   const path = join(dir, 'kwok-stages.yaml');
-  writeFileSync(path, kwokStagesYaml());
+  writeFileSync(path, kwokStagesYaml({ readyByKwok }));
   return path;
 }
 
-async function startControllers(dir: string, kubeconfig: string, url: string, token: string): Promise<Server[]> {
+async function startControllers(
+  dir: string,
+  kubeconfig: string,
+  url: string,
+  token: string,
+  readyByKwok = true,
+): Promise<Server[]> {
   const [kcmPort, schedPort, kwokPort] = [await freePort(), await freePort(), await freePort()];
   const kcm = spawnServer({
     name: 'kube-controller-manager',
@@ -237,7 +248,7 @@ async function startControllers(dir: string, kubeconfig: string, url: string, to
       '--cidr=10.244.0.1/16',
       '--node-ip=10.244.0.1',
       '--node-lease-duration-seconds=40',
-      `--config=${kwokStagesFile(dir)}`,
+      `--config=${kwokStagesFile(dir, readyByKwok)}`,
       `--server-address=127.0.0.1:${kwokPort}`,
     ],
   });
@@ -325,7 +336,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     }
     let controllers: Server[] = [];
     if (opts.controllers) {
-      controllers = await startControllers(dir, kubeconfigPath, api.url, token);
+      controllers = await startControllers(dir, kubeconfigPath, api.url, token, opts.podReadiness !== 'runner');
       servers.push(...controllers);
       const nodes = opts.nodes ?? 3;
       const kc = new k8s.KubeConfig();
@@ -375,7 +386,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         servers[servers.indexOf(api.server)] = next.server;
         api = next;
         if (controllers.length === 0) return;
-        controllers = await startControllers(dir, kubeconfigPath, api.url, token);
+        controllers = await startControllers(dir, kubeconfigPath, api.url, token, opts.podReadiness !== 'runner');
         servers.push(...controllers);
       },
       async stop() {

@@ -106,8 +106,13 @@ export function podinfoFixtureDir(): string {
   return fixturePath('flagger', 'kustomize/podinfo');
 }
 
-/** kwok v0.8.0's default Stage configs, concatenated into one multi-document YAML for `kwok --config`. */
-export function kwokStagesYaml(): string {
+/**
+ * kwok v0.8.0's default Stage configs, concatenated into one multi-document YAML for `kwok --config`. With
+ * `readyByKwok: false` the pod-ready Stage still makes a pod Running with its IPs, but leaves its `Ready` and
+ * `ContainersReady` conditions False: something else (the pod runner, dev/pod-runner.ts) turns them True once
+ * the pod's process listens. Throws if the pinned Stage does not have the expected shape.
+ */
+export function kwokStagesYaml({ readyByKwok = true }: { readyByKwok?: boolean } = {}): string {
   const stages = [
     'node/fast/node-initialize.yaml',
     'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
@@ -115,7 +120,22 @@ export function kwokStagesYaml(): string {
     'pod/fast/pod-complete.yaml',
     'pod/fast/pod-delete.yaml',
   ];
-  return stages.map((s) => readFixture('kwok', `kustomize/stage/${s}`).trim()).join('\n---\n');
+  return stages
+    .map((s) => {
+      const text = readFixture('kwok', `kustomize/stage/${s}`).trim();
+      return readyByKwok || s !== 'pod/fast/pod-ready.yaml' ? text : notReady(text);
+    })
+    .join('\n---\n');
+}
+
+function notReady(stage: string): string {
+  let out = stage;
+  for (const type of ['Ready', 'ContainersReady']) {
+    const from = new RegExp(`status: "True"(\\n\\s+type: ${type}\\n)`);
+    if (!from.test(out)) throw new Error(`kwok pod-ready stage: no ${type} condition to turn False`);
+    out = out.replace(from, 'status: "False"$1');
+  }
+  return out;
 }
 
 /**

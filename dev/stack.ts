@@ -8,6 +8,9 @@
 //     `gatewayapi` observers read (activities/metrics/observers/http.ts),
 //   - the gateway STAND-IN (dev/gateway-standin.ts): NOT a real gateway, it carries no traffic; it only
 //     marks each HTTPRoute generation Accepted, as a gateway controller would, so route readiness passes,
+//     With `gateway: 'traefik'` instead: real Traefik (dev/traefik.ts) in the harness's network namespace
+//     (dev/netns.ts), and the pod runner (dev/pod-runner.ts) serving each pod on its IP, so requests through
+//     `stack.traefik.url` really reach the primary or the canary.
 //   - N real controller processes, `node worker/main.ts --mode all`, each with its own /healthz, /readyz and
 //     /metrics port and a JSON log file in the stack's directory; with `supervise`, a controller that exits is
 //     started again on the same port and log file, with backoff, as a Deployment's pod would be (dev/supervisor.ts).
@@ -38,6 +41,9 @@ import { supervise, type RestartRecord, type SupervisionOptions, type Supervised
 import { startTemporal, type TemporalOptions, type TemporalServer } from './temporal.ts';
 import { workflowBundlePath } from './workflow-bundle.ts';
 import { podinfoFixtureDir } from './fixtures.ts';
+import { startPodNetwork, type PodNetwork } from './netns.ts';
+import { startPodRunner, type PodRunner } from './pod-runner.ts';
+import { startTraefik, traefikGatewayManifest, type Traefik } from './traefik.ts';
 
 /** Flagger v1.44's podinfo fixture (Deployment + HPA) from the Go module cache (dev/fixtures.ts). */
 export const PODINFO_DIR = podinfoFixtureDir();
@@ -70,6 +76,11 @@ export interface StackOptions {
    * the CLI helpers and the gateway stand-in stay admin.
    */
   controllerKubeconfig?: (cluster: Cluster, dir: string) => Promise<string>;
+  /**
+   * The Gateway's implementation: `standin` (default; no data plane) or `traefik` (real traffic: Traefik, the
+   * network namespace and the pod runner; needs root and the traefik binary).
+   */
+  gateway?: 'standin' | 'traefik';
 }
 
 /** What the exporter reports for one canary's pods: a constant mix of requests per scrape. */
@@ -121,7 +132,12 @@ export interface Stack {
   /** The dev server (`stack.temporal(args)` runs the `temporal` CLI against it). */
   readonly temporalServer: TemporalServer;
   readonly prometheus: PrometheusServer;
-  readonly standin: GatewayStandin;
+  /** The gateway stand-in (gateway `standin`). */
+  readonly standin?: GatewayStandin;
+  /** Traefik, the namespace and the pod runner (gateway `traefik`). */
+  readonly traefik?: Traefik;
+  readonly podNetwork?: PodNetwork;
+  readonly podRunner?: PodRunner;
   readonly controllers: Controller[];
   readonly kubeconfigPath: string;
   readonly kubeConfig: k8s.KubeConfig;
@@ -343,10 +359,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const exporter = startExporter();
     stops.push(() => new Promise<void>((r) => exporter.server.close(() => r())));
     const target = await exporter.ready;
+    // Prometheus scrapes Traefik's metrics too (through the admin forwarder, which starts later on this port).
+    const traefikAdminPort = opts.gateway === 'traefik' ? await freePort() : undefined;
+    const scrapeTargets = traefikAdminPort ? [target, `127.0.0.1:${traefikAdminPort}`] : [target];
     const [cluster, temporal, prometheus, sharedBundle] = await Promise.all([
-      startCluster({ controllers: true, nodes: opts.nodes ?? 2 }),
+      startCluster({
+        controllers: true,
+        nodes: opts.nodes ?? 2,
+        // With real pod processes, a pod is Ready once its process listens, not before.
+        podReadiness: opts.gateway === 'traefik' ? 'runner' : 'kwok',
+      }),
       startTemporal({ ui: opts.ui, ...opts.temporal }),
-      startPrometheus({ scrapeTargets: [target], scrapeIntervalSeconds: 1 }),
+      startPrometheus({ scrapeTargets, scrapeIntervalSeconds: 1 }),
       workflowBundlePath(),
     ]);
     stops.push(
@@ -363,9 +387,25 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       // Removed in between by a process that bundled newer sources: bundle the current ones.
       copyFileSync(await workflowBundlePath(), bundle);
     }
-    await cluster.kubectl(['apply', '-f', '-'], GATEWAY_MANIFEST);
-    const standin = startGatewayStandin(cluster.kubeConfig);
-    stops.push(() => standin.stop());
+    let standin: GatewayStandin | undefined;
+    let traefik: Traefik | undefined;
+    let podNetwork: PodNetwork | undefined;
+    let podRunner: PodRunner | undefined;
+    if (opts.gateway === 'traefik') {
+      const net = await startPodNetwork();
+      podNetwork = net;
+      stops.push(() => net.stop());
+      const runner = startPodRunner(cluster.kubeConfig, net);
+      podRunner = runner;
+      stops.push(() => runner.stop());
+      await cluster.kubectl(['apply', '-f', '-'], traefikGatewayManifest(GATEWAY.name, GATEWAY.namespace));
+      traefik = await startTraefik(cluster, net, { adminHostPort: traefikAdminPort });
+    } else {
+      await cluster.kubectl(['apply', '-f', '-'], GATEWAY_MANIFEST);
+      const s = startGatewayStandin(cluster.kubeConfig);
+      standin = s;
+      stops.push(() => s.stop());
+    }
 
     const controllerEnv = {
       TEMPORAL_ADDRESS: temporal.address,
@@ -497,6 +537,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       temporalServer: temporal,
       prometheus,
       standin,
+      traefik,
+      podNetwork,
+      podRunner,
       controllers,
       kubeconfigPath: cluster.kubeconfigPath,
       kubeConfig,

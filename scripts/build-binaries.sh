@@ -13,6 +13,8 @@ TEMPORAL_VERSION=v1.5.1
 K8S_VERSION=v1.36.3
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.8.0
+# Traefik: the Gateway API data plane of the traffic tests (test/e2e/traffic.test.ts, dev/netns.ts).
+TRAEFIK_VERSION=v3.6.12
 # controller-gen generates CRDs from the Go API types Flagger ships (App Mesh, SMI) whose upstream CRDs the Go
 # module proxy does not serve; see dev/fixtures.ts flaggerApiCrdFiles.
 CONTROLLER_TOOLS_VERSION=v0.19.0
@@ -79,6 +81,16 @@ build_etcd() {
   echo "$dir/etcd"
 }
 
+# Traefik's go.mod has replace and exclude directives, which go install refuses; the wrapper module
+# scripts/traefik repeats them (keep it in step with TRAEFIK_VERSION).
+build_traefik() {
+  local dir="$FLEDGE_CACHE/traefik-$TRAEFIK_VERSION"
+  [ -x "$dir/traefik" ] || timed_build "traefik $TRAEFIK_VERSION" \
+    bash -c "cd '$FLEDGE_ROOT/scripts/traefik' && mkdir -p '$dir' && \
+      go build -ldflags '-s -w' -o '$dir/traefik' github.com/traefik/traefik/v3/cmd/traefik"
+  echo "$dir/traefik"
+}
+
 # One wrapper module builds all Kubernetes commands; they share most packages, so build them together.
 build_k8s() {
   local cmd=$1
@@ -102,6 +114,7 @@ one() {
       kwok) path=$(build_kwok) ;;
       controller-gen) path=$(build_controller_gen) ;;
       etcd) path=$(build_etcd) ;;
+      traefik) path=$(build_traefik) ;;
       kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) path=$(build_k8s "$name") ;;
       *) log "unknown binary $name"; exit 2 ;;
     esac
@@ -110,7 +123,7 @@ one() {
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(temporal etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl controller-gen)
+[ ${#names[@]} -gt 0 ] || names=(temporal etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl controller-gen traefik)
 mkdir -p "$FLEDGE_CACHE"
 # Test files and helpers may ask at the same time: one builds, the others wait for it.
 exec 9>"$FLEDGE_CACHE/.build.lock"

@@ -6,7 +6,11 @@
 //     dies (`kill -9` it mid-rollout) it is started again after a short backoff and the rollout carries on,
 //   - a real Prometheus scraping a local exporter whose request counters make analysis pass (steerable: see
 //     the printed `curl`),
-//   - the gateway STAND-IN: not a real gateway, it carries no traffic and only marks HTTPRoutes Accepted,
+//   - as root: real Traefik v3.6 as the Gateway API data plane, in a network namespace of the sandbox's own, with
+//     each pod served by a podinfo work-alike on its IP (dev/netns.ts, dev/pod-runner.ts, dev/traefik.ts); the
+//     printed `curl` goes through a loopback forwarder and shows which version answered. The Canary also checks a
+//     MetricTemplate over Traefik's 5xx share, so a version started with `--random-error` really rolls back.
+//     Without root: the gateway STAND-IN, not a real gateway: it carries no traffic, only marks HTTPRoutes Accepted,
 //   - Flagger's podinfo fixture in namespace `test` with a Gateway API Canary, Initialized.
 //
 // It prints how to trigger, watch, promote and abort a rollout. Ctrl-C stops everything. The end-to-end test
@@ -19,7 +23,7 @@ import * as k8s from '@kubernetes/client-node';
 import { waitFor } from '../dev/cluster.ts';
 import { REPO_ROOT, binary, describeExit, freePort } from '../dev/proc.ts';
 import { writeSandboxEnv } from '../dev/sandbox-env.ts';
-import { startStack, type Stack } from '../dev/stack.ts';
+import { GATEWAY, METRIC_WINDOW, startStack, type Stack } from '../dev/stack.ts';
 import type { SupervisionOptions } from '../dev/supervisor.ts';
 import { isEntrypoint } from '../worker/entry.ts';
 
@@ -28,6 +32,34 @@ export const NAMESPACE = 'test';
 const NEW_IMAGE = 'ghcr.io/stefanprodan/podinfo:6.0.1';
 /** Slow enough to watch and to send controls by hand: 5 steps of 10 %, 10 s apart (about 1.5 minutes). */
 export const ANALYSIS = { interval: '10s', stepWeight: 10, maxWeight: 50, threshold: 3 };
+/** The Host of the sandbox Canary's HTTPRoute (with Traefik). */
+export const HOST = 'podinfo.test';
+
+/**
+ * The MetricTemplate `traefik-error-rate` (percentage of 5xx answers of the canary Service in Traefik's
+ * `traefik_service_requests_total`; 0 while the canary has no traffic) on the stack's Prometheus.
+ */
+export function traefikErrorRateTemplate(namespace: string, prometheusUrl: string): object {
+  const selector = 'service=~"{{ namespace }}-{{ target }}-canary-.*"';
+  return {
+    apiVersion: 'flagger.app/v1beta1',
+    kind: 'MetricTemplate',
+    metadata: { name: 'traefik-error-rate', namespace },
+    spec: {
+      provider: { type: 'prometheus', address: prometheusUrl },
+      query:
+        `(sum(rate(traefik_service_requests_total{${selector},code=~"5.."}[{{ interval }}])) / ` +
+        `sum(rate(traefik_service_requests_total{${selector}}[{{ interval }}])) * 100) or on() vector(0)`,
+    },
+  };
+}
+
+/** The Canary's metrics with Traefik: the two builtins (the steerable exporter) and Traefik's real 5xx share. */
+const TRAEFIK_METRICS = [
+  { name: 'request-success-rate', interval: METRIC_WINDOW, thresholdRange: { min: 99 } },
+  { name: 'request-duration', interval: METRIC_WINDOW, thresholdRange: { max: 500 } },
+  { name: 'error-rate', templateRef: { name: 'traefik-error-rate' }, interval: '30s', thresholdRange: { max: 5 } },
+];
 
 /** `preferred` when nothing listens there on 127.0.0.1, else a free port. */
 async function portOr(preferred: number): Promise<number> {
@@ -88,6 +120,8 @@ export interface SandboxOptions {
   controlPort?: number;
   /** How the controller is restarted when it dies (dev/supervisor.ts; its defaults: 1 s doubling to 30 s). */
   supervise?: SupervisionOptions;
+  /** The gateway: real Traefik (default as root: it needs a network namespace) or the stand-in (default otherwise). */
+  gateway?: 'traefik' | 'standin';
 }
 
 export interface Sandbox {
@@ -111,11 +145,24 @@ export async function startSandbox(opts: SandboxOptions = {}, onStack?: (stack: 
     ui: true,
     temporal: { port: opts.temporalPort ?? (await freePort()), uiPort: opts.uiPort, namespace: 'default' },
     supervise: opts.supervise ?? true,
+    gateway: opts.gateway ?? (process.getuid?.() === 0 ? 'traefik' : 'standin'),
   });
   onStack?.(stack);
   try {
     await createNamespace(stack, NAMESPACE);
-    await stack.applyPodinfo(NAMESPACE, { analysis: ANALYSIS, traffic: { successRate: 100 } });
+    if (stack.traefik) {
+      await stack.kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify(traefikErrorRateTemplate(NAMESPACE, stack.prometheus.url)),
+      );
+      await stack.applyPodinfo(NAMESPACE, {
+        analysis: { ...ANALYSIS, metrics: TRAEFIK_METRICS },
+        spec: { service: { port: 9898, targetPort: 9898, gatewayRefs: [{ ...GATEWAY }], hosts: [HOST] } },
+        traffic: { successRate: 100 },
+      });
+    } else {
+      await stack.applyPodinfo(NAMESPACE, { analysis: ANALYSIS, traffic: { successRate: 100 } });
+    }
     const control = await startTrafficControl(stack, opts.controlPort ?? (await freePort()));
     return {
       stack,
@@ -157,7 +204,7 @@ async function main(): Promise<void> {
   const uiPort = await portOr(8233);
   console.log(
     'starting: Temporal dev server + Web UI, simulated cluster (etcd, kube-apiserver, controller-manager, ' +
-      'scheduler, kwok), Prometheus, gateway stand-in, fledge controller ... (about a minute)',
+      'scheduler, kwok), Prometheus, gateway (Traefik as root, else a stand-in), fledge controller ... (about a minute)',
   );
   const sandbox = await startSandbox(
     {
@@ -201,14 +248,44 @@ async function main(): Promise<void> {
     kubectl,
   });
 
+  const traefik = stack.traefik;
+  const curl = traefik ? `curl -s -H 'Host: ${HOST}' ${traefik.url}/` : '';
+  const gatewayLines = traefik
+    ? `  Gateway           Traefik v3.6 (real traffic, in the sandbox's own network namespace); which version answers:
+                      ${curl}
+                    Traefik's metrics: ${traefik.adminUrl}/metrics (scraped by Prometheus)`
+    : '  Gateway           a STAND-IN, not a real gateway: it only marks each HTTPRoute Accepted, no traffic flows';
+  const failing = JSON.stringify({
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            {
+              name: 'podinfod',
+              image: 'ghcr.io/stefanprodan/podinfo:6.0.2',
+              command: ['./podinfo', '--port=9898', '--port-metrics=9797', '--random-error=true'],
+            },
+          ],
+        },
+      },
+    },
+  });
+  const realFailure = traefik
+    ? `Roll out a version that really fails (podinfo --random-error: a third of its answers are 5xx), with load:
+  ${sh(kubectl)} --kubeconfig ${sh(kubeconfig)} -n ${NAMESPACE} patch deployment/podinfo -p ${sh(failing)}
+  while sleep 0.05; do ${curl} -o /dev/null -w '%{http_code}\\n'; done
+  (the analysis measures Traefik's 5xx share of the canary and rolls back; the Warning event carries the rate)
+
+`
+    : '';
   console.log(`
 fledge sandbox is up.
   Temporal          ${temporal.address}, namespace ${temporal.namespace}
   Temporal Web UI   ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows
-  Kubernetes        kubeconfig ${kubeconfig}  (simulated nodes: pods are scheduled and Ready, nothing runs)
+  Kubernetes        kubeconfig ${kubeconfig}  (simulated nodes: pods are scheduled and Ready${stack.traefik ? '; each serves a podinfo work-alike on its IP' : ', nothing runs'})
   Canary            ${NAMESPACE}/podinfo: Gateway API (HTTPRoute on Gateway gateways/gateway), interval ${ANALYSIS.interval},
-                    step ${ANALYSIS.stepWeight} % up to ${ANALYSIS.maxWeight} %, builtin request-success-rate and request-duration
-  Gateway           a STAND-IN, not a real gateway: it only marks each HTTPRoute Accepted, no traffic flows
+                    step ${ANALYSIS.stepWeight} % up to ${ANALYSIS.maxWeight} %, builtin request-success-rate and request-duration${traefik ? ",\n                    and error-rate: a MetricTemplate over Traefik's 5xx share of the canary" : ''}
+${gatewayLines}
   Metrics           Prometheus ${stack.prometheus.url} scraping a local exporter (healthy: analysis passes)
   Controller        ${controller.url}/metrics, log ${controller.logFile}
                     supervised like a Deployment's pod: kill -9 it mid-rollout and it comes back, the rollout carries on
@@ -230,7 +307,7 @@ or with fledge:
   ${fledge(`abort podinfo -n ${NAMESPACE} --reason 'not today'`)}
   ${fledge(`history podinfo -n ${NAMESPACE}`)}
 
-Make the analysis fail (80 % success), then healthy again:
+${realFailure}Make the analysis fail (80 % success), then healthy again:
   curl -X POST '${controlUrl}/traffic?successRate=80'
   curl -X POST '${controlUrl}/traffic?successRate=100'
 

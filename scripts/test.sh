@@ -34,7 +34,21 @@ files=()
 while IFS= read -r f; do files+=("$f"); done < <(find test -name '*.test.ts' -not -path 'test/chaos/*' ${FLEDGE_TEST_FILTER:+-path "*$FLEDGE_TEST_FILTER*"} | sort)
 log "running ${#files[@]} test files"
 status=0
+# Nothing the tests start may listen outside loopback in this network namespace (pods and the gateway have their
+# own, dev/netns.ts): a watcher samples the sockets of this process tree every second while the tests run.
+listeners=$(mktemp)
+node scripts/listen-watch.ts $$ "$listeners" &
+watcher=$!
 node --test --test-concurrency="${FLEDGE_TEST_CONCURRENCY:-1}" --test-timeout=900000 "${files[@]}" || status=$?
+
+kill "$watcher" 2>/dev/null || true
+wait "$watcher" 2>/dev/null || true
+if [ -s "$listeners" ]; then
+  log "test processes listened on non-loopback addresses of the host's network namespace:"
+  cat "$listeners" >&2
+  status=1
+fi
+rm -f "$listeners"
 
 # Nothing the harness started may outlive the tests: its temp dirs (in every server's arguments) carry the run id.
 # On CI nothing else runs, so any fledge process at all is a leftover.
