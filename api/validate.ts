@@ -129,17 +129,18 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
   // A/B testing routes by request; the kubernetes provider has no router; SMI, ingress-nginx canaries and App Mesh
-  // cannot copy requests: none of them mirrors (Flagger's SMI, nginx and App Mesh routers ignored the mirror and
-  // stalled at weight 0; Flagger lists mirroring for Istio and Gateway API only).
+  // cannot copy requests, nor can Skipper's backend weights: none of them mirrors (Flagger's SMI, nginx, Skipper and
+  // App Mesh routers ignored the mirror and stalled at weight 0; Flagger lists mirroring for Istio and Gateway API).
   const mirrored =
     a.mirror &&
     strategy !== 'ab-testing' &&
     spec.provider !== 'kubernetes' &&
     spec.provider !== 'nginx' &&
+    spec.provider !== 'skipper' &&
     !isSmi(spec.provider) &&
     !isAppMesh(spec.provider);
-  // Flagger's SMI routers ignore match conditions: its A/B iterations send all traffic to the canary.
-  if (strategy === 'ab-testing' && isSmi(spec.provider))
+  // Flagger's SMI and Skipper routers ignore match conditions: its A/B iterations send all traffic to the canary.
+  if (strategy === 'ab-testing' && (isSmi(spec.provider) || spec.provider === 'skipper'))
     warnings.push(
       `A/B testing match conditions are ignored by the ${spec.provider} provider: all traffic goes to the canary`,
     );

@@ -8,6 +8,7 @@ import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
 import { createIstioRouter } from './istio.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
+import { createSkipperRouter } from './skipper.ts';
 import { createSmiRouter } from './smi.ts';
 import { createNginxRouter } from './nginx.ts';
 import type { Router, RouterDeps } from './router.ts';
@@ -29,6 +30,7 @@ const FACTORIES = {
   'smi:v1alpha3': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha3' }),
   nginx: (deps: RouterDeps) => createNginxRouter(deps),
   contour: (deps: RouterDeps) => createContourRouter(deps),
+  skipper: (deps: RouterDeps) => createSkipperRouter(deps),
 } satisfies Record<string, (deps: RouterDeps) => Router>;
 
 export type RouterName = keyof typeof FACTORIES;

@@ -104,6 +104,28 @@ const PROVIDER_SETUP: Record<
       },
     ],
   }),
+  skipper: () => ({
+    spec: { ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: NAME } },
+    objects: [
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: { name: NAME, annotations: { 'kubernetes.io/ingress.class': 'skipper' } },
+        spec: {
+          rules: [
+            {
+              host: 'app.example.com',
+              http: {
+                paths: [
+                  { path: '/', pathType: 'Prefix', backend: { service: { name: NAME, port: { number: 9898 } } } },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    ],
+  }),
 };
 
 const HTTPPROXIES = { group: 'projectcontour.io', version: 'v1', plural: 'httpproxies' };

@@ -98,7 +98,7 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [split.smi-spec.io]
   resources: [trafficsplits]
   verbs: [get, create, patch, delete]
-# nginx router: the user's Ingress read; the <ingress>-canary copy server-side applied, deleted on finalize.
+# nginx and skipper routers: the user's Ingress read; the <ingress>-canary copy server-side applied, deleted on finalize.
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, create, patch, delete]
