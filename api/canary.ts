@@ -388,6 +388,7 @@ export type Provider = (typeof FLAGGER_PROVIDERS)[number];
  * equal). One name a line, so adding a provider is a one-line change.
  */
 export const SUPPORTED_PROVIDERS = [
+  'apisix',
   'appmesh',
   'appmesh:v1beta2',
   'contour',
@@ -506,6 +507,17 @@ function ingressIssues(spec: SpecShape): Issue[] {
   ];
 }
 
+/** The apisix router clones spec.routeRef (Flagger only says "apisix route selector is empty" at reconcile). */
+function routeRefIssues(spec: SpecShape): Issue[] {
+  if (spec.provider !== 'apisix' || spec.routeRef?.name) return [];
+  return [
+    {
+      path: ['routeRef'],
+      message: 'is required with provider apisix: the ApisixRoute whose <route>-<service>-canary copy splits traffic',
+    },
+  ];
+}
+
 /** Flagger's CRD admits exactly one of iterations, stepWeight and stepWeights (a oneOf). */
 function strategyIssues(spec: SpecShape): Issue[] {
   const a = spec.analysis;
@@ -531,6 +543,7 @@ export const CanarySpecSchema = CanarySpecObject.superRefine((spec, ctx) => {
     ...providerIssues(spec),
     ...serviceIssues(spec),
     ...ingressIssues(spec),
+    ...routeRefIssues(spec),
     ...strategyIssues(spec),
   ])
     ctx.addIssue({ code: 'custom', input: spec, ...issue });

@@ -2,6 +2,7 @@
 // names Flagger never had are a validation error: never a silent fallback to some other router.
 import { ApplicationFailure } from '@temporalio/common';
 import { FLAGGER_PROVIDERS, SUPPORTED_LIST } from '../../api/canary.ts';
+import { createApisixRouter } from './apisix.ts';
 import { createAppMeshRouter } from './appmesh.ts';
 import { FAILURE } from './errors.ts';
 import { createContourRouter } from './contour.ts';
@@ -14,6 +15,7 @@ import { createNginxRouter } from './nginx.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const FACTORIES = {
+  apisix: (deps: RouterDeps) => createApisixRouter(deps),
   appmesh: (deps: RouterDeps) => createAppMeshRouter({ ...deps, version: 'v1beta1' }),
   'appmesh:v1beta2': (deps: RouterDeps) => createAppMeshRouter({ ...deps, version: 'v1beta2' }),
   'gatewayapi:v1': (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),

@@ -9,9 +9,10 @@ import { parseAllDocuments } from 'yaml';
 import type { FinalizePort, RolloutActivities } from '../../api/ports.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { createRoutesActivities } from '../../activities/routers/index.ts';
+import type { ApisixRoute } from '../../activities/routers/apisix-route.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { readFixture } from '../../dev/fixtures.ts';
+import { flaggerApiCrdFiles, readFixture } from '../../dev/fixtures.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import {
   NAMESPACE,
@@ -51,11 +52,25 @@ async function describeSkipper(ingress: string, svc: string): Promise<string> {
   return `${w[`${svc}-primary`]}/${w[`${svc}-canary`]}${off}`;
 }
 
+const APISIX_ROUTES = { group: 'apisix.apache.org', version: 'v2', namespace: NAMESPACE, plural: 'apisixroutes' };
+
+async function readApisixRoute(name: string): Promise<ApisixRoute> {
+  return (await custom.getNamespacedCustomObject({ ...APISIX_ROUTES, name })) as ApisixRoute;
+}
+
+/** `90/10`: the weights of the copy's primary and canary backends. */
+async function describeApisix(route: string, svc: string): Promise<string> {
+  const copy = await readApisixRoute(`${route}-${svc}-canary`);
+  const backends = copy.spec?.http?.[0]?.backends ?? [];
+  const w = (name: string) => backends.find((b) => b.serviceName === name)?.weight;
+  return `${w(`${svc}-primary`)}/${w(`${svc}-canary`)}`;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Setup
 
 before(async () => {
-  cluster = await startCluster({ crds: [] });
+  cluster = await startCluster({ crds: flaggerApiCrdFiles('apisix') });
   custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
   await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
@@ -268,6 +283,140 @@ describe('skipper routes in real workflow runs', { concurrency: true }, () => {
     assert.deepEqual(stored.get(name), [
       ...Array.from({ length: 10 }, (_, i) => `${95 - i * 5}/${(i + 1) * 5}`),
       '100/0!',
+    ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// APISIX
+
+/** The ApisixRoute of Flagger's apisix tutorial: app.example.com GET /* → the apex Service `svc`. */
+function apisixRoute(name: string, svc: string): ApisixRoute {
+  return {
+    apiVersion: 'apisix.apache.org/v2',
+    kind: 'ApisixRoute',
+    metadata: { name, namespace: NAMESPACE, labels: { app: svc } },
+    spec: {
+      http: [
+        {
+          name: 'method',
+          match: { hosts: ['app.example.com'], methods: ['GET'], paths: ['/*'] },
+          plugins: [{ name: 'prometheus', enable: true, config: { disable: false, prefer_name: true } }],
+          backends: [{ serviceName: svc, servicePort: 80 }],
+        },
+      ],
+    },
+  };
+}
+
+async function createApisixRoute(route: ApisixRoute): Promise<string | undefined> {
+  const created = (await custom.createNamespacedCustomObject({ ...APISIX_ROUTES, body: route })) as ApisixRoute;
+  return (created.metadata as { resourceVersion?: string }).resourceVersion;
+}
+
+/** An apisix Canary and its ApisixRoute `<name>-route`, stored in the apiserver and seeded as initialized. */
+async function apisixCanary(name: string, analysis: Record<string, unknown>, spec: Record<string, unknown> = {}) {
+  const route = `${name}-route`;
+  const userVersion = await createApisixRoute(apisixRoute(route, name));
+  const raw = canaryRaw(name, analysis, {
+    provider: 'apisix',
+    routeRef: { apiVersion: 'apisix.apache.org/v2', kind: 'ApisixRoute', name: route },
+    service: { port: 80, targetPort: 9898 },
+    ...spec,
+  });
+  describers.set(name, () => describeApisix(route, name));
+  await createCanary(raw);
+  const world = seedInitialized(env, { raw, metrics: { 'error-rate': [0] } });
+  return { raw, world, route, userVersion };
+}
+
+async function assertUserRouteUntouched(route: string, version: string | undefined): Promise<void> {
+  const now = await readApisixRoute(route);
+  assert.equal((now.metadata as { resourceVersion?: string }).resourceVersion, version);
+}
+
+describe('apisix routes in real workflow runs', { concurrency: true }, () => {
+  it('canary: backend weights walk to max weight and back, on the <route>-<svc>-canary copy', async () => {
+    const name = 'ax-weights';
+    const { route, userVersion } = await apisixCanary(name, { interval: '300ms', stepWeight: 25, maxWeight: 50 });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), ['75/25', '50/50', '100/0']);
+    const copy = await readApisixRoute(`${route}-${name}-canary`);
+    const http = copy.spec?.http?.[0];
+    assert.equal(http?.priority, 10000);
+    assert.deepEqual(http?.match, { hosts: ['app.example.com'], methods: ['GET'], paths: ['/*'] });
+    // the plugin config is kept as written (the CRD preserves its unknown fields)
+    assert.deepEqual(http?.plugins, [
+      { name: 'prometheus', enable: true, config: { disable: false, prefer_name: true } },
+    ]);
+    assert.deepEqual(
+      http?.backends?.map((b) => [b.serviceName, b.servicePort]),
+      [
+        [`${name}-primary`, 80],
+        [`${name}-canary`, 80],
+      ],
+    );
+    assert.deepEqual(copy.metadata.labels, { app: name });
+    assert.deepEqual(
+      copy.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
+      [['Canary', name]],
+    );
+    await assertUserRouteUntouched(route, userVersion);
+  });
+
+  it('blue/green and rollback', async () => {
+    const bg = 'ax-bluegreen';
+    const rb = 'ax-rollback';
+    await apisixCanary(bg, { interval: '300ms', iterations: 2 });
+    const { world } = await apisixCanary(rb, {
+      interval: '300ms',
+      stepWeight: 30,
+      threshold: 1,
+      metrics: [metric('error-rate', 1)],
+    });
+    world.metrics = { 'error-rate': [0, 5] };
+    const [blueGreen, rollback] = await Promise.all([
+      runToEnd(env, bg),
+      runToEnd(env, rb, { options: { retryWindowMs: 1 } }),
+    ]);
+    assert.equal(blueGreen.result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(bg), ['0/100', '100/0']);
+    assert.equal(rollback.result.phase, 'Failed');
+    assert.deepEqual(stored.get(rb), ['70/30', '40/60', '100/0']);
+  });
+
+  it('finalize: the copy is deleted when the Canary goes, the user route stays', async () => {
+    const name = 'ax-final';
+    const { route, userVersion } = await apisixCanary(
+      name,
+      { interval: '300ms', stepWeight: 10 },
+      { revertOnDeletion: true },
+    );
+    const handle = await startRollout(env, name);
+    await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
+    assert.equal(stored.get(name)?.[0], '90/10');
+    await handle.signal('canaryDeleting');
+    const result = (await handle.result()) as { deleted: boolean };
+    assert.equal(result.deleted, true);
+    await assert.rejects(readApisixRoute(`${route}-${name}-canary`), is404);
+    await assertUserRouteUntouched(route, userVersion);
+  });
+
+  it("Flagger's apisix tutorial Canary (routeRef, webhooks) reaches Succeeded", async () => {
+    const name = 'tut-apisix';
+    const raw = fastTutorial('apisix-progressive-delivery.md', name);
+    const routeName = (raw.spec as { routeRef: { name: string } }).routeRef.name;
+    await createApisixRoute(apisixRoute(routeName, 'podinfo'));
+    // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
+    describers.set(name, () => describeApisix(routeName, 'podinfo'));
+    await createCanary(raw);
+    seedInitialized(env, { raw, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), [
+      ...Array.from({ length: 5 }, (_, i) => `${90 - i * 10}/${(i + 1) * 10}`),
+      '100/0',
     ]);
   });
 });
