@@ -388,6 +388,7 @@ export type Provider = (typeof FLAGGER_PROVIDERS)[number];
  * equal). One name a line, so adding a provider is a one-line change.
  */
 export const SUPPORTED_PROVIDERS = [
+  'apisix',
   'appmesh',
   'appmesh:v1beta2',
   'contour',
@@ -402,6 +403,7 @@ export const SUPPORTED_PROVIDERS = [
   'smi:v1alpha2',
   'smi:v1alpha3',
   'nginx',
+  'skipper',
 ] as const satisfies readonly Provider[];
 export type SupportedProvider = (typeof SUPPORTED_PROVIDERS)[number];
 /**
@@ -441,7 +443,7 @@ const CanarySpecObject = z.object({
   metricsServer: z.string().optional().meta({ description: 'Prometheus URL used by builtin metrics' }),
   targetRef: localRef(['Deployment', 'DaemonSet', 'Service'], 'The workload to roll out'),
   autoscalerRef: AutoscalerRefSchema.optional(),
-  ingressRef: localRef(['Ingress'], 'Ingress of the NGINX provider').optional(),
+  ingressRef: localRef(['Ingress'], 'Ingress of the NGINX and Skipper providers').optional(),
   routeRef: localRef(['ApisixRoute'], 'Route of the APISIX provider').optional(),
   upstreamRef: z
     .object({ apiVersion: nonEmpty, kind: z.enum(['Upstream']), name: nonEmpty, namespace: z.string().optional() })
@@ -491,13 +493,27 @@ function serviceIssues(spec: SpecShape): Issue[] {
   return [];
 }
 
-/** The nginx router clones spec.ingressRef (Flagger only says "ingress selector is empty" at the first reconcile). */
+/**
+ * The nginx and skipper routers clone spec.ingressRef (Flagger only says "ingress selector is empty" at the first
+ * reconcile).
+ */
 function ingressIssues(spec: SpecShape): Issue[] {
-  if (spec.provider !== 'nginx' || spec.ingressRef?.name) return [];
+  if ((spec.provider !== 'nginx' && spec.provider !== 'skipper') || spec.ingressRef?.name) return [];
   return [
     {
       path: ['ingressRef'],
-      message: 'is required with provider nginx: the Ingress whose <name>-canary copy routes traffic to the canary',
+      message: `is required with provider ${spec.provider}: the Ingress whose <name>-canary copy routes traffic to the canary`,
+    },
+  ];
+}
+
+/** The apisix router clones spec.routeRef (Flagger only says "apisix route selector is empty" at reconcile). */
+function routeRefIssues(spec: SpecShape): Issue[] {
+  if (spec.provider !== 'apisix' || spec.routeRef?.name) return [];
+  return [
+    {
+      path: ['routeRef'],
+      message: 'is required with provider apisix: the ApisixRoute whose <route>-<service>-canary copy splits traffic',
     },
   ];
 }
@@ -527,6 +543,7 @@ export const CanarySpecSchema = CanarySpecObject.superRefine((spec, ctx) => {
     ...providerIssues(spec),
     ...serviceIssues(spec),
     ...ingressIssues(spec),
+    ...routeRefIssues(spec),
     ...strategyIssues(spec),
   ])
     ctx.addIssue({ code: 'custom', input: spec, ...issue });

@@ -2,17 +2,20 @@
 // names Flagger never had are a validation error: never a silent fallback to some other router.
 import { ApplicationFailure } from '@temporalio/common';
 import { FLAGGER_PROVIDERS, SUPPORTED_LIST } from '../../api/canary.ts';
+import { createApisixRouter } from './apisix.ts';
 import { createAppMeshRouter } from './appmesh.ts';
 import { FAILURE } from './errors.ts';
 import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
 import { createIstioRouter } from './istio.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
+import { createSkipperRouter } from './skipper.ts';
 import { createSmiRouter } from './smi.ts';
 import { createNginxRouter } from './nginx.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const FACTORIES = {
+  apisix: (deps: RouterDeps) => createApisixRouter(deps),
   appmesh: (deps: RouterDeps) => createAppMeshRouter({ ...deps, version: 'v1beta1' }),
   'appmesh:v1beta2': (deps: RouterDeps) => createAppMeshRouter({ ...deps, version: 'v1beta2' }),
   'gatewayapi:v1': (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
@@ -29,6 +32,7 @@ const FACTORIES = {
   'smi:v1alpha3': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha3' }),
   nginx: (deps: RouterDeps) => createNginxRouter(deps),
   contour: (deps: RouterDeps) => createContourRouter(deps),
+  skipper: (deps: RouterDeps) => createSkipperRouter(deps),
 } satisfies Record<string, (deps: RouterDeps) => Router>;
 
 export type RouterName = keyof typeof FACTORIES;

@@ -56,6 +56,7 @@ const USED_VERBS: Record<string, string[]> = {
   'httproutes.gateway.networking.k8s.io': ['create', 'delete', 'get', 'patch', 'update'],
   'trafficsplits.split.smi-spec.io': ['create', 'delete', 'get', 'patch'],
   'ingresses.networking.k8s.io': ['create', 'delete', 'get', 'patch'],
+  'apisixroutes.apisix.apache.org': ['create', 'delete', 'get', 'patch'],
   'httpproxies.projectcontour.io': ['create', 'delete', 'get', 'patch', 'update'],
   'virtualservices.networking.istio.io': ['create', 'delete', 'get', 'patch', 'update'],
   'destinationrules.networking.istio.io': ['create', 'delete', 'get', 'patch'],

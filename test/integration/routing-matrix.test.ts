@@ -104,6 +104,47 @@ const PROVIDER_SETUP: Record<
       },
     ],
   }),
+  apisix: () => ({
+    spec: { routeRef: { apiVersion: 'apisix.apache.org/v2', kind: 'ApisixRoute', name: NAME } },
+    objects: [
+      {
+        apiVersion: 'apisix.apache.org/v2',
+        kind: 'ApisixRoute',
+        metadata: { name: NAME },
+        spec: {
+          http: [
+            {
+              name: 'method',
+              match: { hosts: ['app.example.com'], paths: ['/*'] },
+              backends: [{ serviceName: NAME, servicePort: 9898 }],
+            },
+          ],
+        },
+      },
+    ],
+  }),
+  skipper: () => ({
+    spec: { ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: NAME } },
+    objects: [
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: { name: NAME, annotations: { 'kubernetes.io/ingress.class': 'skipper' } },
+        spec: {
+          rules: [
+            {
+              host: 'app.example.com',
+              http: {
+                paths: [
+                  { path: '/', pathType: 'Prefix', backend: { service: { name: NAME, port: { number: 9898 } } } },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    ],
+  }),
 };
 
 const HTTPPROXIES = { group: 'projectcontour.io', version: 'v1', plural: 'httpproxies' };
@@ -179,7 +220,13 @@ const apiFor = (provider: string): Api => (provider === 'appmesh' ? legacyAppMes
 
 before(async () => {
   [main, legacyAppMesh] = await Promise.all([
-    connect([...flaggerApiCrdFiles('smi'), ...flaggerApiCrdFiles('appmesh'), ...contourCrdFiles(), istioCrdFile()]),
+    connect([
+      ...flaggerApiCrdFiles('smi'),
+      ...flaggerApiCrdFiles('apisix'),
+      ...flaggerApiCrdFiles('appmesh'),
+      ...contourCrdFiles(),
+      istioCrdFile(),
+    ]),
     connect(flaggerApiCrdFiles('appmeshLegacy')),
   ]);
 });

@@ -98,9 +98,14 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [split.smi-spec.io]
   resources: [trafficsplits]
   verbs: [get, create, patch, delete]
-# nginx router: the user's Ingress read; the <ingress>-canary copy server-side applied, deleted on finalize.
+# nginx and skipper routers: the user's Ingress read; the <ingress>-canary copy server-side applied, deleted on finalize.
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
+  verbs: [get, create, patch, delete]
+# APISIX router: the user's ApisixRoute read; the <route>-<service>-canary copy server-side applied, deleted on
+# finalize.
+- apiGroups: [apisix.apache.org]
+  resources: [apisixroutes]
   verbs: [get, create, patch, delete]
 # Contour router: HTTPProxies read, server-side applied, replaced on finalize (revert), deleted when fledge
 # created them.

@@ -1,0 +1,422 @@
+// The skipper, apisix and knative routers inside real rollout workflows: Temporal dev server, bundled workflow,
+// in-process worker, a real kube-apiserver with the providers' CRDs. Workloads, metrics and status stay scripted.
+// The routing objects stored in the apiserver are recorded after every setRoutes and checked at the end and at
+// finalize.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import type { FinalizePort, RolloutActivities } from '../../api/ports.ts';
+import { parseCanary } from '../../api/validate.ts';
+import { createRoutesActivities } from '../../activities/routers/index.ts';
+import type { ApisixRoute } from '../../activities/routers/apisix-route.ts';
+import type { Ingress } from '../../activities/routers/ingress.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
+import { flaggerApiCrdFiles, readFixture } from '../../dev/fixtures.ts';
+import { createScriptedActivities } from '../scripted/activities.ts';
+import {
+  NAMESPACE,
+  canaryRaw,
+  metric,
+  runToEnd,
+  seedInitialized,
+  setupEnv,
+  startBundledWorker,
+  startRollout,
+  waitUntil,
+  type TestEnv,
+} from '../workflow/env.ts';
+
+let cluster: Cluster;
+let custom: k8s.CustomObjectsApi;
+let net: k8s.NetworkingV1Api;
+let env: TestEnv;
+let stopWorker = async () => {};
+/** The stored routing object after every setRoutes, per Canary (see describeStored). */
+const stored = new Map<string, string[]>();
+/** Per Canary: how to describe what its router stored. */
+const describers = new Map<string, () => Promise<string>>();
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading the stored objects
+
+async function readIngress(name: string): Promise<Ingress> {
+  return JSON.parse(JSON.stringify(await net.readNamespacedIngress({ name, namespace: NAMESPACE }))) as Ingress;
+}
+
+/** `90/10` from zalando.org/backend-weights; `!` when the predicate starts with False(). */
+async function describeSkipper(ingress: string, svc: string): Promise<string> {
+  const a = (await readIngress(`${ingress}-canary`)).metadata.annotations ?? {};
+  const w = JSON.parse(a['zalando.org/backend-weights'] ?? '{}') as Record<string, number>;
+  const off = a['zalando.org/skipper-predicate']?.startsWith('False()') ? '!' : '';
+  return `${w[`${svc}-primary`]}/${w[`${svc}-canary`]}${off}`;
+}
+
+const APISIX_ROUTES = { group: 'apisix.apache.org', version: 'v2', namespace: NAMESPACE, plural: 'apisixroutes' };
+
+async function readApisixRoute(name: string): Promise<ApisixRoute> {
+  return (await custom.getNamespacedCustomObject({ ...APISIX_ROUTES, name })) as ApisixRoute;
+}
+
+/** `90/10`: the weights of the copy's primary and canary backends. */
+async function describeApisix(route: string, svc: string): Promise<string> {
+  const copy = await readApisixRoute(`${route}-${svc}-canary`);
+  const backends = copy.spec?.http?.[0]?.backends ?? [];
+  const w = (name: string) => backends.find((b) => b.serviceName === name)?.weight;
+  return `${w(`${svc}-primary`)}/${w(`${svc}-canary`)}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Setup
+
+before(async () => {
+  cluster = await startCluster({ crds: flaggerApiCrdFiles('apisix') });
+  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+  net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
+  await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
+  env = await setupEnv('router-skipper-apisix-knative', { worker: false });
+  const scripted = createScriptedActivities(env.world.url);
+  const routes = createRoutesActivities({ kube: cluster.kubeConfig });
+  const activities: RolloutActivities & FinalizePort = {
+    ...scripted,
+    // observe reports the routes the apiserver has, as activities/index.ts wires it.
+    observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
+    reconcileRoutes: async (input) => {
+      await scripted.reconcileRoutes(input);
+      return routes.reconcileRoutes(input);
+    },
+    setRoutes: async (input) => {
+      await scripted.setRoutes(input);
+      const now = await routes.setRoutes(input);
+      const name = input.canary.name;
+      const describe = describers.get(name);
+      if (describe) stored.set(name, [...(stored.get(name) ?? []), await describe()]);
+      return now;
+    },
+    getRoutes: routes.getRoutes,
+    finalizeCanary: (input) => routes.finalizeRoutes(input),
+  };
+  stopWorker = await startBundledWorker(env, activities);
+});
+
+after(async () => {
+  await stopWorker();
+  await env?.stop();
+  await cluster?.stop();
+});
+
+async function createCanary(raw: Record<string, unknown>): Promise<void> {
+  const { metadata, ...rest } = raw as { metadata: { name: string } };
+  await custom.createNamespacedCustomObject({
+    group: 'flagger.app',
+    version: 'v1beta1',
+    namespace: NAMESPACE,
+    plural: 'canaries',
+    body: { ...rest, metadata: { name: metadata.name } },
+  });
+}
+
+const is404 = (e: unknown) => (e as { code?: number }).code === 404;
+
+// ---------------------------------------------------------------------------------------------------------
+// The Flagger tutorials' Canaries, from Flagger's docs
+
+function tutorialCanary(doc: string): Record<string, unknown> {
+  const text = readFixture('flagger', `docs/gitbook/tutorials/${doc}`);
+  for (const block of text.matchAll(/```yaml\n([\s\S]*?)```/g))
+    for (const d of parseAllDocuments(block[1] ?? '')) {
+      const obj = d.toJS() as { kind?: string } | null;
+      if (obj?.kind === 'Canary') return obj as Record<string, unknown>;
+    }
+  throw new Error(`no Canary in ${doc}`);
+}
+
+/** The tutorial Canary as written, with a short `analysis.interval` and a name of its own. */
+function fastTutorial(doc: string, name: string): Record<string, unknown> {
+  const raw = tutorialCanary(doc);
+  const parsed = parseCanary(raw);
+  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.errors));
+  const spec = raw.spec as { analysis: Record<string, unknown> };
+  return {
+    ...raw,
+    metadata: { name, namespace: NAMESPACE },
+    spec: { ...spec, analysis: { ...spec.analysis, interval: '300ms' } },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Skipper
+
+/** The user's Ingress of Flagger's skipper tutorial: app.example.com → the apex Service `svc`. */
+function skipperIngress(name: string, svc: string, predicate?: string): Ingress {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      labels: { app: svc },
+      annotations: {
+        'kubernetes.io/ingress.class': 'skipper',
+        ...(predicate ? { 'zalando.org/skipper-predicate': predicate } : {}),
+      },
+    },
+    spec: {
+      rules: [
+        {
+          host: `${svc}.example.com`,
+          http: {
+            paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: svc, port: { number: 80 } } } }],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** A skipper Canary and its user Ingress `<name>-ing`, stored in the apiserver and seeded as initialized. */
+async function skipperCanary(name: string, analysis: Record<string, unknown>, spec: Record<string, unknown> = {}) {
+  const ingress = `${name}-ing`;
+  const user = await net.createNamespacedIngress({
+    namespace: NAMESPACE,
+    body: skipperIngress(ingress, name, 'Method("GET")') as k8s.V1Ingress,
+  });
+  const raw = canaryRaw(name, analysis, {
+    provider: 'skipper',
+    ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: ingress },
+    service: { port: 80, targetPort: 9898 },
+    ...spec,
+  });
+  describers.set(name, () => describeSkipper(ingress, name));
+  await createCanary(raw);
+  const world = seedInitialized(env, { raw, metrics: { 'error-rate': [0] } });
+  return { raw, world, ingress, userVersion: user.metadata?.resourceVersion };
+}
+
+async function assertUserIngressUntouched(ingress: string, version: string | undefined): Promise<void> {
+  const now = await readIngress(ingress);
+  assert.equal((now.metadata as { resourceVersion?: string }).resourceVersion, version);
+}
+
+describe('skipper routes in real workflow runs', { concurrency: true }, () => {
+  it('canary: backend-weights walk to max weight, then back to 100/0 with False()', async () => {
+    const name = 'sk-weights';
+    const { ingress, userVersion } = await skipperCanary(name, { interval: '300ms', stepWeight: 25, maxWeight: 50 });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), ['75/25', '50/50', '100/0!']);
+    const copy = await readIngress(`${ingress}-canary`);
+    assert.deepEqual(
+      copy.spec?.rules?.[0]?.http?.paths.map((p) => p.backend.service?.name),
+      [`${name}-primary`, `${name}-canary`],
+    );
+    assert.equal(copy.metadata.annotations?.['zalando.org/skipper-predicate'], 'False() && Method("GET")');
+    assert.equal(copy.metadata.annotations?.['kubernetes.io/ingress.class'], 'skipper');
+    assert.equal(copy.metadata.annotations?.['kustomize.toolkit.fluxcd.io/reconcile'], 'disabled');
+    assert.deepEqual(copy.metadata.labels, { app: name });
+    assert.deepEqual(
+      copy.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
+      [['Canary', name]],
+    );
+    await assertUserIngressUntouched(ingress, userVersion);
+  });
+
+  it('blue/green and rollback', async () => {
+    const bg = 'sk-bluegreen';
+    const rb = 'sk-rollback';
+    await skipperCanary(bg, { interval: '300ms', iterations: 2 });
+    const { world } = await skipperCanary(rb, {
+      interval: '300ms',
+      stepWeight: 30,
+      threshold: 1,
+      metrics: [metric('error-rate', 1)],
+    });
+    world.metrics = { 'error-rate': [0, 5] };
+    const [blueGreen, rollback] = await Promise.all([
+      runToEnd(env, bg),
+      runToEnd(env, rb, { options: { retryWindowMs: 1 } }),
+    ]);
+    assert.equal(blueGreen.result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(bg), ['0/100', '100/0!']);
+    assert.equal(rollback.result.phase, 'Failed');
+    assert.deepEqual(stored.get(rb), ['70/30', '40/60', '100/0!']);
+  });
+
+  it('takeover and finalize: a leftover <ingress>-canary is taken over, deleted when the Canary goes', async () => {
+    const name = 'sk-final';
+    const ingress = `${name}-ing`;
+    const leftover = skipperIngress(`${ingress}-canary`, 'elsewhere');
+    leftover.metadata.annotations = { 'zalando.org/backend-weights': '{"x":30}' };
+    await net.createNamespacedIngress({ namespace: NAMESPACE, body: leftover as k8s.V1Ingress });
+    const { userVersion } = await skipperCanary(
+      name,
+      { interval: '300ms', stepWeight: 10 },
+      { revertOnDeletion: true },
+    );
+    const handle = await startRollout(env, name);
+    await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
+    const taken = await readIngress(`${ingress}-canary`);
+    assert.equal(taken.spec?.rules?.[0]?.http?.paths[1]?.backend.service?.name, `${name}-canary`);
+    assert.equal(taken.metadata.annotations?.['fledge.app/canary'], name);
+    assert.equal(stored.get(name)?.[0], '90/10');
+    await handle.signal('canaryDeleting');
+    const result = (await handle.result()) as { deleted: boolean };
+    assert.equal(result.deleted, true);
+    await assert.rejects(readIngress(`${ingress}-canary`), is404);
+    await assertUserIngressUntouched(ingress, userVersion);
+  });
+
+  it("Flagger's skipper tutorial Canary (gate, webhooks, ingressRef) reaches Succeeded", async () => {
+    const name = 'tut-skipper';
+    const raw = fastTutorial('skipper-progressive-delivery.md', name);
+    const ingressName = (raw.spec as { ingressRef: { name: string } }).ingressRef.name;
+    await net.createNamespacedIngress({
+      namespace: NAMESPACE,
+      body: skipperIngress(ingressName, 'podinfo') as k8s.V1Ingress,
+    });
+    // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
+    describers.set(name, () => describeSkipper(ingressName, 'podinfo'));
+    await createCanary(raw);
+    seedInitialized(env, { raw, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), [
+      ...Array.from({ length: 10 }, (_, i) => `${95 - i * 5}/${(i + 1) * 5}`),
+      '100/0!',
+    ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// APISIX
+
+/** The ApisixRoute of Flagger's apisix tutorial: app.example.com GET /* → the apex Service `svc`. */
+function apisixRoute(name: string, svc: string): ApisixRoute {
+  return {
+    apiVersion: 'apisix.apache.org/v2',
+    kind: 'ApisixRoute',
+    metadata: { name, namespace: NAMESPACE, labels: { app: svc } },
+    spec: {
+      http: [
+        {
+          name: 'method',
+          match: { hosts: ['app.example.com'], methods: ['GET'], paths: ['/*'] },
+          plugins: [{ name: 'prometheus', enable: true, config: { disable: false, prefer_name: true } }],
+          backends: [{ serviceName: svc, servicePort: 80 }],
+        },
+      ],
+    },
+  };
+}
+
+async function createApisixRoute(route: ApisixRoute): Promise<string | undefined> {
+  const created = (await custom.createNamespacedCustomObject({ ...APISIX_ROUTES, body: route })) as ApisixRoute;
+  return (created.metadata as { resourceVersion?: string }).resourceVersion;
+}
+
+/** An apisix Canary and its ApisixRoute `<name>-route`, stored in the apiserver and seeded as initialized. */
+async function apisixCanary(name: string, analysis: Record<string, unknown>, spec: Record<string, unknown> = {}) {
+  const route = `${name}-route`;
+  const userVersion = await createApisixRoute(apisixRoute(route, name));
+  const raw = canaryRaw(name, analysis, {
+    provider: 'apisix',
+    routeRef: { apiVersion: 'apisix.apache.org/v2', kind: 'ApisixRoute', name: route },
+    service: { port: 80, targetPort: 9898 },
+    ...spec,
+  });
+  describers.set(name, () => describeApisix(route, name));
+  await createCanary(raw);
+  const world = seedInitialized(env, { raw, metrics: { 'error-rate': [0] } });
+  return { raw, world, route, userVersion };
+}
+
+async function assertUserRouteUntouched(route: string, version: string | undefined): Promise<void> {
+  const now = await readApisixRoute(route);
+  assert.equal((now.metadata as { resourceVersion?: string }).resourceVersion, version);
+}
+
+describe('apisix routes in real workflow runs', { concurrency: true }, () => {
+  it('canary: backend weights walk to max weight and back, on the <route>-<svc>-canary copy', async () => {
+    const name = 'ax-weights';
+    const { route, userVersion } = await apisixCanary(name, { interval: '300ms', stepWeight: 25, maxWeight: 50 });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), ['75/25', '50/50', '100/0']);
+    const copy = await readApisixRoute(`${route}-${name}-canary`);
+    const http = copy.spec?.http?.[0];
+    assert.equal(http?.priority, 10000);
+    assert.deepEqual(http?.match, { hosts: ['app.example.com'], methods: ['GET'], paths: ['/*'] });
+    // the plugin config is kept as written (the CRD preserves its unknown fields)
+    assert.deepEqual(http?.plugins, [
+      { name: 'prometheus', enable: true, config: { disable: false, prefer_name: true } },
+    ]);
+    assert.deepEqual(
+      http?.backends?.map((b) => [b.serviceName, b.servicePort]),
+      [
+        [`${name}-primary`, 80],
+        [`${name}-canary`, 80],
+      ],
+    );
+    assert.deepEqual(copy.metadata.labels, { app: name });
+    assert.deepEqual(
+      copy.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
+      [['Canary', name]],
+    );
+    await assertUserRouteUntouched(route, userVersion);
+  });
+
+  it('blue/green and rollback', async () => {
+    const bg = 'ax-bluegreen';
+    const rb = 'ax-rollback';
+    await apisixCanary(bg, { interval: '300ms', iterations: 2 });
+    const { world } = await apisixCanary(rb, {
+      interval: '300ms',
+      stepWeight: 30,
+      threshold: 1,
+      metrics: [metric('error-rate', 1)],
+    });
+    world.metrics = { 'error-rate': [0, 5] };
+    const [blueGreen, rollback] = await Promise.all([
+      runToEnd(env, bg),
+      runToEnd(env, rb, { options: { retryWindowMs: 1 } }),
+    ]);
+    assert.equal(blueGreen.result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(bg), ['0/100', '100/0']);
+    assert.equal(rollback.result.phase, 'Failed');
+    assert.deepEqual(stored.get(rb), ['70/30', '40/60', '100/0']);
+  });
+
+  it('finalize: the copy is deleted when the Canary goes, the user route stays', async () => {
+    const name = 'ax-final';
+    const { route, userVersion } = await apisixCanary(
+      name,
+      { interval: '300ms', stepWeight: 10 },
+      { revertOnDeletion: true },
+    );
+    const handle = await startRollout(env, name);
+    await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
+    assert.equal(stored.get(name)?.[0], '90/10');
+    await handle.signal('canaryDeleting');
+    const result = (await handle.result()) as { deleted: boolean };
+    assert.equal(result.deleted, true);
+    await assert.rejects(readApisixRoute(`${route}-${name}-canary`), is404);
+    await assertUserRouteUntouched(route, userVersion);
+  });
+
+  it("Flagger's apisix tutorial Canary (routeRef, webhooks) reaches Succeeded", async () => {
+    const name = 'tut-apisix';
+    const raw = fastTutorial('apisix-progressive-delivery.md', name);
+    const routeName = (raw.spec as { routeRef: { name: string } }).routeRef.name;
+    await createApisixRoute(apisixRoute(routeName, 'podinfo'));
+    // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
+    describers.set(name, () => describeApisix(routeName, 'podinfo'));
+    await createCanary(raw);
+    seedInitialized(env, { raw, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
+    const { result } = await runToEnd(env, name);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(stored.get(name), [
+      ...Array.from({ length: 5 }, (_, i) => `${90 - i * 10}/${(i + 1) * 10}`),
+      '100/0',
+    ]);
+  });
+});
