@@ -74,7 +74,7 @@ before(async () => {
   custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
   await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  env = await setupEnv('router-skipper-apisix-knative', { worker: false });
+  env = await setupEnv('router-skipper-apisix', { worker: false });
   const scripted = createScriptedActivities(env.world.url);
   const routes = createRoutesActivities({ kube: cluster.kubeConfig });
   const activities: RolloutActivities & FinalizePort = {
