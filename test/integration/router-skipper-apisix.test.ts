@@ -1,4 +1,4 @@
-// The skipper, apisix and knative routers inside real rollout workflows: Temporal dev server, bundled workflow,
+// The skipper and apisix routers inside real rollout workflows: Temporal dev server, bundled workflow,
 // in-process worker, a real kube-apiserver with the providers' CRDs. Workloads, metrics and status stay scripted.
 // The routing objects stored in the apiserver are recorded after every setRoutes and checked at the end and at
 // finalize.
