@@ -49,6 +49,8 @@ export interface StackOptions {
   controllers?: number;
   /** kwok nodes, default 2. */
   nodes?: number;
+  /** Extra CRD files installed into the apiserver (e.g. kedaCrdFiles() of dev/fixtures.ts). */
+  crds?: string[];
   /** Log level of the controllers (default info). */
   logLevel?: string;
   /** Extra environment of the controllers. */
@@ -344,7 +346,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     stops.push(() => new Promise<void>((r) => exporter.server.close(() => r())));
     const target = await exporter.ready;
     const [cluster, temporal, prometheus, sharedBundle] = await Promise.all([
-      startCluster({ controllers: true, nodes: opts.nodes ?? 2 }),
+      startCluster({ controllers: true, nodes: opts.nodes ?? 2, crds: opts.crds }),
       startTemporal({ ui: opts.ui, ...opts.temporal }),
       startPrometheus({ scrapeTargets: [target], scrapeIntervalSeconds: 1 }),
       workflowBundlePath(),
