@@ -1,6 +1,7 @@
 // KEDA ScaledObjects as `autoscalerRef` (Flagger pkg/canary/scaled_object_reconciler.go): a `<name>-primary` copy
 // that scales the primary workload, with its triggers' queries pointed at the primary, and the target's own
 // ScaledObject paused at zero replicas while no canary runs. Pure builders first, the I/O below them.
+import type { V1OwnerReference } from '@kubernetes/client-node';
 import type { Canary } from '../../api/canary.ts';
 import { apply, mergePatch, readOptional, type Kube } from './client.ts';
 import { ownerRef, type RawCanary } from './canary.ts';
@@ -31,7 +32,7 @@ export interface ScaledObject {
     namespace?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    ownerReferences?: unknown[];
+    ownerReferences?: V1OwnerReference[];
   };
   spec?: {
     scaleTargetRef?: { name?: string; kind?: string; apiVersion?: string; envSourceContainerName?: string };

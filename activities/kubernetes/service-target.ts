@@ -21,14 +21,14 @@ export function isServiceTarget(ref: { apiVersion?: string; kind?: string } | un
 
 /**
  * The spec of a copy of `src`: without the addresses the apiserver allocates (cluster IPs unless headless, node
- * ports), which another Service cannot share. `keep`: the copy's own current cluster IPs (immutable).
+ * ports), which another Service cannot share. Server-side apply leaves a copy's own allocated addresses alone: fledge
+ * never claims those fields.
  */
-export function copySpec(src: V1ServiceSpec | undefined, keep?: V1ServiceSpec): V1ServiceSpec {
+export function copySpec(src: V1ServiceSpec | undefined): V1ServiceSpec {
   const spec = structuredClone(src ?? {});
   if (spec.clusterIP !== 'None') {
     delete spec.clusterIP;
     delete spec.clusterIPs;
-    if (keep?.clusterIP) spec.clusterIP = keep.clusterIP;
   }
   delete spec.healthCheckNodePort;
   spec.ports = spec.ports?.map(({ nodePort: _allocated, ...p }) => p);
@@ -45,14 +45,8 @@ export function serviceRevisionHash(spec: V1ServiceSpec | undefined): string {
  * annotations (less kubectl's last-applied), its spec as copySpec makes it, and `spec.service.trafficDistribution`
  * when set (Flagger's buildService).
  */
-export function serviceCopy(
-  raw: RawCanary,
-  canary: Canary,
-  src: V1Service,
-  name: string,
-  current?: V1Service,
-): V1Service {
-  const spec = copySpec(src.spec, current?.spec);
+export function serviceCopy(raw: RawCanary, canary: Canary, src: V1Service, name: string): V1Service {
+  const spec = copySpec(src.spec);
   const distribution = canary.spec.service?.trafficDistribution;
   if (distribution) spec.trafficDistribution = distribution;
   return {
@@ -73,12 +67,7 @@ export function serviceCopy(
  * The primary after a promotion: the target's spec (the primary keeps its cluster IP), labels and annotations
  * only those matching the include-label prefixes (Flagger's ServiceController.Promote).
  */
-export function promotedService(
-  raw: RawCanary,
-  src: V1Service,
-  current: V1Service | undefined,
-  includeLabelPrefix: readonly string[],
-): V1Service {
+export function promotedService(raw: RawCanary, src: V1Service, includeLabelPrefix: readonly string[]): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -89,7 +78,7 @@ export function promotedService(
       annotations: includeLabelsByPrefix(filterMetadata(src.metadata?.annotations), includeLabelPrefix),
       ownerReferences: [ownerRef(raw)],
     },
-    spec: copySpec(src.spec, current?.spec),
+    spec: copySpec(src.spec),
   };
 }
 
@@ -110,7 +99,7 @@ export async function initializeServiceTarget(kube: Kube, raw: RawCanary, canary
   const name = target.metadata!.name!;
   const ns = raw.metadata.namespace;
   const canaryName = `${name}${CANARY_SUFFIX}`;
-  await apply(kube, serviceCopy(raw, canary, target, canaryName, await readService(kube, ns, canaryName)));
+  await apply(kube, serviceCopy(raw, canary, target, canaryName));
   const primaryName = `${name}${PRIMARY_SUFFIX}`;
   if (!(await readService(kube, ns, primaryName))) await apply(kube, serviceCopy(raw, canary, target, primaryName));
 }
@@ -122,7 +111,5 @@ export async function promoteServiceTarget(
   target: V1Service,
   includeLabelPrefix: readonly string[],
 ): Promise<void> {
-  const primaryName = `${target.metadata!.name!}${PRIMARY_SUFFIX}`;
-  const current = await readService(kube, raw.metadata.namespace, primaryName);
-  await apply(kube, promotedService(raw, target, current, includeLabelPrefix));
+  await apply(kube, promotedService(raw, target, includeLabelPrefix));
 }

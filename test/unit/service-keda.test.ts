@@ -43,13 +43,12 @@ test('Service target: only core v1 Services (a Knative Service is another kind o
   assert.equal(isServiceTarget({ apiVersion: 'apps/v1', kind: 'Deployment' }), false);
 });
 
-test('Service copies leave out the allocated addresses, keep the copy own cluster IP and a headless None', () => {
-  const spec = copySpec(target.spec, { clusterIP: '10.0.0.9' });
-  assert.equal(spec.clusterIP, '10.0.0.9');
+test('Service copies leave out the allocated addresses, keep a headless None', () => {
+  const spec = copySpec(target.spec);
+  assert.equal(spec.clusterIP, undefined);
   assert.equal(spec.clusterIPs, undefined);
   assert.deepEqual(spec.ports, [{ name: 'http', port: 9898, targetPort: 9898 }]);
   assert.equal(copySpec({ clusterIP: 'None', clusterIPs: ['None'] }).clusterIP, 'None');
-  assert.equal(copySpec(target.spec).clusterIP, undefined);
 });
 
 test('canary copy: owned by the Canary, labels kept, kubectl annotation dropped, trafficDistribution set', () => {
@@ -64,12 +63,11 @@ test('canary copy: owned by the Canary, labels kept, kubectl annotation dropped,
 });
 
 test('promoted primary: the target spec, labels and annotations filtered by the include prefixes', () => {
-  const current = { spec: { clusterIP: '10.0.0.7' } } as V1Service;
-  const p = promotedService(raw, target, current, ['team']);
+  const p = promotedService(raw, target, ['team']);
   assert.equal(p.metadata?.name, 'podinfo-primary');
   assert.deepEqual(p.metadata?.labels, { team: 'a' });
   assert.deepEqual(p.metadata?.annotations, {});
-  assert.equal(p.spec?.clusterIP, '10.0.0.7');
+  assert.equal(p.spec?.clusterIP, undefined, 'the primary keeps its own cluster IP');
   assert.equal(p.spec?.type, 'NodePort');
 });
 
