@@ -94,6 +94,9 @@ export interface KubernetesActivities extends ObservePort, TargetsPort, StatusPo
 
 const ALL_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
 
+/** A Canary as read and validated. */
+type Loaded = { raw: RawCanary; canary: Canary };
+
 /** A Canary together with its resolved target, as most activities need it. */
 interface Resolved {
   raw: RawCanary;
@@ -122,8 +125,8 @@ export function createKubernetesActivities(
    * Canary, target and selector label, or a clear condition + Warning event and a non-retryable failure.
    * `routing`: accept a spec whose analysis is invalid (parseCanaryForRouting), for what a rollback needs.
    */
-  async function resolve(ref: CanaryRef, routing = false): Promise<Resolved> {
-    const { raw, canary } = routing ? await loadRoutingCanary(ref) : await loadCanary(kube, ref, deps.defaultProvider);
+  async function resolve(ref: CanaryRef, routing = false, loaded?: Loaded): Promise<Resolved> {
+    const { raw, canary } = loaded ?? (await load(ref, routing));
     const { kind, name } = canary.spec.targetRef;
     if (!isWorkloadKind(kind)) throw invalidSpec(`targetRef.kind ${kind} is not supported by fledge yet`);
     const target = await readWorkload(kube, kind, ref.namespace, name);
@@ -239,15 +242,19 @@ export function createKubernetesActivities(
     else if (ref) log.warn({ canary: canaryId(r.raw.metadata) }, `autoscaler ${ref.kind} ${ref.name} not found`);
   }
 
+  /** The Canary, validated (`routing`: only what routing and a rollback need, parseCanaryForRouting). */
+  async function load(ref: CanaryRef, routing = false): Promise<Loaded> {
+    return routing ? loadRoutingCanary(ref) : loadCanary(kube, ref, deps.defaultProvider);
+  }
+
   /**
    * The Canary and its target Service when `targetRef` is a core `v1` Service, else undefined (a workload target,
    * for resolve). A missing Service: the Promoted condition and a Warning say so, and a `TargetNotFound` failure.
    */
   async function resolveServiceTarget(
     ref: CanaryRef,
-    routing = false,
+    { raw, canary }: Loaded,
   ): Promise<{ raw: RawCanary; canary: Canary; target: V1Service } | undefined> {
-    const { raw, canary } = routing ? await loadRoutingCanary(ref) : await loadCanary(kube, ref, deps.defaultProvider);
     if (!isServiceTarget(canary.spec.targetRef)) return undefined;
     const target = await readService(kube, ref.namespace, canary.spec.targetRef.name);
     if (!target) {
@@ -308,12 +315,13 @@ export function createKubernetesActivities(
     },
 
     async initializePrimary({ canary, revision }: TargetInput) {
-      const service = await resolveServiceTarget(canary);
+      const loaded = await load(canary);
+      const service = await resolveServiceTarget(canary, loaded);
       if (service) {
         await ensureFinalizer(kube, service.raw, service.canary.spec.revertOnDeletion);
         return initializeServiceTarget(kube, service.raw, service.canary, service.target);
       }
-      const r = await resolve(canary);
+      const r = await resolve(canary, false, loaded);
       await syncPrimary(r, revision.hash, true);
       // The Services that select the two workloads move no traffic; the apex Service comes with reconcileRoutes.
       if (!r.canary.spec.service) return;
@@ -322,9 +330,10 @@ export function createKubernetesActivities(
     },
 
     async promotePrimary({ canary, revision }: TargetInput): Promise<PromoteResult> {
-      const service = await resolveServiceTarget(canary);
+      const loaded = await load(canary);
+      const service = await resolveServiceTarget(canary, loaded);
       if (service) return promoteService(service, revision);
-      const r = await resolve(canary);
+      const r = await resolve(canary, false, loaded);
       // A revision without a hash (a target that was missing when the watcher looked) cannot be fenced.
       const current = await syncPrimary(r, revision.hash, false, revision.hash || undefined);
       if (!current) return { promoted: true };
@@ -338,13 +347,14 @@ export function createKubernetesActivities(
     async scaleCanary({ canary, direction }: ScaleInput) {
       // A Service target is not scaled; a new revision's "scale up" brings `<name>-canary` in line (Flagger's
       // Initialize runs at every tick), a rollback leaves it as it is.
-      const service = await resolveServiceTarget(canary, true);
+      const loaded = await load(canary, true);
+      const service = await resolveServiceTarget(canary, loaded);
       if (service) {
         if (direction === 'up') await initializeServiceTarget(kube, service.raw, service.canary, service.target);
         return;
       }
       // A rollback under a spec whose analysis turned invalid must still scale the canary down.
-      const r = await resolve(canary, true);
+      const r = await resolve(canary, true, loaded);
       // KEDA would scale the canary back up: its ScaledObject is paused at 0 while no analysis runs (Flagger's
       // PauseTargetScaler / ResumeTargetScaler around ScaleToZero / ScaleFromZero).
       await pauseTargetScaledObject(kube, r.canary, direction === 'down');
@@ -352,15 +362,17 @@ export function createKubernetesActivities(
     },
 
     async checkReadiness({ canary }: TargetInput) {
-      const service = await resolveServiceTarget(canary);
+      const loaded = await load(canary);
+      const service = await resolveServiceTarget(canary, loaded);
       if (service) return serviceReadiness(canary, service.target.metadata!.name!);
-      return readinessOf(await resolve(canary));
+      return readinessOf(await resolve(canary, false, loaded));
     },
 
     async reconcileServices({ canary }) {
       // A Service target has no generated Services (Flagger's KubernetesNoopRouter).
-      if (await resolveServiceTarget(canary)) return;
-      const r = await resolve(canary);
+      const loaded = await load(canary);
+      if (await resolveServiceTarget(canary, loaded)) return;
+      const r = await resolve(canary, false, loaded);
       if (!r.canary.spec.service) return;
       const plan = servicePlan(r.raw, r.canary, r.selector, r.target.spec?.template?.spec?.containers);
       await reconcileServices(kube, r.raw, plan);
