@@ -1,6 +1,7 @@
-// The watcher: informers on Canaries, Deployments, DaemonSets, Services (Service targets), ConfigMaps and Secrets turn cluster changes into
-// workflow messages the moment they happen (Flagger polls). It keeps no state a restart could lose: revisions are
-// fenced by an annotation on the Canary, duplicates are no-ops in the workflow, and a re-list replays everything.
+// The watcher: informers on Canaries, Deployments, DaemonSets, Services (Service targets), ConfigMaps and Secrets
+// turn cluster changes into workflow messages the moment they happen (Flagger polls). It keeps no state a restart
+// could lose: revisions are fenced by an annotation on the Canary, duplicates are no-ops in the workflow, and a
+// re-list replays everything.
 import {
   AppsV1Api,
   CoreV1Api,
