@@ -28,6 +28,7 @@ export const FIXTURE_MODULES = {
   istioApi: 'istio.io/api',
   contour: 'github.com/projectcontour/contour',
   traefik: 'github.com/traefik/traefik/v3',
+  keda: 'github.com/kedacore/keda/v2',
 } as const;
 
 export type FixtureModule = keyof typeof FIXTURE_MODULES;
@@ -283,4 +284,9 @@ function generateCrds(controllerGen: string, group: keyof typeof FLAGGER_API_PAC
 /** Contour v1.33.6's CRDs (HTTPProxy and the others of `examples/contour/01-crds.yaml`), one multi-document file. */
 export function contourCrdFiles(): string[] {
   return [fixturePath('contour', 'examples/contour/01-crds.yaml')];
+}
+
+/** KEDA v2.21.0's ScaledObject CRD (`keda.sh/v1alpha1`), the only KEDA kind fledge reads and writes. */
+export function kedaCrdFiles(): string[] {
+  return [fixturePath('keda', 'config/crd/bases/keda.sh_scaledobjects.yaml')];
 }

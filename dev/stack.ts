@@ -55,6 +55,8 @@ export interface StackOptions {
   controllers?: number;
   /** kwok nodes, default 2. */
   nodes?: number;
+  /** Extra CRD files installed into the apiserver (e.g. kedaCrdFiles() of dev/fixtures.ts). */
+  crds?: string[];
   /** Log level of the controllers (default info). */
   logLevel?: string;
   /** Extra environment of the controllers. */
@@ -366,6 +368,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       startCluster({
         controllers: true,
         nodes: opts.nodes ?? 2,
+        crds: opts.crds,
         // With real pod processes, a pod is Ready once its process listens, not before.
         podReadiness: opts.gateway === 'traefik' ? 'runner' : 'kwok',
       }),

@@ -6,10 +6,11 @@
 // generation and its configs are those we last looked at, nothing is new, even if the hash would now come out
 // different (an apiserver upgrade that defaults a new field on read must not start a rollout: Flagger's spew-hash
 // flaw). The fence lives in an annotation on the Canary, so a restarted watcher knows it too.
-import type { V1PodTemplateSpec } from '@kubernetes/client-node';
+import type { V1PodTemplateSpec, V1Service, V1ServiceSpec } from '@kubernetes/client-node';
 import type { Revision } from '../api/ports.ts';
 import { shortHash } from '../activities/kubernetes/canonical.ts';
 import { podSpecOf } from '../activities/kubernetes/workload.ts';
+import { serviceRevisionHash } from '../activities/kubernetes/service-target.ts';
 
 /** Where the watcher keeps what it last looked at: `{"generation":3,"configs":"…","hash":"…"}`. */
 export const OBSERVED_ANNOTATION = 'fledge.app/observed-revision';
@@ -54,6 +55,16 @@ export interface TargetState {
   generation: number;
   template: V1PodTemplateSpec | undefined;
   configs: Record<string, string>;
+  /** A Service target's spec: its hash is the revision (no pod template, no configs). */
+  service?: V1ServiceSpec;
+}
+
+/**
+ * The state of a Service target. Services carry no `metadata.generation`, so there is no generation fence: the
+ * hash of the spec (allocated addresses left out) decides alone.
+ */
+export function serviceState(svc: V1Service): TargetState {
+  return { generation: svc.metadata?.generation ?? 0, template: undefined, configs: {}, service: svc.spec ?? {} };
 }
 
 export interface CanaryRevisionStatus {
@@ -72,9 +83,9 @@ export function decideRevision(
   status: CanaryRevisionStatus,
 ): Decision {
   const digest = configsDigest(target.configs);
-  if (mark && mark.generation === target.generation && mark.configs === digest)
+  if (!target.service && mark && mark.generation === target.generation && mark.configs === digest)
     return { signal: false, why: 'generation and configs unchanged', mark };
-  const hash = revisionHash(target.template, target.configs);
+  const hash = target.service ? serviceRevisionHash(target.service) : revisionHash(target.template, target.configs);
   const next: RevisionMark = { generation: target.generation, configs: digest, hash };
   if (mark && mark.hash === hash) return { signal: false, why: 'same pod template and configs', mark: next };
   if (!mark && status.lastAppliedSpec === hash) return { signal: false, why: 'revision already applied', mark: next };

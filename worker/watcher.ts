@@ -1,6 +1,7 @@
-// The watcher: informers on Canaries, Deployments, DaemonSets, ConfigMaps and Secrets turn cluster changes into
-// workflow messages the moment they happen (Flagger polls). It keeps no state a restart could lose: revisions are
-// fenced by an annotation on the Canary, duplicates are no-ops in the workflow, and a re-list replays everything.
+// The watcher: informers on Canaries, Deployments, DaemonSets, Services (Service targets), ConfigMaps and Secrets
+// turn cluster changes into workflow messages the moment they happen (Flagger polls). It keeps no state a restart
+// could lose: revisions are fenced by an annotation on the Canary, duplicates are no-ops in the workflow, and a
+// re-list replays everything.
 import {
   AppsV1Api,
   CoreV1Api,
@@ -15,6 +16,7 @@ import {
   type ObjectCache,
   type V1ConfigMap,
   type V1Secret,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
@@ -44,7 +46,16 @@ import { FINALIZER } from '../activities/kubernetes/finalizer.ts';
 import type { ActivityDeps, AreaOptions } from '../activities/index.ts';
 import { isWorkloadKind, type Workload } from '../activities/kubernetes/workload.ts';
 import { rolloutMetadata } from './rollout-metadata.ts';
-import { OBSERVED_ANNOTATION, decideRevision, formatMark, parseMark, type RevisionMark } from './revision.ts';
+import {
+  OBSERVED_ANNOTATION,
+  decideRevision,
+  formatMark,
+  parseMark,
+  serviceState,
+  type RevisionMark,
+  type TargetState,
+} from './revision.ts';
+import { isServiceTarget } from '../activities/kubernetes/service-target.ts';
 
 export interface WatcherOptions {
   kube: KubeConfig;
@@ -87,7 +98,7 @@ const COMMAND_PREFIX = 'flagger.app/';
 const WEIGHT_ANNOTATION = 'flagger.app/canaryWeight';
 const BY = 'annotation';
 
-type Kind = 'canary' | 'deployment' | 'daemonset' | 'configmap' | 'secret';
+type Kind = 'canary' | 'deployment' | 'daemonset' | 'service' | 'configmap' | 'secret';
 
 export function startWatcher(opts: WatcherOptions): Watcher {
   const log = opts.log.child({ component: 'watcher' });
@@ -288,7 +299,8 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   /** Is the Canary's target (with its configs) at a new revision? Then signal-with-start, and move the fence. */
   async function evaluate(c: RawCanary, specEdited = false): Promise<void> {
     const ref = refOf(c);
-    const target = targetOf(c);
+    const service = serviceTargetOf(c);
+    const target = service ?? targetOf(c);
     const bootstrap = !c.status?.phase;
     if (!target) {
       // A new Canary whose target is missing still gets its workflow: it reports the problem on the Canary.
@@ -296,9 +308,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         await signalWithStart(c, ref, { hash: '', generation: 0 }, 'bootstrap');
       return;
     }
-    if (tracking) await watchSecretsOf(c.metadata.namespace, target);
-    const configs = tracking ? checksums(await trackedConfigs(target.spec?.template?.spec, (r) => configOf(c, r))) : {};
-    const state = { generation: target.metadata?.generation ?? 0, template: target.spec?.template, configs };
+    const state = service ? serviceState(service) : await workloadState(c, target as Workload);
     const previous = writtenMarks.get(c.metadata.uid) ?? parseMark(mark(c));
     const decision = decideRevision(state, previous, bootstrap ? {} : (c.status ?? {}));
     if (decision.signal) await signalWithStart(c, ref, decision.revision, bootstrap ? 'bootstrap' : 'new-revision');
@@ -310,6 +320,12 @@ export function startWatcher(opts: WatcherOptions): Watcher {
       await patchCanary(c, { metadata: { annotations: { [OBSERVED_ANNOTATION]: formatMark(decision.mark) } } });
       writtenMarks.set(c.metadata.uid, decision.mark);
     }
+  }
+
+  async function workloadState(c: RawCanary, target: Workload): Promise<TargetState> {
+    if (tracking) await watchSecretsOf(c.metadata.namespace, target);
+    const configs = tracking ? checksums(await trackedConfigs(target.spec?.template?.spec, (r) => configOf(c, r))) : {};
+    return { generation: target.metadata?.generation ?? 0, template: target.spec?.template, configs };
   }
 
   /**
@@ -350,7 +366,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   }
 
   function targetOf(c: RawCanary): Workload | undefined {
-    const ref = c.spec?.targetRef as { kind?: string; name?: string } | undefined;
+    const ref = c.spec?.targetRef as { apiVersion?: string; kind?: string; name?: string } | undefined;
     if (!ref?.name || !ref.kind || !isWorkloadKind(ref.kind)) return undefined;
     return get<Workload>(ref.kind === 'Deployment' ? 'deployment' : 'daemonset', c.metadata.namespace, ref.name);
   }
@@ -363,11 +379,18 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     return list<RawCanary>('canary', namespace).filter((c) => !c.metadata.deletionTimestamp);
   }
 
-  function onTarget(kind: 'Deployment' | 'DaemonSet', w: KubernetesObject): void {
+  /** The target of a Canary whose targetRef is a core Service (activities/kubernetes/service-target.ts). */
+  function serviceTargetOf(c: RawCanary): V1Service | undefined {
+    const ref = c.spec?.targetRef as { apiVersion?: string; kind?: string; name?: string } | undefined;
+    if (!ref?.name || !isServiceTarget(ref)) return undefined;
+    return get<V1Service>('service', c.metadata.namespace, ref.name);
+  }
+
+  function onTarget(kind: 'Deployment' | 'DaemonSet' | 'Service', w: KubernetesObject): void {
     const ns = w.metadata?.namespace ?? '';
     for (const c of canariesOf(ns)) {
       const ref = c.spec?.targetRef as { kind?: string; name?: string } | undefined;
-      if (ref?.kind === kind && ref.name === w.metadata?.name)
+      if (ref?.kind === kind && ref.name === w.metadata?.name && (kind !== 'Service' || isServiceTarget(ref)))
         enqueue(refOf(c), 'target change', () => evaluate(latest(c)));
     }
   }
@@ -448,6 +471,8 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     const target = (kind: 'Deployment' | 'DaemonSet') => guard<KubernetesObject>(kind, (o) => onTarget(kind, o));
     watch('deployment', ns, { upsert: target('Deployment'), remove: target('Deployment') });
     watch('daemonset', ns, { upsert: target('DaemonSet'), remove: target('DaemonSet') });
+    const service = guard<KubernetesObject>('Service', (o) => onTarget('Service', o));
+    watch('service', ns, { upsert: service, remove: service });
     // Configs matter only with config tracking; Secrets are watched one by one (watchSecretsOf).
     if (tracking) {
       const config = guard<KubernetesObject>('configmap', (o) => onConfig('configmap', o));
@@ -520,6 +545,11 @@ function source(kind: Exclude<Kind, 'secret'>, ns: string | undefined, c: Client
       return {
         path: scope('/apis/apps/v1', 'daemonsets'),
         listFn: () => (ns ? c.apps.listNamespacedDaemonSet({ namespace: ns }) : c.apps.listDaemonSetForAllNamespaces()),
+      };
+    case 'service':
+      return {
+        path: scope('/api/v1', 'services'),
+        listFn: () => (ns ? c.core.listNamespacedService({ namespace: ns }) : c.core.listServiceForAllNamespaces()),
       };
     case 'configmap':
       return {

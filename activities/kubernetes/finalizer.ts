@@ -12,6 +12,8 @@ import { canaryId, type RawCanary } from './canary.ts';
 import { isOwnedBy } from './services.ts';
 import { canaryEvent, createEvent, patchStatus } from './status.ts';
 import { readWorkload } from './targets.ts';
+import { pauseTargetScaledObject } from './scaledobject.ts';
+import { isServiceTarget } from './service-target.ts';
 import {
   SCALE_TO_ZERO_NODE_SELECTOR,
   isWorkloadKind,
@@ -74,7 +76,8 @@ export const TARGET_NOT_READY = 'TargetNotReady';
 /**
  * revertOnDeletion, in Flagger's order (pkg/controller/finalizer.go and controller.go):
  *   1. phase Terminating and the Event `Terminating canary <name>.<namespace>`;
- *   2. the target gets its replicas back (the primary's, or from zero), a DaemonSet loses the scale-to-zero marker;
+ *   2. a paused target ScaledObject is resumed; the target gets its replicas back (the primary's, or from zero), a
+ *      DaemonSet loses the scale-to-zero marker;
  *   3. wait until the target is ready: until then nothing moves traffic, and the apex Service keeps selecting the
  *      primary, which still exists (the finalizer holds garbage collection back). Not ready after `readyTimeoutMs`:
  *      a retryable `TargetNotReady` failure, the finalizer stays, the caller retries;
@@ -95,13 +98,16 @@ export async function finalizeCanary(kube: Kube, raw: RawCanary, o: FinalizeOpti
     await patchStatus(kube, raw, { phase: 'Terminating', lastTransitionTime: o.now().toISOString() });
   await lifecycleEvent(kube, raw, 'terminating', `Terminating canary ${id}`, o);
   const parsed = parseCanary(raw, { defaultProvider: o.defaultProvider as Provider | undefined });
-  const targetRef = raw.spec?.targetRef as { kind?: string; name?: string } | undefined;
+  // A paused ScaledObject would hold the restored target at 0 replicas (Flagger resumes the target scaler here).
+  if (parsed.ok) await pauseTargetScaledObject(kube, parsed.canary, false);
+  const targetRef = raw.spec?.targetRef as { apiVersion?: string; kind?: string; name?: string } | undefined;
   if (targetRef?.kind && targetRef.name && isWorkloadKind(targetRef.kind)) {
     const restored = await restoreTarget(kube, targetRef.kind, raw.metadata.namespace, targetRef.name, o);
     if (restored) o.log.info({ canary: id, kind: targetRef.kind }, 'target reverted and ready');
     if (restored && parsed.ok && parsed.canary.spec.service)
       await revertApex(kube, raw, serviceNames(parsed.canary).apex, restored, o);
-  } else {
+  } else if (!isServiceTarget(targetRef)) {
+    // A Service target has nothing to revert (Flagger's ServiceController.Finalize is a no-op).
     o.log.warn({ canary: id }, 'finalizer: target kind not supported, nothing to revert');
   }
   if (parsed.ok && o.finalizeRoutes) await finalizeRoutes(ref, o);

@@ -1,6 +1,6 @@
 // The Kubernetes activities: observe, targets (primary, configs, HPA, scaling), services, status and events,
 // and the finalizer. Each is idempotent: server-side apply or declarative merge patches, named events.
-import type { V1DaemonSet, V1Deployment } from '@kubernetes/client-node';
+import type { V1DaemonSet, V1Deployment, V1Service } from '@kubernetes/client-node';
 import type {
   CanaryEvent,
   CanaryRef,
@@ -28,6 +28,14 @@ import { checksums } from './configs.ts';
 import { revisionHash } from '../../worker/revision.ts';
 import { ensureFinalizer, finalizeCanary, type FinalizeOptions } from './finalizer.ts';
 import { reconcileServices, servicePlan } from './services.ts';
+import {
+  initializeServiceTarget,
+  isServiceTarget,
+  promoteServiceTarget,
+  readService,
+  serviceRevisionHash,
+} from './service-target.ts';
+import { pauseTargetScaledObject, readScaledObject, reconcilePrimaryScaledObject } from './scaledobject.ts';
 import {
   canaryEvent,
   createEvent,
@@ -86,6 +94,9 @@ export interface KubernetesActivities extends ObservePort, TargetsPort, StatusPo
 
 const ALL_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
 
+/** A Canary as read and validated. */
+type Loaded = { raw: RawCanary; canary: Canary };
+
 /** A Canary together with its resolved target, as most activities need it. */
 interface Resolved {
   raw: RawCanary;
@@ -114,8 +125,8 @@ export function createKubernetesActivities(
    * Canary, target and selector label, or a clear condition + Warning event and a non-retryable failure.
    * `routing`: accept a spec whose analysis is invalid (parseCanaryForRouting), for what a rollback needs.
    */
-  async function resolve(ref: CanaryRef, routing = false): Promise<Resolved> {
-    const { raw, canary } = routing ? await loadRoutingCanary(ref) : await loadCanary(kube, ref, deps.defaultProvider);
+  async function resolve(ref: CanaryRef, routing = false, loaded?: Loaded): Promise<Resolved> {
+    const { raw, canary } = loaded ?? (await load(ref, routing));
     const { kind, name } = canary.spec.targetRef;
     if (!isWorkloadKind(kind)) throw invalidSpec(`targetRef.kind ${kind} is not supported by fledge yet`);
     const target = await readWorkload(kube, kind, ref.namespace, name);
@@ -165,7 +176,10 @@ export function createKubernetesActivities(
     return { raw, canary: parsed.canary };
   }
 
+  /** Minimum replicas of the target's autoscaler: HPA minReplicas or ScaledObject minReplicaCount. */
   async function hpaMin(canary: Canary): Promise<number | undefined> {
+    if (canary.spec.autoscalerRef?.kind === 'ScaledObject')
+      return (await readScaledObject(kube, canary))?.spec?.minReplicaCount;
     return (await readAutoscaler(kube, canary))?.spec?.minReplicas;
   }
 
@@ -205,19 +219,70 @@ export function createKubernetesActivities(
     }
     await ensureFinalizer(kube, r.raw, r.canary.spec.revertOnDeletion);
     const hpa = await readAutoscaler(kube, r.canary);
+    const so = await readScaledObject(kube, r.canary);
     // Flagger's Initialize leaves an existing primary alone: it is only changed by a promotion.
     if (copyTemplate) {
       await writePrimaryConfigs(kube, r.raw, configs);
       await applyPrimary(
         kube,
-        { ...r, configs, revision, includeLabelPrefix, hpaMinReplicas: hpa?.spec?.minReplicas },
+        {
+          ...r,
+          configs,
+          revision,
+          includeLabelPrefix,
+          hpaMinReplicas: hpa?.spec?.minReplicas ?? so?.spec?.minReplicaCount,
+        },
         existing,
       );
       await writeTracked(r, checksums(configs));
     }
+    const ref = r.canary.spec.autoscalerRef;
     if (hpa) await reconcilePrimaryHpa(kube, r.raw, hpa, r.target.metadata!.name!, init);
-    else if (r.canary.spec.autoscalerRef && r.canary.spec.autoscalerRef.kind === 'HorizontalPodAutoscaler')
-      log.warn({ canary: canaryId(r.raw.metadata) }, `autoscaler ${r.canary.spec.autoscalerRef.name} not found`);
+    else if (so && ref) await reconcilePrimaryScaledObject(kube, r.raw, so, ref, r.target.metadata!.name!, init);
+    else if (ref) log.warn({ canary: canaryId(r.raw.metadata) }, `autoscaler ${ref.kind} ${ref.name} not found`);
+  }
+
+  /** The Canary, validated (`routing`: only what routing and a rollback need, parseCanaryForRouting). */
+  async function load(ref: CanaryRef, routing = false): Promise<Loaded> {
+    return routing ? loadRoutingCanary(ref) : loadCanary(kube, ref, deps.defaultProvider);
+  }
+
+  /**
+   * The Canary and its target Service when `targetRef` is a core `v1` Service, else undefined (a workload target,
+   * for resolve). A missing Service: the Promoted condition and a Warning say so, and a `TargetNotFound` failure.
+   */
+  async function resolveServiceTarget(
+    ref: CanaryRef,
+    { raw, canary }: Loaded,
+  ): Promise<{ raw: RawCanary; canary: Canary; target: V1Service } | undefined> {
+    if (!isServiceTarget(canary.spec.targetRef)) return undefined;
+    const target = await readService(kube, ref.namespace, canary.spec.targetRef.name);
+    if (!target) {
+      const message = `service ${canary.spec.targetRef.name}.${ref.namespace} not found`;
+      await reportProblem(raw, 'TargetNotFound', message);
+      throw targetNotFound(message);
+    }
+    return { raw, canary, target };
+  }
+
+  /** A Service target is always ready once it exists (Flagger's ServiceController.IsPrimaryReady/IsCanaryReady). */
+  async function serviceReadiness(ref: CanaryRef, name: string): Promise<{ primary: Readiness; canary: Readiness }> {
+    if (await readService(kube, ref.namespace, name)) return { primary: { ready: true }, canary: { ready: true } };
+    return unknownReadiness(`service ${name} not found`);
+  }
+
+  /** Promotion of a Service target, fenced like a workload's: a spec changed since its analysis is not copied. */
+  async function promoteService(s: { raw: RawCanary; target: V1Service }, revision: Revision): Promise<PromoteResult> {
+    const hash = serviceRevisionHash(s.target.spec);
+    if (revision.hash && hash !== revision.hash) {
+      log.warn(
+        { canary: canaryId(s.raw.metadata), analysed: revision.hash, current: hash },
+        'target changed since its analysis; not promoted',
+      );
+      return { promoted: false, current: { hash, generation: s.target.metadata?.generation ?? 0 } };
+    }
+    await promoteServiceTarget(kube, s.raw, s.target, includeLabelPrefix);
+    return { promoted: true };
   }
 
   return {
@@ -234,6 +299,10 @@ export function createKubernetesActivities(
       const view = parsed.ok ? { ok: true as const, canary: parsed.canary } : parseCanaryForRouting(raw, parseOptions);
       if (!view.ok) return { found: true, spec, ...unknownReadiness('invalid spec'), status, generation };
       const routes = options.getRoutes ? await options.getRoutes({ canary: ref }) : ALL_PRIMARY;
+      if (isServiceTarget(view.canary.spec.targetRef)) {
+        const ready = await serviceReadiness(ref, view.canary.spec.targetRef.name);
+        return { found: true, spec, ...ready, routes, status, generation };
+      }
       const { kind, name } = view.canary.spec.targetRef;
       const target = isWorkloadKind(kind) ? await readWorkload(kube, kind, ref.namespace, name) : undefined;
       const selector = target && selectorLabel(target, labels);
@@ -246,7 +315,13 @@ export function createKubernetesActivities(
     },
 
     async initializePrimary({ canary, revision }: TargetInput) {
-      const r = await resolve(canary);
+      const loaded = await load(canary);
+      const service = await resolveServiceTarget(canary, loaded);
+      if (service) {
+        await ensureFinalizer(kube, service.raw, service.canary.spec.revertOnDeletion);
+        return initializeServiceTarget(kube, service.raw, service.canary, service.target);
+      }
+      const r = await resolve(canary, false, loaded);
       await syncPrimary(r, revision.hash, true);
       // The Services that select the two workloads move no traffic; the apex Service comes with reconcileRoutes.
       if (!r.canary.spec.service) return;
@@ -255,7 +330,10 @@ export function createKubernetesActivities(
     },
 
     async promotePrimary({ canary, revision }: TargetInput): Promise<PromoteResult> {
-      const r = await resolve(canary);
+      const loaded = await load(canary);
+      const service = await resolveServiceTarget(canary, loaded);
+      if (service) return promoteService(service, revision);
+      const r = await resolve(canary, false, loaded);
       // A revision without a hash (a target that was missing when the watcher looked) cannot be fenced.
       const current = await syncPrimary(r, revision.hash, false, revision.hash || undefined);
       if (!current) return { promoted: true };
@@ -267,17 +345,34 @@ export function createKubernetesActivities(
     },
 
     async scaleCanary({ canary, direction }: ScaleInput) {
+      // A Service target is not scaled; a new revision's "scale up" brings `<name>-canary` in line (Flagger's
+      // Initialize runs at every tick), a rollback leaves it as it is.
+      const loaded = await load(canary, true);
+      const service = await resolveServiceTarget(canary, loaded);
+      if (service) {
+        if (direction === 'up') await initializeServiceTarget(kube, service.raw, service.canary, service.target);
+        return;
+      }
       // A rollback under a spec whose analysis turned invalid must still scale the canary down.
-      const r = await resolve(canary, true);
+      const r = await resolve(canary, true, loaded);
+      // KEDA would scale the canary back up: its ScaledObject is paused at 0 while no analysis runs (Flagger's
+      // PauseTargetScaler / ResumeTargetScaler around ScaleToZero / ScaleFromZero).
+      await pauseTargetScaledObject(kube, r.canary, direction === 'down');
       await scale(kube, r, direction === 'up' ? await upReplicas(r) : 0);
     },
 
     async checkReadiness({ canary }: TargetInput) {
-      return readinessOf(await resolve(canary));
+      const loaded = await load(canary);
+      const service = await resolveServiceTarget(canary, loaded);
+      if (service) return serviceReadiness(canary, service.target.metadata!.name!);
+      return readinessOf(await resolve(canary, false, loaded));
     },
 
     async reconcileServices({ canary }) {
-      const r = await resolve(canary);
+      // A Service target has no generated Services (Flagger's KubernetesNoopRouter).
+      const loaded = await load(canary);
+      if (await resolveServiceTarget(canary, loaded)) return;
+      const r = await resolve(canary, false, loaded);
       if (!r.canary.spec.service) return;
       const plan = servicePlan(r.raw, r.canary, r.selector, r.target.spec?.template?.spec?.containers);
       await reconcileServices(kube, r.raw, plan);

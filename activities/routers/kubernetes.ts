@@ -1,6 +1,7 @@
 // kubernetes provider: blue/green through the apex Service alone. There are no weights: the apex Service selects
 // either the primary pods (`<label>-primary`, 100/0) or the canary pods (0/100). The Services themselves are
-// created by activities/kubernetes; this router only switches the apex selector and reads it back.
+// created by activities/kubernetes; this router only switches the apex selector and reads it back. A Service target
+// (`targetRef.kind: Service`) is the user's apex: nothing is switched, all traffic stays where the user routes it.
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Service } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
@@ -8,6 +9,7 @@ import type { Canary } from '../../api/canary.ts';
 import type { Routes } from '../../api/ports.ts';
 import { serviceNames } from '../../api/validate.ts';
 import { FAILURE, statusCode } from './errors.ts';
+import { isServiceTarget } from '../kubernetes/service-target.ts';
 import { FIELD_MANAGER } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
@@ -109,13 +111,17 @@ export function createKubernetesRouter(deps: RouterDeps): Router {
 
   return {
     async reconcile(canary) {
+      if (isServiceTarget(canary.spec.targetRef)) return ALL_TO_PRIMARY;
       return routesOfSelector((await readApex(canary)).spec?.selector);
     },
     async setRoutes(canary, primary, canaryWeight, mirrored) {
       checkKubernetesRoutes(primary, canaryWeight, mirrored);
+      // A Service target's apex is the user's target Service: Flagger's KubernetesNoopRouter leaves it alone.
+      if (isServiceTarget(canary.spec.targetRef)) return ALL_TO_PRIMARY;
       return switchTo(canary, canaryWeight === 100 ? 'canary' : 'primary');
     },
     async getRoutes(canary) {
+      if (isServiceTarget(canary.spec.targetRef)) return ALL_TO_PRIMARY;
       try {
         return routesOfSelector((await readApex(canary)).spec?.selector);
       } catch (err) {

@@ -73,9 +73,10 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
   resources: [deployments, daemonsets]
   verbs: [get, list, watch, create, patch]
 # apex/-primary/-canary Services: read, server-side applied; the kubernetes router merge-patches selectors.
+# Services targeted by a Canary (targetRef kind Service): watched for new revisions.
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, create, patch]
+  verbs: [get, list, watch, create, patch]
 # Tracked ConfigMaps/Secrets: watched and read, -primary copies server-side applied; metric/alert provider Secrets read.
 - apiGroups: [""]
   resources: [configmaps, secrets]
@@ -87,6 +88,10 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 # <autoscaler>-primary copy of the HPA: read, server-side applied.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
+  verbs: [get, create, patch]
+# KEDA autoscalerRef: <autoscaler>-primary ScaledObject read, server-side applied; the target's paused by annotation.
+- apiGroups: [keda.sh]
+  resources: [scaledobjects]
   verbs: [get, create, patch]
 # Gateway API router: HTTPRoutes read, server-side applied, replaced on finalize (revert), deleted when fledge
 # created them.
