@@ -3,6 +3,10 @@
 import { ProviderConfigError } from './errors.ts';
 import { createCloudWatchProvider } from './cloudwatch.ts';
 import { createDatadogProvider } from './datadog.ts';
+import { createDynatraceProvider } from './dynatrace.ts';
+import { createGraphiteProvider } from './graphite.ts';
+import { createInfluxdbProvider } from './influxdb.ts';
+import { createNewRelicProvider } from './newrelic.ts';
 import { createPrometheusProvider } from './prometheus.ts';
 import type { MetricsProvider, ProviderOptions } from './provider.ts';
 
@@ -12,6 +16,10 @@ const FACTORIES: Record<string, (opts: ProviderOptions) => MetricsProvider> = {
   prometheus: createPrometheusProvider,
   datadog: createDatadogProvider,
   cloudwatch: createCloudWatchProvider,
+  newrelic: createNewRelicProvider,
+  dynatrace: createDynatraceProvider,
+  graphite: createGraphiteProvider,
+  influxdb: createInfluxdbProvider,
 };
 
 export function supportedProviderTypes(): string[] {

@@ -1,0 +1,295 @@
+// New Relic, Dynatrace, Graphite and InfluxDB MetricTemplates in real rollout workflows (Temporal dev server,
+// bundled workflow, in-process worker): the real metrics activity reads each Canary, template and Secret from a
+// real kube-apiserver and queries the provider's wire-format server (metrics-fakes.ts); workloads, routes, status
+// and events stay scripted (the world). Per provider four Canaries run at once: one whose metric passes (promoted),
+// one that fails (rolled back with Flagger's Halt text), one without data (rolled back with "no values found"),
+// one whose backend is unreachable (held as an infrastructure fault, rolled back at the progress deadline).
+// Also the init-time availability check (Flagger's "all the metrics providers are available!").
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
+import type { RolloutActivities } from '../../api/ports.ts';
+import { createMetricsActivities, PROVIDERS_AVAILABLE } from '../../activities/metrics/index.ts';
+import type { RolloutResult } from '../../workflows/rollout.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
+import { createScriptedActivities } from '../scripted/activities.ts';
+import {
+  NAMESPACE,
+  canaryRaw,
+  routeTrail,
+  seedInitialized,
+  setupEnv,
+  startBundledWorker,
+  startRollout,
+  type TestEnv,
+} from '../workflow/env.ts';
+import {
+  closedAddress,
+  dynatraceFake,
+  graphiteFake,
+  influxdbFake,
+  newRelicFake,
+  type Answer,
+  type Fake,
+} from './metrics-fakes.ts';
+
+const CASES = ['pass', 'fail', 'nodata', 'down'] as const;
+type Case = (typeof CASES)[number];
+const PASS_VALUE = 0.5;
+const FAIL_VALUE = 2.5;
+const WINDOW = '30s';
+
+/** The fakes answer by the Canary name the template rendered into the query (`<provider>-<case>`); probes: no data. */
+function answerFor(query: string): Answer {
+  const m = /-(pass|fail)\b/.exec(query);
+  if (m?.[1] === 'pass') return { value: PASS_VALUE };
+  if (m?.[1] === 'fail') return { value: FAIL_VALUE };
+  return { noData: true };
+}
+
+interface ProviderCase {
+  type: string;
+  secret: Record<string, string>;
+  query: string;
+  start(): Promise<Fake>;
+  /** The request of one query as the provider must send it. */
+  assertRequest(fake: Fake, canary: string): void;
+}
+
+const windowOf = (seen: Fake['seen'][number], from: string, to: string) =>
+  Number(seen.url.searchParams.get(to)) - Number(seen.url.searchParams.get(from));
+
+const PROVIDERS: ProviderCase[] = [
+  {
+    type: 'newrelic',
+    secret: { newrelic_account_id: '100', newrelic_query_key: 'nr-key' },
+    query:
+      "SELECT filter(sum(nginx_ingress_controller_requests), WHERE status >= '500') / " +
+      "sum(nginx_ingress_controller_requests) * 100 FROM Metric WHERE ingress = '{{ target }}' AND namespace = '{{ namespace }}'",
+    start: () => newRelicFake('100', 'nr-key', answerFor),
+    assertRequest(fake, canary) {
+      const req = fake.seen.find((s) => s.url.searchParams.get('nrql')?.includes(`'${canary}'`))!;
+      assert.equal(req.method, 'GET');
+      assert.equal(req.url.pathname, '/v1/accounts/100/query');
+      assert.equal(req.headers['x-query-key'], 'nr-key');
+      assert.match(req.url.searchParams.get('nrql')!, /AND namespace = 'test' SINCE 30 seconds ago$/);
+    },
+  },
+  {
+    type: 'dynatrace',
+    secret: { dynatrace_token: 'dt0c01.TOKEN' },
+    query: 'builtin:service.errors.total.rate:filter(eq("dt.entity.service.name","{{ target }}")):avg',
+    start: () => dynatraceFake('dt0c01.TOKEN', answerFor),
+    assertRequest(fake, canary) {
+      const req = fake.seen.find((s) => s.url.searchParams.get('metricSelector')?.includes(`"${canary}"`))!;
+      assert.equal(req.url.pathname, '/api/v2/metrics/query');
+      assert.equal(req.headers.authorization, 'Api-Token dt0c01.TOKEN');
+      assert.equal(req.url.searchParams.get('resolution'), 'Inf');
+      assert.equal(windowOf(req, 'from', 'to'), 300_000, '10 × 30s in ms');
+    },
+  },
+  {
+    type: 'graphite',
+    secret: { username: 'flagger', password: 'gr-pass' },
+    query: `target=summarize(sumSeries(stats.{{ namespace }}.{{ target }}.errors), '10s', 'sum')
+      &from=-{{ interval }}`,
+    start: () => graphiteFake(`Basic ${Buffer.from('flagger:gr-pass').toString('base64')}`, answerFor),
+    assertRequest(fake, canary) {
+      const req = fake.seen.find((s) => s.url.searchParams.get('target')?.includes(`.${canary}.`))!;
+      assert.equal(req.url.pathname, '/render');
+      assert.equal(req.url.searchParams.get('format'), 'json');
+      assert.equal(req.url.searchParams.get('from'), `-${WINDOW}`);
+      assert.equal(
+        req.url.searchParams.get('target'),
+        `summarize(sumSeries(stats.test.${canary}.errors), '10s', 'sum') `,
+      );
+    },
+  },
+  {
+    type: 'influxdb',
+    secret: { token: 'influx-token', org: 'fledge' },
+    query:
+      'from(bucket: "default") |> range(start: -{{ interval }}) ' +
+      '|> filter(fn: (r) => r._measurement == "errors" and r.app == "{{ target }}") |> sum()',
+    start: () => influxdbFake('fledge', 'influx-token', answerFor),
+    assertRequest(fake, canary) {
+      const req = fake.seen.find((s) => s.body.includes(`\\"${canary}\\"`))!;
+      assert.equal(req.method, 'POST');
+      assert.equal(req.url.pathname, '/api/v2/query');
+      assert.equal(req.url.searchParams.get('org'), 'fledge');
+      assert.equal(req.headers.authorization, 'Token influx-token');
+      const body = JSON.parse(req.body) as { query: string; type: string; dialect: { annotations: string[] } };
+      assert.equal(body.type, 'flux');
+      assert.deepEqual(body.dialect.annotations, ['datatype', 'group', 'default']);
+      assert.match(body.query, new RegExp(`range\\(start: -${WINDOW}\\)`));
+    },
+  },
+];
+
+let cluster: Cluster;
+let env: TestEnv;
+let stopWorker = async () => {};
+const fakes = new Map<string, Fake>();
+let metrics: ReturnType<typeof createMetricsActivities>;
+/** Value of the metric in each analysis the real activity answered, by Canary name. */
+const values = new Map<string, (number | null)[]>();
+
+const canaryName = (type: string, c: Case) => `${type}-${c}`;
+const canaryOf = (type: string, c: Case) =>
+  canaryRaw(
+    canaryName(type, c),
+    {
+      threshold: 1,
+      stepWeight: 50,
+      maxWeight: 50,
+      metrics: [
+        {
+          name: 'error-rate',
+          interval: WINDOW,
+          templateRef: { name: `${type}-error-rate` },
+          thresholdRange: { max: 1 },
+        },
+      ],
+    },
+    { progressDeadlineSeconds: 3 },
+  );
+
+before(async () => {
+  let down: string;
+  [cluster, env, down] = await Promise.all([
+    startCluster({ gatewayApi: false }),
+    setupEnv('metrics-providers', { worker: false }),
+    closedAddress(),
+  ]);
+  for (const p of PROVIDERS) fakes.set(p.type, await p.start());
+  const kube = cluster.kubeConfig;
+  const core = kube.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+  const custom = kube.makeApiClient(k8s.CustomObjectsApi);
+  const flagger = { group: 'flagger.app', version: 'v1beta1', namespace: NAMESPACE };
+  for (const p of PROVIDERS) {
+    await core.createNamespacedSecret({
+      namespace: NAMESPACE,
+      body: { metadata: { name: `${p.type}-creds` }, stringData: p.secret },
+    });
+    for (const [name, address] of [
+      [`${p.type}-error-rate`, fakes.get(p.type)!.url],
+      [`${p.type}-down`, down],
+    ] as const) {
+      await custom.createNamespacedCustomObject({
+        ...flagger,
+        plural: 'metrictemplates',
+        body: {
+          apiVersion: 'flagger.app/v1beta1',
+          kind: 'MetricTemplate',
+          metadata: { name },
+          spec: { provider: { type: p.type, address, secretRef: { name: `${p.type}-creds` } }, query: p.query },
+        },
+      });
+    }
+    for (const c of CASES) {
+      const raw = canaryOf(p.type, c);
+      if (c === 'down') {
+        const spec = raw.spec as { analysis: { metrics: { templateRef: { name: string } }[] } };
+        spec.analysis.metrics[0]!.templateRef.name = `${p.type}-down`;
+      }
+      await custom.createNamespacedCustomObject({ ...flagger, plural: 'canaries', body: raw });
+      seedInitialized(env, { raw });
+    }
+  }
+  metrics = createMetricsActivities({ kube });
+  const activities: RolloutActivities = {
+    ...createScriptedActivities(env.world.url),
+    runMetrics: async (input) => {
+      const outcome = await metrics.runMetrics(input);
+      values.set(input.canary.name, [...(values.get(input.canary.name) ?? []), outcome.results[0]?.value ?? null]);
+      return outcome;
+    },
+  };
+  stopWorker = await startBundledWorker(env, activities);
+});
+
+after(async () => {
+  await stopWorker();
+  await env?.stop();
+  await Promise.all([...fakes.values()].map((f) => f.close()));
+  await cluster?.stop();
+});
+
+const warnings = (name: string) =>
+  env.world
+    .get(`${NAMESPACE}/${name}`)
+    .log.events.filter((e) => e.type === 'Warning')
+    .map((e) => e.message);
+
+describe('metric providers in real rollout workflows', () => {
+  it('pass promotes, fail and no data roll back with Flagger texts, an unreachable backend holds until the deadline', async () => {
+    const runs = PROVIDERS.flatMap((p) =>
+      CASES.map(async (c) => {
+        const name = canaryName(p.type, c);
+        const handle = await startRollout(env, name, { options: { retryWindowMs: 1 } });
+        return { p, c, name, result: (await handle.result()) as RolloutResult };
+      }),
+    );
+    for (const { p, c, name, result } of await Promise.all(runs)) {
+      const label = `${name}: ${JSON.stringify(warnings(name))}`;
+      const world = env.world.get(`${NAMESPACE}/${name}`);
+      if (c === 'pass') {
+        assert.equal(result.phase, 'Succeeded', label);
+        assert.deepEqual(result.routes, { primary: 100, canary: 0, mirrored: false });
+        assert.deepEqual(warnings(name), [], label);
+        assert.ok(values.get(name)?.length, label);
+        assert.ok(
+          values.get(name)!.every((v) => v === PASS_VALUE),
+          `${label}: ${String(values.get(name))}`,
+        );
+        p.assertRequest(fakes.get(p.type)!, name);
+        continue;
+      }
+      assert.equal(result.phase, 'Failed', label);
+      assert.deepEqual(routeTrail(world.log.routes).at(-1), '100/0', label);
+      const [first, ...rest] = warnings(name);
+      if (c === 'fail') {
+        assert.equal(first, `Halt ${name}.${NAMESPACE} advancement error-rate 2.50 > 1`, label);
+        assert.deepEqual(values.get(name), [FAIL_VALUE], label);
+      } else if (c === 'nodata') {
+        assert.match(
+          first!,
+          /^Halt advancement no values found for custom metric: error-rate: .*no values found$/,
+          label,
+        );
+      } else {
+        assert.match(first!, /^infrastructure fault: metrics: request to http:\/\/127\.0\.0\.1:\d+ failed/, label);
+        assert.ok(
+          rest.some((m) =>
+            m.startsWith(`Rolling back ${name}.${NAMESPACE} progress deadline exceeded infrastructure fault: metrics:`),
+          ),
+          label,
+        );
+      }
+      assert.ok(rest.includes(`Canary failed! Scaling down ${name}.${NAMESPACE}`), label);
+    }
+  });
+
+  it('the init-time availability check probes each provider: available, or why not', async () => {
+    for (const p of PROVIDERS) {
+      const fake = fakes.get(p.type)!;
+      const before = fake.seen.length;
+      const ok = await metrics.checkMetricProviders({
+        canary: { namespace: NAMESPACE, name: canaryName(p.type, 'pass') },
+        metrics: [{ name: 'error-rate', interval: WINDOW, templateRef: { name: `${p.type}-error-rate` } }],
+      });
+      assert.deepEqual(ok, { available: true, message: PROVIDERS_AVAILABLE }, p.type);
+      assert.equal(fake.seen.length, before + 1, `${p.type}: one probe request`);
+      const down = await metrics.checkMetricProviders({
+        canary: { namespace: NAMESPACE, name: canaryName(p.type, 'down') },
+        metrics: [{ name: 'error-rate', interval: WINDOW, templateRef: { name: `${p.type}-down` } }],
+      });
+      assert.equal(down.available, false);
+      assert.match(
+        down.message,
+        new RegExp(`^${p.type} in metric template ${p.type}-down\\.test not avaiable: request to`),
+      );
+    }
+  });
+});
