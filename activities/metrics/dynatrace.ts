@@ -1,9 +1,12 @@
-// Dynatrace: `GET <address>/api/v2/metrics/query?metricSelector&resolution=Inf&from&to` (ms, looking back
-// 10 × the metric interval) with `Authorization: Api-Token <token>` (Metrics API v2; Flagger pkg/metrics/providers/
-// dynatrace.go). `resolution=Inf` folds the window into one value per series: the first value of the last series
-// of the first result is judged. isOnline lists one metric (`/api/v2/metrics?pageSize=1`).
+// Dynatrace: `GET <address>/api/v2/metrics/query?metricSelector&resolution&from&to` (ms, looking back 10 × the
+// metric interval) with `Authorization: Api-Token <token>` (Metrics API v2; Flagger pkg/metrics/providers/
+// dynatrace.go). Flagger asks `resolution=Inf`, one value folded over the whole window including its still-filling
+// tail; fledge asks for buckets of the metric interval (whole minutes, Dynatrace's finest resolution) and judges
+// series.ts's point (newest complete bucket) of the last series of the first result, as Flagger reads that series.
+// isOnline lists one metric (`/api/v2/metrics?pageSize=1`).
 import { DEFAULT_TIMEOUT_MS, getText, intervalMs, parseJson, snippet, templateHeaders } from './http.ts';
 import { NoValuesError, ProviderConfigError, QueryError } from './errors.ts';
+import { judgedPoint, type SeriesPoint } from './series.ts';
 import type { MetricsProvider, ProviderOptions } from './provider.ts';
 
 const TOKEN = 'dynatrace_token';
@@ -25,7 +28,9 @@ export function createDynatraceProvider(opts: ProviderOptions): MetricsProvider 
   const address = provider.address.replace(/\/+$/, '');
   if (!URL.canParse(address)) throw new ProviderConfigError(`dynatrace address ${address} is not a valid URL`);
   if (!credentials[TOKEN]) throw new ProviderConfigError(`dynatrace credentials does not contain ${TOKEN}`);
-  const lookbackMs = WINDOW_MULTIPLIER * intervalMs(opts.interval);
+  const windowMs = intervalMs(opts.interval);
+  const lookbackMs = WINDOW_MULTIPLIER * windowMs;
+  const resolution = dynatraceResolution(windowMs);
   const get = (url: URL) =>
     getText(url, {
       headers: { ...templateHeaders(provider.headers), authorization: `Api-Token ${credentials[TOKEN]!}` },
@@ -39,11 +44,11 @@ export function createDynatraceProvider(opts: ProviderOptions): MetricsProvider 
       const now = Math.floor(Date.now() / 1000) * 1000;
       const url = new URL(`${address}/api/v2/metrics/query`);
       url.searchParams.set('metricSelector', query);
-      url.searchParams.set('resolution', 'Inf');
+      url.searchParams.set('resolution', resolution);
       url.searchParams.set('from', String(now - lookbackMs));
       url.searchParams.set('to', String(now));
       const body = await get(url);
-      return firstValue(parseJson(body) as DynatraceAnswer, body);
+      return judgedPoint(lastSeries(parseJson(body) as DynatraceAnswer, body)).value;
     },
     async isOnline() {
       await get(new URL(`${address}/api/v2/metrics?pageSize=1`));
@@ -52,13 +57,21 @@ export function createDynatraceProvider(opts: ProviderOptions): MetricsProvider 
   };
 }
 
-function firstValue(answer: DynatraceAnswer, body: string): number {
+/** Bucket width of a metric window: whole minutes, at least one (`1m`, `5m`; pure). */
+export function dynatraceResolution(windowMs: number): string {
+  return `${Math.max(1, Math.ceil(windowMs / 60_000))}m`;
+}
+
+/** The points of the last series of the first result; `values[i]` at `timestamps[i]` (ms), `null` a gap. */
+function lastSeries(answer: DynatraceAnswer, body: string): SeriesPoint[] {
   const data = Array.isArray(answer?.result) ? answer.result[0]?.data : undefined;
   if (!Array.isArray(data) || data.length === 0) throw new NoValuesError(`invalid response: ${snippet(body)}`);
-  const values = data.at(-1)?.values;
-  if (!Array.isArray(values) || values.length === 0) throw new NoValuesError(`invalid response: ${snippet(body)}`);
-  const value: unknown = values[0];
-  if (value === null) throw new NoValuesError(`invalid response: ${snippet(body)}`);
-  if (typeof value !== 'number') throw new QueryError(`invalid response: ${snippet(body)}`);
-  return value;
+  const { timestamps, values } = data.at(-1) ?? {};
+  if (!Array.isArray(timestamps) || !Array.isArray(values) || timestamps.length !== values.length) {
+    throw new QueryError(`malformed series, timestamps and values differ: ${snippet(body)}`);
+  }
+  return values.map((value: unknown, i) => {
+    if (value !== null && typeof value !== 'number') throw new QueryError(`invalid response: ${snippet(body)}`);
+    return { timestamp: Number(timestamps[i]), value };
+  });
 }

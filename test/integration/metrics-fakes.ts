@@ -72,8 +72,10 @@ export function newRelicFake(account: string, key: string, answer: (nrql: string
 }
 
 /**
- * Dynatrace: `GET /api/v2/metrics/query` (`Authorization: Api-Token`), `resolution=Inf` answers one value per
- * series over [from, to]; no data is a result without series. `GET /api/v2/metrics?pageSize=1` lists metrics.
+ * Dynatrace: `GET /api/v2/metrics/query` (`Authorization: Api-Token`) answers one series per dimension tuple, a
+ * bucket of `resolution` (`<n>m`) each over [from, to], timestamps at bucket ends; the newest bucket is still
+ * filling (1000 × the value), the one before holds the value, older ones half of it. No data is a result without
+ * series. `GET /api/v2/metrics?pageSize=1` lists metrics.
  */
 export function dynatraceFake(token: string, answer: (selector: string) => Answer): Promise<Fake> {
   return wireServer((req, res) => {
@@ -91,13 +93,26 @@ export function dynatraceFake(token: string, answer: (selector: string) => Answe
     const selector = req.url.searchParams.get('metricSelector') ?? '';
     const a = answer(selector);
     if ('status' in a) return json(res, a.status, { error: { code: a.status, message: 'Invalid metric selector' } });
-    const to = Number(req.url.searchParams.get('to'));
-    const data =
-      'value' in a ? [{ dimensions: ['SERVICE-1'], dimensionMap: {}, timestamps: [to], values: [a.value] }] : [];
+    const [from, to] = [Number(req.url.searchParams.get('from')), Number(req.url.searchParams.get('to'))];
+    const minutes = /^(\d+)m$/.exec(req.url.searchParams.get('resolution') ?? '');
+    if (!minutes) return json(res, 400, { error: { code: 400, message: 'Invalid resolution' } });
+    const step = Number(minutes[1]) * 60_000;
+    const timestamps: number[] = [];
+    for (let t = Math.ceil(from / step) * step + step; t <= Math.ceil(to / step) * step; t += step) timestamps.push(t);
+    const values = timestamps.map((_, i) =>
+      'value' in a
+        ? i === timestamps.length - 1
+          ? a.value * 1000
+          : i === timestamps.length - 2
+            ? a.value
+            : a.value / 2
+        : 0,
+    );
+    const data = 'value' in a ? [{ dimensions: ['SERVICE-1'], dimensionMap: {}, timestamps, values }] : [];
     json(res, 200, {
       totalCount: 1,
       nextPageKey: null,
-      resolution: 'Inf',
+      resolution: req.url.searchParams.get('resolution'),
       result: [{ metricId: selector, dataPointCountRatio: 0.0001, dimensionCountRatio: 0.0001, data }],
     });
   });

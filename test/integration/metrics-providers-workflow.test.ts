@@ -84,7 +84,7 @@ const PROVIDERS: ProviderCase[] = [
       const req = fake.seen.find((s) => s.url.searchParams.get('metricSelector')?.includes(`"${canary}"`))!;
       assert.equal(req.url.pathname, '/api/v2/metrics/query');
       assert.equal(req.headers.authorization, 'Api-Token dt0c01.TOKEN');
-      assert.equal(req.url.searchParams.get('resolution'), 'Inf');
+      assert.equal(req.url.searchParams.get('resolution'), '1m', 'buckets of the 30s interval, in whole minutes');
       assert.equal(windowOf(req, 'from', 'to'), 300_000, '10 × 30s in ms');
     },
   },

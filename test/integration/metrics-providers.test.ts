@@ -10,6 +10,7 @@ import {
   ProviderUnavailableError,
   QueryError,
 } from '../../activities/metrics/index.ts';
+import { dynatraceResolution } from '../../activities/metrics/dynatrace.ts';
 import { renderUrl } from '../../activities/metrics/graphite.ts';
 import { firstValue } from '../../activities/metrics/influxdb.ts';
 import type { MetricTemplateProvider } from '../../api/metric-template.ts';
@@ -77,8 +78,17 @@ describe('dynatrace', () => {
   const p = (c: Record<string, string> = { dynatrace_token: 'tok' }) =>
     make({ type: 'dynatrace', address: dt.url, secretRef: { name: 'dt' } }, c);
 
+  test('buckets of the interval: the newest complete one is judged, not the filling one (Flagger: Inf)', async () => {
+    assert.equal(await p().runQuery('value=3'), 3, 'not 3000 (filling), not 1.5 (older)');
+    const req = dt.seen.at(-1)!;
+    assert.equal(req.url.searchParams.get('resolution'), '1m');
+    assert.equal(Number(req.url.searchParams.get('to')) - Number(req.url.searchParams.get('from')), 600_000);
+    assert.equal(dynatraceResolution(30_000), '1m');
+    assert.equal(dynatraceResolution(300_000), '5m');
+    assert.equal(dynatraceResolution(90_000), '2m');
+  });
+
   test('no series is no values; 400 fails; 401 fails; 5xx is unavailability', async () => {
-    assert.equal(await p().runQuery('value=3'), 3);
     await assert.rejects(p().runQuery('nodata'), NoValuesError);
     await assert.rejects(p().runQuery('status=400'), QueryError);
     await assert.rejects(p({ dynatrace_token: 'x' }).runQuery('value=1'), QueryError);
