@@ -8,6 +8,7 @@ import { createGraphiteProvider } from './graphite.ts';
 import { createInfluxdbProvider } from './influxdb.ts';
 import { createNewRelicProvider } from './newrelic.ts';
 import { createPrometheusProvider } from './prometheus.ts';
+import { createStackdriverProvider } from './stackdriver.ts';
 import type { MetricsProvider, ProviderOptions } from './provider.ts';
 
 export type { MetricsProvider, ProviderOptions };
@@ -20,6 +21,7 @@ const FACTORIES: Record<string, (opts: ProviderOptions) => MetricsProvider> = {
   dynatrace: createDynatraceProvider,
   graphite: createGraphiteProvider,
   influxdb: createInfluxdbProvider,
+  stackdriver: createStackdriverProvider,
 };
 
 export function supportedProviderTypes(): string[] {

@@ -5,6 +5,7 @@
 // Bound to 127.0.0.1 on a free port.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createVerify } from 'node:crypto';
 
 export interface Seen {
   method: string;
@@ -179,5 +180,67 @@ export function influxdbFake(org: string, token: string, answer: (flux: string) 
         '',
       ].join('\r\n'),
     );
+  });
+}
+
+/**
+ * Google Cloud Monitoring: `POST /token` is the OAuth 2.0 JWT-bearer exchange of a service account key (the
+ * assertion's RS256 signature is verified with `publicKey`, its `aud` must be this token URL);
+ * `POST /v3/projects/<project>/timeSeries:query` (`Authorization: Bearer`) answers MQL with
+ * `{timeSeriesDescriptor, timeSeriesData: [{labelValues, pointData}]}`, points newest first, the newest one still
+ * filling (1000 × the value). No data is a descriptor without `timeSeriesData`; the empty query is
+ * INVALID_ARGUMENT; errors are Google's `{error: {code, message, status}}`.
+ */
+export function stackdriverFake(project: string, publicKey: string, answer: (mql: string) => Answer): Promise<Fake> {
+  const token = 'ya29.fledge-test';
+  const googleError = (res: ServerResponse, code: number, status: string, message: string) =>
+    json(res, code, { error: { code, message, status } });
+  let self = '';
+  const fake = wireServer((req, res) => {
+    if (req.url.pathname === '/token') {
+      const form = new URLSearchParams(req.body);
+      const [h, c, sig] = (form.get('assertion') ?? '').split('.');
+      const ok =
+        form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:jwt-bearer' &&
+        createVerify('RSA-SHA256')
+          .update(`${h}.${c}`)
+          .verify(publicKey, Buffer.from(sig ?? '', 'base64url'));
+      const claims = ok ? (JSON.parse(Buffer.from(c!, 'base64url').toString()) as { aud?: string }) : {};
+      if (!ok || claims.aud !== `${self}/token`) return json(res, 400, { error: 'invalid_grant' });
+      return json(res, 200, { access_token: token, expires_in: 3599, token_type: 'Bearer' });
+    }
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      return googleError(res, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
+    }
+    if (req.method !== 'POST' || req.url.pathname !== `/v3/projects/${project}/timeSeries:query`) {
+      return googleError(res, 404, 'NOT_FOUND', 'not found');
+    }
+    const mql = (JSON.parse(req.body) as { query?: string }).query ?? '';
+    if (mql === '') return googleError(res, 400, 'INVALID_ARGUMENT', 'Field query had an invalid value: empty');
+    const a = answer(mql);
+    if ('status' in a) return googleError(res, a.status, 'INTERNAL', 'query failed');
+    const descriptor = {
+      labelDescriptors: [{ key: 'resource.project_id' }],
+      pointDescriptors: [{ key: 'value.request_count', valueType: 'DOUBLE', metricKind: 'GAUGE' }],
+    };
+    if (!('value' in a)) return json(res, 200, { timeSeriesDescriptor: descriptor });
+    const now = Math.floor(Date.now() / 60_000) * 60_000;
+    const point = (value: number, end: number) => ({
+      values: [{ doubleValue: value }],
+      timeInterval: { startTime: new Date(end).toISOString(), endTime: new Date(end).toISOString() },
+    });
+    json(res, 200, {
+      timeSeriesDescriptor: descriptor,
+      timeSeriesData: [
+        {
+          labelValues: [{ stringValue: project }],
+          pointData: [point(a.value * 1000, now), point(a.value, now - 60_000), point(a.value / 2, now - 120_000)],
+        },
+      ],
+    });
+  });
+  return fake.then((f) => {
+    self = f.url;
+    return f;
   });
 }

@@ -1,4 +1,4 @@
-// New Relic, Dynatrace, Graphite and InfluxDB MetricTemplates in real rollout workflows (Temporal dev server,
+// New Relic, Dynatrace, Graphite, InfluxDB and Cloud Monitoring (stackdriver) MetricTemplates in real rollout workflows (Temporal dev server,
 // bundled workflow, in-process worker): the real metrics activity reads each Canary, template and Secret from a
 // real kube-apiserver and queries the provider's wire-format server (metrics-fakes.ts); workloads, routes, status
 // and events stay scripted (the world). Per provider four Canaries run at once: one whose metric passes (promoted),
@@ -7,6 +7,7 @@
 // Also the init-time availability check (Flagger's "all the metrics providers are available!").
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { RolloutActivities } from '../../api/ports.ts';
 import { createMetricsActivities, PROVIDERS_AVAILABLE } from '../../activities/metrics/index.ts';
@@ -29,6 +30,7 @@ import {
   graphiteFake,
   influxdbFake,
   newRelicFake,
+  stackdriverFake,
   type Answer,
   type Fake,
 } from './metrics-fakes.ts';
@@ -49,7 +51,7 @@ function answerFor(query: string): Answer {
 
 interface ProviderCase {
   type: string;
-  secret: Record<string, string>;
+  secret(fake: Fake): Record<string, string>;
   query: string;
   start(): Promise<Fake>;
   /** The request of one query as the provider must send it. */
@@ -59,10 +61,16 @@ interface ProviderCase {
 const windowOf = (seen: Fake['seen'][number], from: string, to: string) =>
   Number(seen.url.searchParams.get(to)) - Number(seen.url.searchParams.get(from));
 
+const GCP = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+});
+
 const PROVIDERS: ProviderCase[] = [
   {
     type: 'newrelic',
-    secret: { newrelic_account_id: '100', newrelic_query_key: 'nr-key' },
+    secret: () => ({ newrelic_account_id: '100', newrelic_query_key: 'nr-key' }),
     query:
       "SELECT filter(sum(nginx_ingress_controller_requests), WHERE status >= '500') / " +
       "sum(nginx_ingress_controller_requests) * 100 FROM Metric WHERE ingress = '{{ target }}' AND namespace = '{{ namespace }}'",
@@ -77,7 +85,7 @@ const PROVIDERS: ProviderCase[] = [
   },
   {
     type: 'dynatrace',
-    secret: { dynatrace_token: 'dt0c01.TOKEN' },
+    secret: () => ({ dynatrace_token: 'dt0c01.TOKEN' }),
     query: 'builtin:service.errors.total.rate:filter(eq("dt.entity.service.name","{{ target }}")):avg',
     start: () => dynatraceFake('dt0c01.TOKEN', answerFor),
     assertRequest(fake, canary) {
@@ -90,7 +98,7 @@ const PROVIDERS: ProviderCase[] = [
   },
   {
     type: 'graphite',
-    secret: { username: 'flagger', password: 'gr-pass' },
+    secret: () => ({ username: 'flagger', password: 'gr-pass' }),
     query: `target=summarize(sumSeries(stats.{{ namespace }}.{{ target }}.errors), '10s', 'sum')
       &from=-{{ interval }}`,
     start: () => graphiteFake(`Basic ${Buffer.from('flagger:gr-pass').toString('base64')}`, answerFor),
@@ -107,7 +115,7 @@ const PROVIDERS: ProviderCase[] = [
   },
   {
     type: 'influxdb',
-    secret: { token: 'influx-token', org: 'fledge' },
+    secret: () => ({ token: 'influx-token', org: 'fledge' }),
     query:
       'from(bucket: "default") |> range(start: -{{ interval }}) ' +
       '|> filter(fn: (r) => r._measurement == "errors" and r.app == "{{ target }}") |> sum()',
@@ -122,6 +130,35 @@ const PROVIDERS: ProviderCase[] = [
       assert.equal(body.type, 'flux');
       assert.deepEqual(body.dialect.annotations, ['datatype', 'group', 'default']);
       assert.match(body.query, new RegExp(`range\\(start: -${WINDOW}\\)`));
+    },
+  },
+  {
+    type: 'stackdriver',
+    secret: (fake) => ({
+      project: 'fledge-test',
+      serviceAccountKey: JSON.stringify({
+        type: 'service_account',
+        project_id: 'fledge-test',
+        private_key: GCP.privateKey,
+        client_email: 'flagger@fledge-test.iam.gserviceaccount.com',
+        token_uri: `${fake.url}/token`,
+      }),
+    }),
+    query:
+      "fetch k8s_container | metric 'istio.io/service/server/request_count' " +
+      "| filter resource.namespace_name == '{{ namespace }}' && metric.destination_workload_name == '{{ target }}' " +
+      '| align rate(1m) | every 1m | group_by [], [value: sum(value.request_count)] | within {{ interval }}',
+    start: () => stackdriverFake('fledge-test', GCP.publicKey, answerFor),
+    assertRequest(fake, canary) {
+      const req = fake.seen.find((s) => s.body.includes(`== '${canary}'`))!;
+      assert.equal(req.method, 'POST');
+      assert.equal(req.url.pathname, '/v3/projects/fledge-test/timeSeries:query');
+      assert.equal(req.headers.authorization, 'Bearer ya29.fledge-test');
+      assert.match((JSON.parse(req.body) as { query: string }).query, new RegExp(`within ${WINDOW}$`));
+      assert.ok(
+        fake.seen.some((s) => s.url.pathname === '/token'),
+        'the key was exchanged for a token',
+      );
     },
   },
 ];
@@ -170,7 +207,7 @@ before(async () => {
   for (const p of PROVIDERS) {
     await core.createNamespacedSecret({
       namespace: NAMESPACE,
-      body: { metadata: { name: `${p.type}-creds` }, stringData: p.secret },
+      body: { metadata: { name: `${p.type}-creds` }, stringData: p.secret(fakes.get(p.type)!) },
     });
     for (const [name, address] of [
       [`${p.type}-error-rate`, fakes.get(p.type)!.url],
@@ -274,13 +311,14 @@ describe('metric providers in real rollout workflows', () => {
   it('the init-time availability check probes each provider: available, or why not', async () => {
     for (const p of PROVIDERS) {
       const fake = fakes.get(p.type)!;
-      const before = fake.seen.length;
+      const probes = () => fake.seen.filter((s) => s.url.pathname !== '/token').length;
+      const before = probes();
       const ok = await metrics.checkMetricProviders({
         canary: { namespace: NAMESPACE, name: canaryName(p.type, 'pass') },
         metrics: [{ name: 'error-rate', interval: WINDOW, templateRef: { name: `${p.type}-error-rate` } }],
       });
       assert.deepEqual(ok, { available: true, message: PROVIDERS_AVAILABLE }, p.type);
-      assert.equal(fake.seen.length, before + 1, `${p.type}: one probe request`);
+      assert.equal(probes(), before + 1, `${p.type}: one probe request (besides a token exchange)`);
       const down = await metrics.checkMetricProviders({
         canary: { namespace: NAMESPACE, name: canaryName(p.type, 'down') },
         metrics: [{ name: 'error-rate', interval: WINDOW, templateRef: { name: `${p.type}-down` } }],

@@ -14,7 +14,17 @@ import { dynatraceResolution } from '../../activities/metrics/dynatrace.ts';
 import { renderUrl } from '../../activities/metrics/graphite.ts';
 import { firstValue } from '../../activities/metrics/influxdb.ts';
 import type { MetricTemplateProvider } from '../../api/metric-template.ts';
-import { dynatraceFake, graphiteFake, influxdbFake, newRelicFake, type Answer, type Fake } from './metrics-fakes.ts';
+import {
+  dynatraceFake,
+  graphiteFake,
+  influxdbFake,
+  newRelicFake,
+  stackdriverFake,
+  type Answer,
+  type Fake,
+} from './metrics-fakes.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { queryUrl } from '../../activities/metrics/stackdriver.ts';
 
 /** `value=<n>`, `nodata`, `status=<code>` in the query pick the answer. */
 function answer(query: string): Answer {
@@ -184,5 +194,64 @@ describe('influxdb', () => {
     assert.equal(ix.seen.at(-1)!.url.searchParams.get('org'), '');
     assert.equal(await p().isOnline(), true);
     assert.equal(JSON.parse(ix.seen.at(-1)!.body).query, 'from(bucket: "default") |> range(start: -2h)');
+  });
+});
+
+describe('stackdriver', () => {
+  let gc: Fake;
+  const keys = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const other = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  before(async () => (gc = await started(stackdriverFake('proj-1', keys.publicKey, answer))));
+  const saKey = (privateKey = keys.privateKey) =>
+    JSON.stringify({
+      type: 'service_account',
+      private_key: privateKey,
+      client_email: 'f@p.iam',
+      token_uri: `${gc.url}/token`,
+    });
+  const p = (c: Record<string, string> = { project: 'proj-1', serviceAccountKey: saKey() }) =>
+    make({ type: 'stackdriver', address: gc.url, secretRef: { name: 'gcp' } }, c);
+
+  test('the key is exchanged for a token (signed JWT), MQL posted; the newest complete point is judged', async () => {
+    assert.equal(await p().runQuery('fetch x | value=0.75'), 0.75, 'not 750 (the filling pointData[0], Flagger)');
+    const [tokenReq, queryReq] = gc.seen.slice(-2);
+    assert.equal(tokenReq!.url.pathname, '/token');
+    const claims = JSON.parse(
+      Buffer.from(new URLSearchParams(tokenReq!.body).get('assertion')!.split('.')[1]!, 'base64url').toString(),
+    ) as Record<string, unknown>;
+    assert.equal(claims.iss, 'f@p.iam');
+    assert.equal(claims.scope, 'https://www.googleapis.com/auth/monitoring.read');
+    assert.equal(queryReq!.url.pathname, '/v3/projects/proj-1/timeSeries:query');
+    assert.deepEqual(JSON.parse(queryReq!.body), { query: 'fetch x | value=0.75' });
+    assert.equal(
+      queryUrl('https://monitoring.googleapis.com', 'p').href,
+      'https://monitoring.googleapis.com/v3/projects/p/timeSeries:query',
+    );
+  });
+
+  test('no time series is no values; a 4xx fails; a 5xx is unavailability; a key the token URI rejects fails', async () => {
+    await assert.rejects(p().runQuery('fetch nodata'), NoValuesError);
+    await assert.rejects(p().runQuery('status=400'), QueryError);
+    await assert.rejects(p().runQuery('status=503'), ProviderUnavailableError);
+    await assert.rejects(
+      p({ project: 'proj-1', serviceAccountKey: saKey(other.privateKey) }).runQuery('value=1'),
+      QueryError,
+    );
+  });
+
+  test('isOnline: INVALID_ARGUMENT to the empty query means available; project and key shape required', async () => {
+    assert.equal(await p().isOnline(), true);
+    assert.deepEqual(JSON.parse(gc.seen.at(-1)!.body), { query: '' });
+    await assert.rejects(p({ project: 'nope', serviceAccountKey: saKey() }).isOnline(), /404/);
+    assert.throws(() => p({ serviceAccountKey: saKey() }), /stackdriver credentials does not contain a project id/);
+    assert.throws(() => p({ project: 'x', serviceAccountKey: '{}' }), /client_email, private_key and token_uri/);
   });
 });
