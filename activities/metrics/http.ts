@@ -10,6 +10,8 @@ export interface GetOptions {
   headers: Record<string, string | string[]>;
   timeoutMs: number;
   insecureSkipVerify?: boolean;
+  /** A connection pool of the caller's own (client certificates, a CA); wins over `insecureSkipVerify`. */
+  dispatcher?: Dispatcher;
 }
 
 let insecureAgent: Agent | undefined;
@@ -36,7 +38,7 @@ async function sendText(url: URL, opts: GetOptions, payload?: string): Promise<s
       method: payload === undefined ? 'GET' : 'POST',
       headers: opts.headers,
       ...(payload !== undefined && { body: payload }),
-      dispatcher: dispatcherFor(opts.insecureSkipVerify),
+      dispatcher: opts.dispatcher ?? dispatcherFor(opts.insecureSkipVerify),
       signal: AbortSignal.timeout(opts.timeoutMs),
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,

@@ -4,6 +4,7 @@ import { ProviderConfigError } from './errors.ts';
 import { createCloudWatchProvider } from './cloudwatch.ts';
 import { createDatadogProvider } from './datadog.ts';
 import { createDynatraceProvider } from './dynatrace.ts';
+import { createExternalMetricsProvider } from './externalmetrics.ts';
 import { createGraphiteProvider } from './graphite.ts';
 import { createInfluxdbProvider } from './influxdb.ts';
 import { createNewRelicProvider } from './newrelic.ts';
@@ -22,6 +23,7 @@ const FACTORIES: Record<string, (opts: ProviderOptions) => MetricsProvider> = {
   graphite: createGraphiteProvider,
   influxdb: createInfluxdbProvider,
   stackdriver: createStackdriverProvider,
+  externalmetrics: createExternalMetricsProvider,
 };
 
 export function supportedProviderTypes(): string[] {

@@ -244,3 +244,44 @@ export function stackdriverFake(project: string, publicKey: string, answer: (mql
     return f;
   });
 }
+
+/**
+ * Kubernetes External Metrics API (`external.metrics.k8s.io/v1beta1`, as an aggregated API server serves it behind
+ * the apiserver): `GET /apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>?labelSelector=` with a bearer
+ * token → `ExternalMetricValueList`, values as quantities (`500m`); no data is an empty `items`; errors are
+ * `Status` objects.
+ */
+export function externalMetricsFake(token: string, answer: (query: string) => Answer): Promise<Fake> {
+  const status = (res: ServerResponse, code: number, reason: string, message: string) =>
+    json(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  return wireServer((req, res) => {
+    if (req.headers.authorization !== `Bearer ${token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
+    const m = /^\/apis\/external\.metrics\.k8s\.io\/v1beta1\/namespaces\/([^/]+)\/([^/]+)$/.exec(req.url.pathname);
+    if (!m) return status(res, 404, 'NotFound', 'the server could not find the requested resource');
+    const selector = req.url.searchParams.get('labelSelector') ?? '';
+    const a = answer(`${m[1]}/${m[2]}?${selector}`);
+    if ('status' in a) return status(res, a.status, 'InternalError', 'unable to fetch metrics');
+    const quantity = (v: number) => (Number.isInteger(v) ? String(v) : `${Math.round(v * 1000)}m`);
+    json(res, 200, {
+      kind: 'ExternalMetricValueList',
+      apiVersion: 'external.metrics.k8s.io/v1beta1',
+      metadata: {},
+      items:
+        'value' in a
+          ? [
+              {
+                metricName: decodeURIComponent(m[2]!),
+                metricLabels: Object.fromEntries(
+                  selector
+                    .split(',')
+                    .filter(Boolean)
+                    .map((kv) => kv.split('=')),
+                ),
+                timestamp: new Date().toISOString(),
+                value: quantity(a.value),
+              },
+            ]
+          : [],
+    });
+  });
+}

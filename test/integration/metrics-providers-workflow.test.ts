@@ -1,4 +1,4 @@
-// New Relic, Dynatrace, Graphite, InfluxDB and Cloud Monitoring (stackdriver) MetricTemplates in real rollout workflows (Temporal dev server,
+// New Relic, Dynatrace, Graphite, InfluxDB, Cloud Monitoring (stackdriver) and External Metrics API MetricTemplates in real rollout workflows (Temporal dev server,
 // bundled workflow, in-process worker): the real metrics activity reads each Canary, template and Secret from a
 // real kube-apiserver and queries the provider's wire-format server (metrics-fakes.ts); workloads, routes, status
 // and events stay scripted (the world). Per provider four Canaries run at once: one whose metric passes (promoted),
@@ -27,6 +27,7 @@ import {
 import {
   closedAddress,
   dynatraceFake,
+  externalMetricsFake,
   graphiteFake,
   influxdbFake,
   newRelicFake,
@@ -161,6 +162,20 @@ const PROVIDERS: ProviderCase[] = [
       );
     },
   },
+  {
+    type: 'externalmetrics',
+    secret: () => ({ token: 'em-token' }),
+    query: '{{ namespace }}/istio_requests_error_percent?labelSelector=app%3D{{ target }}',
+    start: () => externalMetricsFake('em-token', answerFor),
+    assertRequest(fake, canary) {
+      const req = fake.seen.find((s) => s.url.searchParams.get('labelSelector') === `app=${canary}`)!;
+      assert.equal(
+        req.url.pathname,
+        '/apis/external.metrics.k8s.io/v1beta1/namespaces/test/istio_requests_error_percent',
+      );
+      assert.equal(req.headers.authorization, 'Bearer em-token');
+    },
+  },
 ];
 
 let cluster: Cluster;
@@ -234,6 +249,16 @@ before(async () => {
       seedInitialized(env, { raw });
     }
   }
+  await custom.createNamespacedCustomObject({
+    ...flagger,
+    plural: 'metrictemplates',
+    body: {
+      apiVersion: 'flagger.app/v1beta1',
+      kind: 'MetricTemplate',
+      metadata: { name: 'externalmetrics-apiserver' },
+      spec: { provider: { type: 'externalmetrics' }, query: 'kube-system/dummy-metric' },
+    },
+  });
   metrics = createMetricsActivities({ kube });
   const activities: RolloutActivities = {
     ...createScriptedActivities(env.world.url),
@@ -308,6 +333,20 @@ describe('metric providers in real rollout workflows', () => {
     }
   });
 
+  // With the kubeconfig's TLS and credentials: an unauthenticated request would be a 401, not the 404 of an API group
+  // no APIService registers (this apiserver has no aggregated External Metrics server).
+  it('externalmetrics without an address goes to the real apiserver, which serves no External Metrics API', async () => {
+    const out = await metrics.checkMetricProviders({
+      canary: { namespace: NAMESPACE, name: canaryName('externalmetrics', 'pass') },
+      metrics: [{ name: 'error-rate', templateRef: { name: 'externalmetrics-apiserver' } }],
+    });
+    assert.equal(out.available, false);
+    assert.match(
+      out.message,
+      /^externalmetrics in metric template externalmetrics-apiserver\.test not avaiable: external metrics service unavailable: error response 404: 404 page not found$/,
+    );
+  });
+
   it('the init-time availability check probes each provider: available, or why not', async () => {
     for (const p of PROVIDERS) {
       const fake = fakes.get(p.type)!;
@@ -326,7 +365,9 @@ describe('metric providers in real rollout workflows', () => {
       assert.equal(down.available, false);
       assert.match(
         down.message,
-        new RegExp(`^${p.type} in metric template ${p.type}-down\\.test not avaiable: request to`),
+        new RegExp(
+          `^${p.type} in metric template ${p.type}-down\\.test not avaiable: (external metrics service unavailable: )?request to http://127\\.0\\.0\\.1:\\d+ failed`,
+        ),
       );
     }
   });

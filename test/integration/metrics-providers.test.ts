@@ -16,6 +16,7 @@ import { firstValue } from '../../activities/metrics/influxdb.ts';
 import type { MetricTemplateProvider } from '../../api/metric-template.ts';
 import {
   dynatraceFake,
+  externalMetricsFake,
   graphiteFake,
   influxdbFake,
   newRelicFake,
@@ -25,6 +26,7 @@ import {
 } from './metrics-fakes.ts';
 import { generateKeyPairSync } from 'node:crypto';
 import { queryUrl } from '../../activities/metrics/stackdriver.ts';
+import { parseExternalMetricQuery, parseQuantity } from '../../activities/metrics/externalmetrics.ts';
 
 /** `value=<n>`, `nodata`, `status=<code>` in the query pick the answer. */
 function answer(query: string): Answer {
@@ -253,5 +255,54 @@ describe('stackdriver', () => {
     await assert.rejects(p({ project: 'nope', serviceAccountKey: saKey() }).isOnline(), /404/);
     assert.throws(() => p({ serviceAccountKey: saKey() }), /stackdriver credentials does not contain a project id/);
     assert.throws(() => p({ project: 'x', serviceAccountKey: '{}' }), /client_email, private_key and token_uri/);
+  });
+});
+
+describe('externalmetrics', () => {
+  let em: Fake;
+  before(async () => (em = await started(externalMetricsFake('tok', answer))));
+  const p = (c: Record<string, string> = { token: 'tok' }) =>
+    make({ type: 'externalmetrics', address: em.url, secretRef: { name: 'em' } }, c);
+
+  test('<ns>/<metric>?labelSelector= is listed; the first item quantity is the value', async () => {
+    assert.equal(await p().runQuery('apps/requests?labelSelector=value%3D1.25,app%3Dx'), 1.25);
+    const req = em.seen.at(-1)!;
+    assert.equal(req.url.pathname, '/apis/external.metrics.k8s.io/v1beta1/namespaces/apps/requests');
+    assert.equal(req.url.searchParams.get('labelSelector'), 'value=1.25,app=x');
+    assert.equal(await p().runQuery('requests?labelSelector=value%3D3'), 3);
+    assert.equal(em.seen.at(-1)!.url.pathname, '/apis/external.metrics.k8s.io/v1beta1/namespaces/default/requests');
+  });
+
+  test('empty list is no values; 401 fails; 5xx is unavailability; malformed queries fail', async () => {
+    await assert.rejects(p().runQuery('apps/nodata'), /no external metrics found: no values found/);
+    await assert.rejects(p({ token: 'bad' }).runQuery('apps/value=1'), QueryError);
+    await assert.rejects(p().runQuery('apps/m?labelSelector=status%3D503'), ProviderUnavailableError);
+    await assert.rejects(p().runQuery('a/b/c'), /error parsing metric query: malformed query string, too many slashes/);
+    await assert.rejects(p().runQuery('apps/'), /metric name cannot be empty/);
+  });
+
+  test('query and quantity parsing (pure)', () => {
+    assert.deepEqual(parseExternalMetricQuery('/m'), { namespace: 'default', metric: 'm', labelSelector: undefined });
+    assert.deepEqual(parseExternalMetricQuery('ns/m?labelSelector=a%3Db'), {
+      namespace: 'ns',
+      metric: 'm',
+      labelSelector: 'a=b',
+    });
+    assert.equal(parseQuantity('1500m'), 1.5);
+    assert.equal(parseQuantity('2k'), 2000);
+    assert.equal(parseQuantity('1Ki'), 1024);
+    assert.equal(parseQuantity('1e3'), 1000);
+    assert.equal(parseQuantity('-0.5'), -0.5);
+    assert.throws(() => parseQuantity('1.5x'), QueryError);
+  });
+
+  test('isOnline lists kube-system/dummy-metric; without address nor apiserver it is a configuration error', async () => {
+    assert.equal(await p().isOnline(), true);
+    assert.equal(
+      em.seen.at(-1)!.url.pathname,
+      '/apis/external.metrics.k8s.io/v1beta1/namespaces/kube-system/dummy-metric',
+    );
+    await assert.rejects(p({ token: 'bad' }).isOnline(), /external metrics service unavailable: error response 401/);
+    assert.throws(() => make({ type: 'externalmetrics' }, {}), /rest config is nil/);
   });
 });
