@@ -7,6 +7,7 @@ import { createDynatraceProvider } from './dynatrace.ts';
 import { createExternalMetricsProvider } from './externalmetrics.ts';
 import { createGraphiteProvider } from './graphite.ts';
 import { createInfluxdbProvider } from './influxdb.ts';
+import { createKeptnProvider } from './keptn.ts';
 import { createNewRelicProvider } from './newrelic.ts';
 import { createPrometheusProvider } from './prometheus.ts';
 import { createStackdriverProvider } from './stackdriver.ts';
@@ -24,6 +25,7 @@ const FACTORIES: Record<string, (opts: ProviderOptions) => MetricsProvider> = {
   influxdb: createInfluxdbProvider,
   stackdriver: createStackdriverProvider,
   externalmetrics: createExternalMetricsProvider,
+  keptn: (opts) => createKeptnProvider(opts),
 };
 
 export function supportedProviderTypes(): string[] {

@@ -1,4 +1,4 @@
-// New Relic, Dynatrace, Graphite, InfluxDB, Cloud Monitoring (stackdriver) and External Metrics API MetricTemplates in real rollout workflows (Temporal dev server,
+// New Relic, Dynatrace, Graphite, InfluxDB, Cloud Monitoring (stackdriver), Keptn and External Metrics API MetricTemplates in real rollout workflows (Temporal dev server,
 // bundled workflow, in-process worker): the real metrics activity reads each Canary, template and Secret from a
 // real kube-apiserver and queries the provider's wire-format server (metrics-fakes.ts); workloads, routes, status
 // and events stay scripted (the world). Per provider four Canaries run at once: one whose metric passes (promoted),
@@ -8,9 +8,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { RolloutActivities } from '../../api/ports.ts';
-import { createMetricsActivities, PROVIDERS_AVAILABLE } from '../../activities/metrics/index.ts';
+import {
+  createMetricsActivities,
+  createProvider,
+  PROVIDERS_AVAILABLE,
+  ProviderUnavailableError,
+  QueryError,
+} from '../../activities/metrics/index.ts';
+import { createKeptnProvider } from '../../activities/metrics/keptn.ts';
+import { makeTempDir, removeTempDir } from '../../dev/proc.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
@@ -52,6 +62,8 @@ function answerFor(query: string): Answer {
 
 interface ProviderCase {
   type: string;
+  /** Default: all four. */
+  cases?: readonly Case[];
   secret(fake: Fake): Record<string, string>;
   query: string;
   start(): Promise<Fake>;
@@ -163,6 +175,16 @@ const PROVIDERS: ProviderCase[] = [
     },
   },
   {
+    // Keptn has no address: it reads KeptnMetrics from the worker's own apiserver (Keptn's CRDs installed there);
+    // its unreachable case is the provider test below (a kubeconfig whose server is closed).
+    type: 'keptn',
+    cases: ['pass', 'fail', 'nodata'],
+    secret: () => ({}),
+    query: 'keptnmetric/{{ namespace }}/{{ target }}-errors',
+    start: async () => ({ url: '', seen: [], close: async () => {} }),
+    assertRequest() {},
+  },
+  {
     type: 'externalmetrics',
     secret: () => ({ token: 'em-token' }),
     query: '{{ namespace }}/istio_requests_error_percent?labelSelector=app%3D{{ target }}',
@@ -206,10 +228,54 @@ const canaryOf = (type: string, c: Case) =>
     { progressDeadlineSeconds: 3 },
   );
 
+/**
+ * Keptn's two CRDs in metrics.keptn.sh/v1beta1, written by hand from Keptn's Go types (the lifecycle-toolkit
+ * modules are not on the Go module proxy): KeptnMetric and Analysis, with status subresources; fields beyond the
+ * ones fledge reads are kept as unknown fields.
+ */
+function keptnCrds(dir: string): string[] {
+  const crd = (kind: string, plural: string, singular: string) => ({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${plural}.metrics.keptn.sh` },
+    spec: {
+      group: 'metrics.keptn.sh',
+      scope: 'Namespaced',
+      names: { kind, plural, singular, listKind: `${kind}List` },
+      versions: [
+        {
+          name: 'v1beta1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              properties: {
+                spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+              },
+            },
+          },
+        },
+      ],
+    },
+  });
+  return [crd('KeptnMetric', 'keptnmetrics', 'keptnmetric'), crd('Analysis', 'analyses', 'analysis')].map((c) => {
+    const file = join(dir, `${c.metadata.name}.yaml`);
+    writeFileSync(file, JSON.stringify(c));
+    return file;
+  });
+}
+
+const KEPTN = { group: 'metrics.keptn.sh', version: 'v1beta1', namespace: NAMESPACE };
+let keptnDir: string;
+
 before(async () => {
   let down: string;
+  keptnDir = makeTempDir('keptn-crds');
   [cluster, env, down] = await Promise.all([
-    startCluster({ gatewayApi: false }),
+    startCluster({ gatewayApi: false, crds: keptnCrds(keptnDir) }),
     setupEnv('metrics-providers', { worker: false }),
     closedAddress(),
   ]);
@@ -218,6 +284,31 @@ before(async () => {
   const core = kube.makeApiClient(k8s.CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
   const custom = kube.makeApiClient(k8s.CustomObjectsApi);
+  // KeptnMetrics as Keptn's metrics operator leaves them: the value in status (none yet for the no-data case).
+  for (const [name, value] of [
+    ['keptn-pass-errors', String(PASS_VALUE)],
+    ['keptn-fail-errors', String(FAIL_VALUE)],
+    ['keptn-nodata-errors', undefined],
+  ] as const) {
+    const body = {
+      apiVersion: 'metrics.keptn.sh/v1beta1',
+      kind: 'KeptnMetric',
+      metadata: { name, namespace: NAMESPACE },
+      spec: { provider: { name: 'prometheus' }, query: 'sum(rate(errors[1m]))', fetchIntervalSeconds: 10 },
+    };
+    const created = (await custom.createNamespacedCustomObject({ ...KEPTN, plural: 'keptnmetrics', body })) as object;
+    if (value !== undefined) {
+      await custom.replaceNamespacedCustomObjectStatus({
+        ...KEPTN,
+        plural: 'keptnmetrics',
+        name,
+        body: {
+          ...created,
+          status: { value, rawValue: Buffer.from(value).toString('base64'), lastUpdated: new Date().toISOString() },
+        },
+      });
+    }
+  }
   const flagger = { group: 'flagger.app', version: 'v1beta1', namespace: NAMESPACE };
   for (const p of PROVIDERS) {
     await core.createNamespacedSecret({
@@ -239,7 +330,7 @@ before(async () => {
         },
       });
     }
-    for (const c of CASES) {
+    for (const c of p.cases ?? CASES) {
       const raw = canaryOf(p.type, c);
       if (c === 'down') {
         const spec = raw.spec as { analysis: { metrics: { templateRef: { name: string } }[] } };
@@ -276,6 +367,7 @@ after(async () => {
   await env?.stop();
   await Promise.all([...fakes.values()].map((f) => f.close()));
   await cluster?.stop();
+  if (keptnDir) removeTempDir(keptnDir);
 });
 
 const warnings = (name: string) =>
@@ -287,7 +379,7 @@ const warnings = (name: string) =>
 describe('metric providers in real rollout workflows', () => {
   it('pass promotes, fail and no data roll back with Flagger texts, an unreachable backend holds until the deadline', async () => {
     const runs = PROVIDERS.flatMap((p) =>
-      CASES.map(async (c) => {
+      (p.cases ?? CASES).map(async (c) => {
         const name = canaryName(p.type, c);
         const handle = await startRollout(env, name, { options: { retryWindowMs: 1 } });
         return { p, c, name, result: (await handle.result()) as RolloutResult };
@@ -347,8 +439,86 @@ describe('metric providers in real rollout workflows', () => {
     );
   });
 
+  it('keptn: an Analysis is created, completed by Keptn (here: the test), read as 1 / 0, and deleted', async () => {
+    const api = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    const provider = createKeptnProvider(
+      { provider: { type: 'keptn' }, credentials: {}, interval: WINDOW, kubeConfig: cluster.kubeConfig },
+      { pollMs: 100, timeoutMs: 5_000 },
+    );
+    type Obj = { metadata: { name: string }; spec: Record<string, unknown>; status?: unknown };
+    // A new CRD's storage answers 429 "storage is (re)initializing" for a moment: wait it out.
+    const list = async (): Promise<Obj[]> => {
+      for (;;) {
+        try {
+          return ((await api.listNamespacedCustomObject({ ...KEPTN, plural: 'analyses' })) as { items: Obj[] }).items;
+        } catch (err) {
+          if ((err as { code?: number }).code !== 429) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    };
+    for (const pass of [true, false]) {
+      const running = provider.runQuery('analysis/test/Error-Budget/5m/service=podinfo;team=web');
+      let created: Obj | undefined;
+      while (!(created = (await list())[0])) await new Promise((r) => setTimeout(r, 20));
+      assert.match(created.metadata.name, /^error-budget-[0-9a-f]{6}$/);
+      assert.deepEqual(created.spec, {
+        analysisDefinition: { name: 'error-budget' },
+        timeframe: { recent: '5m' },
+        args: { service: 'podinfo', team: 'web' },
+      });
+      await api.replaceNamespacedCustomObjectStatus({
+        ...KEPTN,
+        plural: 'analyses',
+        name: created.metadata.name,
+        body: { ...created, status: { state: 'Completed', pass, warning: false, raw: '{}' } },
+      });
+      assert.equal(await running, pass ? 1 : 0);
+      assert.deepEqual(await list(), [], 'the Analysis is deleted');
+    }
+    const slow = createKeptnProvider(
+      { provider: { type: 'keptn' }, credentials: {}, interval: WINDOW, kubeConfig: cluster.kubeConfig },
+      { pollMs: 50, timeoutMs: 300 },
+    );
+    await assert.rejects(
+      slow.runQuery('analysis/test/never'),
+      /encountered timeout while waiting for Keptn Analysis test\/never to be finished/,
+    );
+    assert.deepEqual(await list(), [], 'deleted after a timeout too');
+  });
+
+  it('keptn: missing KeptnMetric fails the check, an unreachable apiserver is unavailability, isOnline sees the CRDs', async () => {
+    const keptn = (kubeConfig = cluster.kubeConfig) =>
+      createProvider({ provider: { type: 'keptn' }, credentials: {}, interval: WINDOW, kubeConfig });
+    await assert.rejects(
+      keptn().runQuery('keptnmetric/test/nope'),
+      (e: Error) => e instanceof QueryError && /^could not retrieve KeptnMetric test\/nope: 404/.test(e.message),
+    );
+    await assert.rejects(keptn().runQuery('keptnmetric/test'), /unexpected query format/);
+    await assert.rejects(keptn().runQuery('pod/test/x'), /unexpected resource kind/);
+    assert.equal(await keptn().isOnline(), true);
+    const closed = new k8s.KubeConfig();
+    closed.loadFromOptions({
+      clusters: [{ name: 'c', server: await closedAddress(), skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    await assert.rejects(keptn(closed).runQuery('keptnmetric/test/keptn-pass-errors'), ProviderUnavailableError);
+    assert.throws(
+      () => createProvider({ provider: { type: 'keptn' }, credentials: {}, interval: WINDOW }),
+      /no KubeConfig provided/,
+    );
+    const ok = await metrics.checkMetricProviders({
+      canary: { namespace: NAMESPACE, name: canaryName('keptn', 'pass') },
+      metrics: [{ name: 'error-rate', templateRef: { name: 'keptn-error-rate' } }],
+    });
+    assert.deepEqual(ok, { available: true, message: PROVIDERS_AVAILABLE });
+  });
+
   it('the init-time availability check probes each provider: available, or why not', async () => {
     for (const p of PROVIDERS) {
+      if (p.type === 'keptn') continue; // no request of its own to count: see the Keptn tests
       const fake = fakes.get(p.type)!;
       const probes = () => fake.seen.filter((s) => s.url.pathname !== '/token').length;
       const before = probes();
