@@ -7,6 +7,7 @@ import { NoValuesError, ProviderConfigError, ProviderUnavailableError, QueryErro
 import type { Check, Reading } from './evaluate.ts';
 import { NotFoundError, type CanaryFacts, type KubeReader } from './kube.ts';
 import type { Observer } from './observers/index.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createPrometheusProvider } from './prometheus.ts';
 import { createProvider, type MetricsProvider } from './registry.ts';
 import { renderQuery, type TemplateModel } from './template.ts';
@@ -17,6 +18,8 @@ export interface CheckEnv {
   facts: CanaryFacts;
   observer: Observer;
   kube: KubeReader;
+  /** The apiserver connection itself, for providers that query through it (externalmetrics). */
+  kubeConfig?: KubeConfig;
   /** Prometheus of builtin metrics and inline queries: the Canary's metricsServer, else the worker's. */
   metricsServer?: string;
   /** Window of builtin metrics without their own interval (the analysis interval). */
@@ -133,7 +136,13 @@ async function readTemplate(env: CheckEnv, { metric }: Check): Promise<Reading> 
   let provider: MetricsProvider;
   let query: string;
   try {
-    provider = createProvider({ provider: spec.provider, credentials, interval, timeoutMs: env.timeoutMs });
+    provider = createProvider({
+      provider: spec.provider,
+      credentials,
+      interval,
+      timeoutMs: env.timeoutMs,
+      kubeConfig: env.kubeConfig,
+    });
     query = renderQuery(spec.query, modelFor(env.facts, interval, metric.templateVariables), id);
   } catch (err) {
     if (err instanceof ProviderConfigError) {

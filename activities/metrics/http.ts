@@ -1,7 +1,8 @@
-// One HTTP GET for the HTTP-based providers: undici, a 5 s default timeout, optional TLS verification skip,
+// One HTTP GET (or POST) for the HTTP-based providers: undici, a 5 s default timeout, optional TLS verification skip,
 // and the status-code triage that decides between "retry the activity" and "count a failed check".
 import { Agent, request, type Dispatcher } from 'undici';
-import { ProviderUnavailableError, QueryError, errorText } from './errors.ts';
+import { parseDuration } from '../../api/canary.ts';
+import { ProviderConfigError, ProviderUnavailableError, QueryError, errorText } from './errors.ts';
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
 
@@ -9,6 +10,8 @@ export interface GetOptions {
   headers: Record<string, string | string[]>;
   timeoutMs: number;
   insecureSkipVerify?: boolean;
+  /** A connection pool of the caller's own (client certificates, a CA); wins over `insecureSkipVerify`. */
+  dispatcher?: Dispatcher;
 }
 
 let insecureAgent: Agent | undefined;
@@ -19,13 +22,23 @@ function dispatcherFor(insecure: boolean | undefined): Dispatcher | undefined {
 }
 
 /** GET `url`, returning the body of a 2xx answer; throws ProviderUnavailableError or QueryError otherwise. */
-export async function getText(url: URL, opts: GetOptions): Promise<string> {
+export function getText(url: URL, opts: GetOptions): Promise<string> {
+  return sendText(url, opts);
+}
+
+/** POST `body` to `url`, with getText's triage (InfluxDB's Flux query endpoint). */
+export function postText(url: URL, body: string, opts: GetOptions): Promise<string> {
+  return sendText(url, opts, body);
+}
+
+async function sendText(url: URL, opts: GetOptions, payload?: string): Promise<string> {
   let res: Dispatcher.ResponseData;
   try {
     res = await request(url, {
-      method: 'GET',
+      method: payload === undefined ? 'GET' : 'POST',
       headers: opts.headers,
-      dispatcher: dispatcherFor(opts.insecureSkipVerify),
+      ...(payload !== undefined && { body: payload }),
+      dispatcher: opts.dispatcher ?? dispatcherFor(opts.insecureSkipVerify),
       signal: AbortSignal.timeout(opts.timeoutMs),
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
@@ -70,4 +83,18 @@ function causeText(err: unknown): string {
 export function snippet(body: string, max = 300): string {
   const flat = body.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
+}
+
+/** The metric's window (Go duration) in ms; ProviderConfigError with Flagger's text when it does not parse. */
+export function intervalMs(interval: string): number {
+  try {
+    return parseDuration(interval);
+  } catch (err) {
+    throw new ProviderConfigError(`error parsing metric interval: ${(err as Error).message}`);
+  }
+}
+
+/** Basic auth header value (RFC 7617) of a user and password. */
+export function basicAuth(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }

@@ -55,6 +55,7 @@ export function createMetricsActivities(deps: MetricsDeps): MetricsActivities {
       facts,
       observer: observerFor(facts.provider ?? deps.defaultProvider ?? 'kubernetes'),
       kube,
+      kubeConfig: deps.kube,
       analysisInterval,
       ...(deps.metricsServer && { metricsServer: deps.metricsServer }),
       ...(deps.timeoutMs && { timeoutMs: deps.timeoutMs }),
@@ -116,7 +117,14 @@ async function probe(env: CheckEnv, metric: Metric): Promise<void> {
     : {};
   try {
     const interval = metric.interval || DEFAULT_WINDOW;
-    await createProvider({ provider: spec.provider, credentials, interval, timeoutMs: env.timeoutMs }).isOnline();
+    const opts = {
+      provider: spec.provider,
+      credentials,
+      interval,
+      timeoutMs: env.timeoutMs,
+      kubeConfig: env.kubeConfig,
+    };
+    await createProvider(opts).isOnline();
   } catch (err) {
     throw new Error(`${spec.provider.type} in metric template ${id} not avaiable: ${errorText(err)}`, { cause: err });
   }

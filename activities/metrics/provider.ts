@@ -1,4 +1,5 @@
 // The contract every metric backend implements, and what it is built from.
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { MetricTemplateProvider } from '../../api/metric-template.ts';
 
 export interface MetricsProvider {
@@ -19,4 +20,6 @@ export interface ProviderOptions {
   /** Window of the metric (Go duration); Datadog and CloudWatch look back 10 × this. */
   interval: string;
   timeoutMs?: number;
+  /** The controller's own apiserver connection (externalmetrics queries the External Metrics API through it). */
+  kubeConfig?: KubeConfig;
 }

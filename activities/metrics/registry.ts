@@ -3,7 +3,14 @@
 import { ProviderConfigError } from './errors.ts';
 import { createCloudWatchProvider } from './cloudwatch.ts';
 import { createDatadogProvider } from './datadog.ts';
+import { createDynatraceProvider } from './dynatrace.ts';
+import { createExternalMetricsProvider } from './externalmetrics.ts';
+import { createGraphiteProvider } from './graphite.ts';
+import { createInfluxdbProvider } from './influxdb.ts';
+import { createKeptnProvider } from './keptn.ts';
+import { createNewRelicProvider } from './newrelic.ts';
 import { createPrometheusProvider } from './prometheus.ts';
+import { createStackdriverProvider } from './stackdriver.ts';
 import type { MetricsProvider, ProviderOptions } from './provider.ts';
 
 export type { MetricsProvider, ProviderOptions };
@@ -12,6 +19,13 @@ const FACTORIES: Record<string, (opts: ProviderOptions) => MetricsProvider> = {
   prometheus: createPrometheusProvider,
   datadog: createDatadogProvider,
   cloudwatch: createCloudWatchProvider,
+  newrelic: createNewRelicProvider,
+  dynatrace: createDynatraceProvider,
+  graphite: createGraphiteProvider,
+  influxdb: createInfluxdbProvider,
+  stackdriver: createStackdriverProvider,
+  externalmetrics: createExternalMetricsProvider,
+  keptn: (opts) => createKeptnProvider(opts),
 };
 
 export function supportedProviderTypes(): string[] {

@@ -177,9 +177,9 @@ describe('templates and inline queries', () => {
   });
 
   test('an unsupported provider type is a failed check naming the supported ones', async () => {
-    const kube = kubeWith({ nr: { provider: { type: 'newrelic' }, query: 'SELECT 1' } });
-    const out = await analyse([{ name: 'x', templateRef: { name: 'nr' } }], { kube });
-    assert.match(out.results[0]!.message!, /Metric template nr\.test provider newrelic error: .*supported: prometheus/);
+    const kube = kubeWith({ sp: { provider: { type: 'splunk' }, query: 'data("requests").sum()' } });
+    const out = await analyse([{ name: 'x', templateRef: { name: 'sp' } }], { kube });
+    assert.match(out.results[0]!.message!, /Metric template sp\.test provider splunk error: .*supported: prometheus/);
   });
 
   test('inline query: empty and NaN answers are no values', async () => {
