@@ -396,12 +396,14 @@ export const SUPPORTED_PROVIDERS = [
   'gatewayapi:v1beta1',
   'istio',
   'kubernetes',
+  'kuma',
   'linkerd',
   'osm',
   'smi:v1alpha1',
   'smi:v1alpha2',
   'smi:v1alpha3',
   'nginx',
+  'traefik',
 ] as const satisfies readonly Provider[];
 export type SupportedProvider = (typeof SUPPORTED_PROVIDERS)[number];
 /**

@@ -128,18 +128,18 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
     }
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
-  // A/B testing routes by request; the kubernetes provider has no router; SMI, ingress-nginx canaries and App Mesh
-  // cannot copy requests: none of them mirrors (Flagger's SMI, nginx and App Mesh routers ignored the mirror and
-  // stalled at weight 0; Flagger lists mirroring for Istio and Gateway API only).
+  // A/B testing routes by request; the kubernetes provider has no router; SMI, ingress-nginx canaries, App Mesh,
+  // Traefik's TraefikService and Kuma's TrafficRoute cannot copy requests: none of them mirrors (Flagger's routers
+  // for them ignored the mirror and stalled at weight 0; Flagger lists mirroring for Istio and Gateway API only).
   const mirrored =
     a.mirror &&
     strategy !== 'ab-testing' &&
     spec.provider !== 'kubernetes' &&
     spec.provider !== 'nginx' &&
-    !isSmi(spec.provider) &&
+    !ignoresMatch(spec.provider) &&
     !isAppMesh(spec.provider);
-  // Flagger's SMI routers ignore match conditions: its A/B iterations send all traffic to the canary.
-  if (strategy === 'ab-testing' && isSmi(spec.provider))
+  // Flagger's SMI, Traefik and Kuma routers ignore match conditions: A/B iterations send all traffic to the canary.
+  if (strategy === 'ab-testing' && ignoresMatch(spec.provider))
     warnings.push(
       `A/B testing match conditions are ignored by the ${spec.provider} provider: all traffic goes to the canary`,
     );
@@ -148,6 +148,11 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
   if (isAppMesh(spec.provider) && headers > 1)
     warnings.push(`App Mesh supports a single condition: all ${headers} headers of analysis.match must match`);
   return { strategy, mirrored, iterations: strategy === 'canary' ? 0 : iterations, warnings };
+}
+
+/** Providers whose routers only split by weight (Flagger's SMI, Traefik, Kuma routers): no A/B match, no mirror. */
+function ignoresMatch(provider: string | undefined): boolean {
+  return isSmi(provider) || provider === 'traefik' || provider === 'kuma';
 }
 
 function isAppMesh(provider: string | undefined): boolean {

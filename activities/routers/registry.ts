@@ -8,9 +8,11 @@ import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
 import { createIstioRouter } from './istio.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
+import { createKumaRouter } from './kuma.ts';
 import { createSmiRouter } from './smi.ts';
 import { createNginxRouter } from './nginx.ts';
 import type { Router, RouterDeps } from './router.ts';
+import { createTraefikRouter } from './traefik.ts';
 
 const FACTORIES = {
   appmesh: (deps: RouterDeps) => createAppMeshRouter({ ...deps, version: 'v1beta1' }),
@@ -21,6 +23,7 @@ const FACTORIES = {
   gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
   istio: (deps: RouterDeps) => createIstioRouter(deps),
   kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
+  kuma: (deps: RouterDeps) => createKumaRouter(deps),
   // SMI TrafficSplit versions as Flagger's factory maps them: linkerd → v1alpha1, osm → v1alpha2.
   linkerd: (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha1' }),
   osm: (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha2' }),
@@ -29,6 +32,7 @@ const FACTORIES = {
   'smi:v1alpha3': (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha3' }),
   nginx: (deps: RouterDeps) => createNginxRouter(deps),
   contour: (deps: RouterDeps) => createContourRouter(deps),
+  traefik: (deps: RouterDeps) => createTraefikRouter(deps),
 } satisfies Record<string, (deps: RouterDeps) => Router>;
 
 export type RouterName = keyof typeof FACTORIES;
