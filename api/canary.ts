@@ -394,6 +394,7 @@ export const SUPPORTED_PROVIDERS = [
   'gatewayapi',
   'gatewayapi:v1',
   'gatewayapi:v1beta1',
+  'gloo',
   'istio',
   'kubernetes',
   'kuma',

@@ -129,13 +129,15 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
   // A/B testing routes by request; the kubernetes provider has no router; SMI, ingress-nginx canaries, App Mesh,
-  // Traefik's TraefikService and Kuma's TrafficRoute cannot copy requests: none of them mirrors (Flagger's routers
-  // for them ignored the mirror and stalled at weight 0; Flagger lists mirroring for Istio and Gateway API only).
+  // Traefik's TraefikService, Kuma's TrafficRoute and Gloo's RouteTable do not copy requests: none of them mirrors
+  // (Flagger's routers for them ignored the mirror and stalled at weight 0; Flagger lists mirroring for Istio and
+  // Gateway API only).
   const mirrored =
     a.mirror &&
     strategy !== 'ab-testing' &&
     spec.provider !== 'kubernetes' &&
     spec.provider !== 'nginx' &&
+    spec.provider !== 'gloo' &&
     !ignoresMatch(spec.provider) &&
     !isAppMesh(spec.provider);
   // Flagger's SMI, Traefik and Kuma routers ignore match conditions: A/B iterations send all traffic to the canary.

@@ -6,6 +6,7 @@ import { createAppMeshRouter } from './appmesh.ts';
 import { FAILURE } from './errors.ts';
 import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
+import { createGlooRouter } from './gloo.ts';
 import { createIstioRouter } from './istio.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
 import { createKumaRouter } from './kuma.ts';
@@ -21,6 +22,7 @@ const FACTORIES = {
   'gatewayapi:v1beta1': (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1beta1' }),
   // Flagger's alias of the newest Gateway API version it knows.
   gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
+  gloo: (deps: RouterDeps) => createGlooRouter(deps),
   istio: (deps: RouterDeps) => createIstioRouter(deps),
   kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
   kuma: (deps: RouterDeps) => createKumaRouter(deps),

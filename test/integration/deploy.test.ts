@@ -61,6 +61,8 @@ const USED_VERBS: Record<string, string[]> = {
   'destinationrules.networking.istio.io': ['create', 'delete', 'get', 'patch'],
   'traefikservices.traefik.io': ['create', 'delete', 'get', 'patch'],
   'trafficroutes.kuma.io': ['create', 'delete', 'get', 'patch'],
+  'upstreams.gloo.solo.io': ['create', 'delete', 'get', 'patch'],
+  'routetables.gateway.solo.io': ['create', 'delete', 'get', 'patch'],
 };
 
 /** What `as` may do in `ns` (`kubectl auth can-i --list`), less what every authenticated user may do. */

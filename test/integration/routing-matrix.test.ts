@@ -195,6 +195,7 @@ before(async () => {
       istioCrdFile(),
       ...traefikCrdFiles(),
       ...flaggerApiCrdFiles('kuma'),
+      ...flaggerApiCrdFiles('gloo'),
     ]),
     connect(flaggerApiCrdFiles('appmeshLegacy')),
   ]);

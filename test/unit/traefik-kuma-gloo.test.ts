@@ -1,8 +1,8 @@
-// Pure builders of the traefik and kuma routers, checked against what Flagger v1.44's pkg/router/traefik_test.go
-// and kuma_test.go expect of the objects they write.
+// Pure builders of the traefik, kuma and gloo routers, checked against what Flagger v1.44's pkg/router/
+// traefik_test.go, kuma_test.go and gloo_test.go expect of the objects they write.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCanary } from '../../api/validate.ts';
+import { deriveStrategy, parseCanary } from '../../api/validate.ts';
 import type { Canary } from '../../api/canary.ts';
 import { RouteSpecError } from '../../activities/routers/httproute.ts';
 import {
@@ -16,6 +16,13 @@ import {
   routesOfTrafficRoute,
   type TrafficRoute,
 } from '../../activities/routers/trafficroute.ts';
+import {
+  buildRouteTable,
+  buildUpstream,
+  matchers,
+  routesOfRouteTable,
+  type RouteTable,
+} from '../../activities/routers/gloo-objects.ts';
 
 type Over = { service?: Record<string, unknown>; analysis?: Record<string, unknown>; spec?: Record<string, unknown> };
 
@@ -152,4 +159,111 @@ test('kuma: mesh defaults to `default`, a stored mesh is kept, a taken-over rout
     spec: { conf: { split: [{ weight: 1, destination: { 'kuma.io/service': 'x_default_svc_80' } }] } },
   };
   assert.equal(routesOfTrafficRoute(foreign, c), undefined);
+});
+
+test('gloo: Upstreams on the primary and canary Services, with the upstreamRef settings copied', () => {
+  const c = canary('gloo');
+  const template = {
+    kube: { serviceName: 'other', serviceNamespace: 'x', servicePort: 1 },
+    labels: { tier: 'web' },
+    sslConfig: { sni: 'podinfo.example.com' },
+    loadBalancerConfig: { roundRobin: {} },
+    discoveryMetadata: { labels: { ignored: 'yes' } },
+  };
+  const up = buildUpstream({ canary: c, role: 'canary', selector: { app: 'podinfo' }, template, owner });
+  assert.deepEqual(up, {
+    apiVersion: 'gloo.solo.io/v1',
+    kind: 'Upstream',
+    metadata: {
+      name: 'default-podinfo-canaryupstream-9898',
+      namespace: 'default',
+      annotations: { 'fledge.app/canary': 'podinfo' },
+      ownerReferences: [owner],
+    },
+    spec: {
+      labels: { tier: 'web' },
+      sslConfig: { sni: 'podinfo.example.com' },
+      loadBalancerConfig: { roundRobin: {} },
+      kube: {
+        serviceName: 'podinfo-canary',
+        serviceNamespace: 'default',
+        servicePort: 9898,
+        selector: { app: 'podinfo' },
+      },
+    },
+  });
+  assert.deepEqual(buildUpstream({ canary: c, role: 'primary' }).spec, {
+    kube: { serviceName: 'podinfo-primary', serviceNamespace: 'default', servicePort: 9898 },
+  });
+});
+
+test('gloo: the RouteTable weights both Upstreams (0 left out), inherits path matchers, reads back', () => {
+  const c = canary('gloo', { service: { apex: { labels: { a: 'b' } } } });
+  const table = buildRouteTable({ canary: c, routes: { primary: 100, canary: 0, mirrored: true }, owner });
+  assert.deepEqual(table.metadata.labels, { a: 'b' });
+  assert.equal(table.metadata.annotations?.['kustomize.toolkit.fluxcd.io/reconcile'], 'disabled');
+  assert.deepEqual(table.metadata.ownerReferences, [owner]);
+  assert.deepEqual(table.spec, {
+    routes: [
+      {
+        routeAction: {
+          multi: {
+            destinations: [
+              {
+                destination: { upstream: { name: 'default-podinfo-primaryupstream-9898', namespace: 'default' } },
+                weight: 100,
+              },
+              { destination: { upstream: { name: 'default-podinfo-canaryupstream-9898', namespace: 'default' } } },
+            ],
+          },
+        },
+        inheritablePathMatchers: true,
+      },
+    ],
+  });
+  assert.deepEqual(routesOfRouteTable(table, c), { primary: 100, canary: 0, mirrored: false });
+  const split = buildRouteTable({ canary: c, routes: { primary: 0, canary: 100, mirrored: false } });
+  assert.deepEqual(routesOfRouteTable(split, c), { primary: 0, canary: 100, mirrored: false });
+  assert.throws(
+    () => buildRouteTable({ canary: c, routes: { primary: 0, canary: 0, mirrored: false } }),
+    (e: unknown) => e instanceof RouteSpecError && e.message.includes('no valid weights'),
+  );
+  const one: RouteTable = { ...split, spec: { routes: [{ routeAction: { multi: { destinations: [] } } }] } };
+  assert.equal(routesOfRouteTable(one, c), undefined);
+});
+
+test('gloo: A/B matchers from analysis.match headers (exact, regex) and methods, as Flagger writes them', () => {
+  const c = canary('gloo', {
+    analysis: {
+      stepWeight: undefined,
+      maxWeight: undefined,
+      iterations: 10,
+      match: [
+        { headers: { 'x-canary': { exact: 'insider' } } },
+        { headers: { cookie: { regex: '^(.*?;)?(canary=always)(;.*)?$' } } },
+        { method: { exact: 'POST' } },
+      ],
+    },
+  });
+  assert.deepEqual(matchers(c), [
+    {
+      headers: [
+        { name: 'x-canary', value: 'insider' },
+        { name: 'cookie', value: '^(.*?;)?(canary=always)(;.*)?$', regex: true },
+      ],
+      methods: ['POST'],
+    },
+  ]);
+  assert.equal(matchers(canary('gloo')), undefined);
+});
+
+test('gloo, kuma and traefik ignore analysis.mirror with a warning; only gloo keeps A/B matches', () => {
+  for (const provider of ['gloo', 'kuma', 'traefik']) {
+    const c = canary(provider, { analysis: { mirror: true } });
+    assert.deepEqual(deriveStrategy(c.spec).warnings, [`analysis.mirror is ignored for the ${provider} provider`]);
+  }
+  const ab = canary('gloo', {
+    analysis: { stepWeight: undefined, maxWeight: undefined, iterations: 5, match: [{ method: { exact: 'GET' } }] },
+  });
+  assert.deepEqual(deriveStrategy(ab.spec).warnings, []);
 });

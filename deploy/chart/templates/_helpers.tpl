@@ -116,6 +116,13 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [kuma.io]
   resources: [trafficroutes]
   verbs: [get, create, patch, delete]
+# Gloo router: Upstreams and RouteTables read and server-side applied, deleted when the Canary owns them.
+- apiGroups: [gloo.solo.io]
+  resources: [upstreams]
+  verbs: [get, create, patch, delete]
+- apiGroups: [gateway.solo.io]
+  resources: [routetables]
+  verbs: [get, create, patch, delete]
 # Istio router: VirtualServices and DestinationRules read and server-side applied; a taken-over VirtualService
 # is replaced on finalize (revert), the objects fledge created are deleted.
 - apiGroups: [networking.istio.io]
