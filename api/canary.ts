@@ -395,8 +395,10 @@ export const SUPPORTED_PROVIDERS = [
   'gatewayapi',
   'gatewayapi:v1',
   'gatewayapi:v1beta1',
+  'gloo',
   'istio',
   'kubernetes',
+  'kuma',
   'linkerd',
   'osm',
   'smi:v1alpha1',
@@ -404,6 +406,7 @@ export const SUPPORTED_PROVIDERS = [
   'smi:v1alpha3',
   'nginx',
   'skipper',
+  'traefik',
 ] as const satisfies readonly Provider[];
 export type SupportedProvider = (typeof SUPPORTED_PROVIDERS)[number];
 /**

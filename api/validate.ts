@@ -128,19 +128,20 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
     }
   }
   const strategy: Strategy = match && iterations > 0 ? 'ab-testing' : iterations > 0 ? 'blue-green' : 'canary';
-  // A/B testing routes by request; the kubernetes provider has no router; SMI, ingress-nginx canaries, App Mesh and
-  // Skipper's or APISIX's backend weights cannot copy requests: none of them mirrors (Flagger's routers for them
-  // ignored the mirror and stalled at weight 0; Flagger lists mirroring for Istio and Gateway API only).
+  // A/B testing routes by request; the kubernetes provider has no router; SMI, ingress-nginx canaries, App Mesh,
+  // Skipper's or APISIX's backend weights, Traefik's TraefikService, Kuma's TrafficRoute and Gloo's RouteTable do
+  // not copy requests: none of them mirrors (Flagger's routers for them ignored the mirror and stalled at weight 0;
+  // Flagger lists mirroring for Istio and Gateway API only).
   const mirrored =
     a.mirror &&
     strategy !== 'ab-testing' &&
     spec.provider !== 'kubernetes' &&
     spec.provider !== 'nginx' &&
-    spec.provider !== 'skipper' &&
-    spec.provider !== 'apisix' &&
-    !isSmi(spec.provider) &&
+    spec.provider !== 'gloo' &&
+    !ignoresMatch(spec.provider) &&
     !isAppMesh(spec.provider);
-  // Flagger's SMI, Skipper and APISIX routers ignore match conditions: A/B iterations send all traffic to the canary.
+  // Flagger's SMI, Skipper, APISIX, Traefik and Kuma routers ignore match conditions: A/B iterations send all
+  // traffic to the canary.
   if (strategy === 'ab-testing' && ignoresMatch(spec.provider))
     warnings.push(
       `A/B testing match conditions are ignored by the ${spec.provider} provider: all traffic goes to the canary`,
@@ -152,8 +153,12 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
   return { strategy, mirrored, iterations: strategy === 'canary' ? 0 : iterations, warnings };
 }
 
+/**
+ * Providers whose routers only split by weight (Flagger's SMI, Skipper, APISIX, Traefik and Kuma routers): no A/B
+ * match, no mirror.
+ */
 function ignoresMatch(provider: string | undefined): boolean {
-  return isSmi(provider) || provider === 'skipper' || provider === 'apisix';
+  return isSmi(provider) || ['skipper', 'apisix', 'traefik', 'kuma'].includes(provider ?? '');
 }
 
 function isAppMesh(provider: string | undefined): boolean {

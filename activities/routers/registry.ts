@@ -7,12 +7,15 @@ import { createAppMeshRouter } from './appmesh.ts';
 import { FAILURE } from './errors.ts';
 import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
+import { createGlooRouter } from './gloo.ts';
 import { createIstioRouter } from './istio.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
 import { createSkipperRouter } from './skipper.ts';
+import { createKumaRouter } from './kuma.ts';
 import { createSmiRouter } from './smi.ts';
 import { createNginxRouter } from './nginx.ts';
 import type { Router, RouterDeps } from './router.ts';
+import { createTraefikRouter } from './traefik.ts';
 
 const FACTORIES = {
   apisix: (deps: RouterDeps) => createApisixRouter(deps),
@@ -22,8 +25,10 @@ const FACTORIES = {
   'gatewayapi:v1beta1': (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1beta1' }),
   // Flagger's alias of the newest Gateway API version it knows.
   gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
+  gloo: (deps: RouterDeps) => createGlooRouter(deps),
   istio: (deps: RouterDeps) => createIstioRouter(deps),
   kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
+  kuma: (deps: RouterDeps) => createKumaRouter(deps),
   // SMI TrafficSplit versions as Flagger's factory maps them: linkerd → v1alpha1, osm → v1alpha2.
   linkerd: (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha1' }),
   osm: (deps: RouterDeps) => createSmiRouter({ ...deps, version: 'v1alpha2' }),
@@ -33,6 +38,7 @@ const FACTORIES = {
   nginx: (deps: RouterDeps) => createNginxRouter(deps),
   contour: (deps: RouterDeps) => createContourRouter(deps),
   skipper: (deps: RouterDeps) => createSkipperRouter(deps),
+  traefik: (deps: RouterDeps) => createTraefikRouter(deps),
 } satisfies Record<string, (deps: RouterDeps) => Router>;
 
 export type RouterName = keyof typeof FACTORIES;

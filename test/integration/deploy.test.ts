@@ -61,6 +61,10 @@ const USED_VERBS: Record<string, string[]> = {
   'httpproxies.projectcontour.io': ['create', 'delete', 'get', 'patch', 'update'],
   'virtualservices.networking.istio.io': ['create', 'delete', 'get', 'patch', 'update'],
   'destinationrules.networking.istio.io': ['create', 'delete', 'get', 'patch'],
+  'traefikservices.traefik.io': ['create', 'delete', 'get', 'patch'],
+  'trafficroutes.kuma.io': ['create', 'delete', 'get', 'patch'],
+  'upstreams.gloo.solo.io': ['create', 'delete', 'get', 'patch'],
+  'routetables.gateway.solo.io': ['create', 'delete', 'get', 'patch'],
 };
 
 /** What `as` may do in `ns` (`kubectl auth can-i --list`), less what every authenticated user may do. */

@@ -17,7 +17,7 @@ import { SUPPORTED_PROVIDERS } from '../../api/canary.ts';
 import type { Routes } from '../../api/ports.ts';
 import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { contourCrdFiles, flaggerApiCrdFiles, istioCrdFile } from '../../dev/fixtures.ts';
+import { contourCrdFiles, flaggerApiCrdFiles, istioCrdFile, traefikCrdFiles } from '../../dev/fixtures.ts';
 import { REPO_ROOT } from '../../dev/proc.ts';
 
 const DOC = join(REPO_ROOT, 'docs', 'routing.md');
@@ -68,6 +68,9 @@ const PROVIDER_SETUP: Record<
   'gatewayapi:v1': () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
   'gatewayapi:v1beta1': () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
   appmesh: () => ({ service: { meshName: 'global' } }),
+  // Kuma's TrafficRoute `<apex>` is cluster-scoped: an apex name per namespace keeps the strategies apart (and puts
+  // it in the namespace's snapshot).
+  kuma: (ns) => ({ service: { name: `${NAME}-${ns}` } }),
   contour: () => ({
     accept: async ({ custom }, ns) => {
       const proxy = (await custom.getNamespacedCustomObject({ ...HTTPPROXIES, namespace: ns, name: NAME })) as {
@@ -175,6 +178,8 @@ interface Api {
   routes: RoutesActivities;
   /** Namespaced types that can hold routing state: Services, Ingresses and every custom resource but Flagger's. */
   kinds: { apiVersion: string; kind: string }[];
+  /** Cluster-scoped custom resources: a namespace's snapshot takes those whose name has the namespace in it. */
+  clusterKinds: { apiVersion: string; kind: string }[];
 }
 
 /** Starts an apiserver with `crds` (and the Gateway API's) and waits until every custom resource can be listed. */
@@ -182,21 +187,24 @@ async function connect(crds: string[]): Promise<Api> {
   const cluster = await startCluster({ crds });
   const objects = k8s.KubernetesObjectApi.makeApiClient(cluster.kubeConfig);
   const list = await cluster.kubeConfig.makeApiClient(k8s.ApiextensionsV1Api).listCustomResourceDefinition();
-  const kinds = [
-    { apiVersion: 'v1', kind: 'Service' },
-    { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' },
-    ...list.items
-      .filter((c) => c.spec.scope === 'Namespaced' && c.spec.group !== 'flagger.app')
+  const custom = (scope: string) =>
+    list.items
+      .filter((c) => c.spec.scope === scope && c.spec.group !== 'flagger.app')
       .map((c) => ({
         apiVersion: `${c.spec.group}/${c.spec.versions.find((v) => v.storage)!.name}`,
         kind: c.spec.names.kind,
-      })),
+      }));
+  const kinds = [
+    { apiVersion: 'v1', kind: 'Service' },
+    { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' },
+    ...custom('Namespaced'),
   ];
+  const clusterKinds = custom('Cluster');
   // A freshly established CRD answers 429 "storage is (re)initializing" until its watch cache is ready.
-  for (const { apiVersion, kind } of kinds)
+  for (const { apiVersion, kind } of [...kinds, ...clusterKinds])
     for (let attempt = 0; ; attempt++) {
       try {
-        await objects.list(apiVersion, kind, 'default');
+        await objects.list(apiVersion, kind, clusterKinds.some((k) => k.kind === kind) ? undefined : 'default');
         break;
       } catch (err) {
         if ((err as { code?: number }).code !== 429 || attempt > 60) throw err;
@@ -207,6 +215,7 @@ async function connect(crds: string[]): Promise<Api> {
     cluster,
     objects,
     kinds,
+    clusterKinds,
     custom: cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi),
     // No gateway or mesh runs here: readiness is not what this matrix measures.
     routes: createRoutesActivities({ kube: cluster.kubeConfig, allowUnreportedParents: true, random: () => 'v' }),
@@ -226,6 +235,9 @@ before(async () => {
       ...flaggerApiCrdFiles('appmesh'),
       ...contourCrdFiles(),
       istioCrdFile(),
+      ...traefikCrdFiles(),
+      ...flaggerApiCrdFiles('kuma'),
+      ...flaggerApiCrdFiles('gloo'),
     ]),
     connect(flaggerApiCrdFiles('appmeshLegacy')),
   ]);
@@ -254,13 +266,18 @@ const limited = pool(16);
 const cellSlot = pool(6);
 
 /** The namespace's routing state, normalised so two namespaces with the same objects compare equal. */
-async function snapshot({ kinds, objects }: Api, ns: string): Promise<string> {
+async function snapshot({ kinds, clusterKinds, objects }: Api, ns: string): Promise<string> {
   // List items carry no kind: take it from the type listed.
-  const lists = await Promise.all(
-    kinds.map(async ({ apiVersion, kind }) =>
+  const lists = await Promise.all([
+    ...kinds.map(async ({ apiVersion, kind }) =>
       (await limited(() => objects.list(apiVersion, kind, ns))).items.map((o) => ({ ...o, kind })),
     ),
-  );
+    ...clusterKinds.map(async ({ apiVersion, kind }) =>
+      (await limited(() => objects.list(apiVersion, kind))).items
+        .filter((o) => o.metadata?.name?.includes(ns))
+        .map((o) => ({ ...o, kind })),
+    ),
+  ]);
   const list = {
     items: lists.flat() as unknown as { kind: string; metadata: Record<string, unknown>; spec?: unknown }[],
   };

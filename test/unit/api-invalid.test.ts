@@ -144,7 +144,7 @@ const required: Path[] = [
 
 /** Whole-spec conflicts, with where the error must point. */
 const conflicts: { name: string; edits: [Path, unknown][]; expectPath: string }[] = [
-  { name: 'kuma provider', edits: [[['spec', 'provider'], 'kuma']], expectPath: 'spec.provider' },
+  { name: 'knative provider', edits: [[['spec', 'provider'], 'knative']], expectPath: 'spec.provider' },
   {
     name: 'nginx provider without ingressRef',
     edits: [[['spec', 'provider'], 'nginx']],

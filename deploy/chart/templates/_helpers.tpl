@@ -117,6 +117,22 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [projectcontour.io]
   resources: [httpproxies]
   verbs: [get, create, patch, update, delete]
+# Traefik router: TraefikServices read and server-side applied, deleted when the Canary owns them.
+- apiGroups: [traefik.io]
+  resources: [traefikservices]
+  verbs: [get, create, patch, delete]
+# Kuma router: TrafficRoutes (cluster-scoped: only a ClusterRole reaches them, so kuma needs rbac.scope=cluster)
+# read and server-side applied, deleted when fledge created them.
+- apiGroups: [kuma.io]
+  resources: [trafficroutes]
+  verbs: [get, create, patch, delete]
+# Gloo router: Upstreams and RouteTables read and server-side applied, deleted when the Canary owns them.
+- apiGroups: [gloo.solo.io]
+  resources: [upstreams]
+  verbs: [get, create, patch, delete]
+- apiGroups: [gateway.solo.io]
+  resources: [routetables]
+  verbs: [get, create, patch, delete]
 # Istio router: VirtualServices and DestinationRules read and server-side applied; a taken-over VirtualService
 # is replaced on finalize (revert), the objects fledge created are deleted.
 - apiGroups: [networking.istio.io]
