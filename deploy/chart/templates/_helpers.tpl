@@ -121,7 +121,7 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [traefik.io]
   resources: [traefikservices]
   verbs: [get, create, patch, delete]
-# Kuma router: TrafficRoutes (cluster-scoped: only a ClusterRole reaches them, so kuma needs rbac.scope=cluster)
+# Kuma router: TrafficRoutes (cluster-scoped, so a namespaced Role cannot grant them: kuma needs rbac.scope=cluster)
 # read and server-side applied, deleted when fledge created them.
 - apiGroups: [kuma.io]
   resources: [trafficroutes]
