@@ -18,7 +18,7 @@ import {
 } from './appmesh-objects.ts';
 import type { AppMeshObject, AppMeshVersion, BuildInput } from './appmesh-objects.ts';
 import { FAILURE, statusCode } from './errors.ts';
-import { ownerOf } from './gateway-api.ts';
+import { canaryOwner } from './object-meta.ts';
 import { FIELD_MANAGER } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
@@ -83,7 +83,7 @@ export function createAppMeshRouter(deps: RouterDeps & { version: AppMeshVersion
   }
 
   function input(canary: Canary, routes: BuildInput['routes'], label?: string): BuildInput {
-    const owner = ownerOf(canary);
+    const owner = canaryOwner(canary);
     return { canary, routes, ...(owner ? { owner } : {}), ...(label ? { selectorLabel: label } : {}) };
   }
 

@@ -16,7 +16,8 @@ import {
   parentAcceptance,
   readRoutes,
 } from './httproute.ts';
-import type { GatewayApiVersion, HTTPRoute, OwnerReference } from './httproute.ts';
+import type { GatewayApiVersion, HTTPRoute } from './httproute.ts';
+import { canaryOwner, namespaceOf } from './object-meta.ts';
 import { FIELD_MANAGER } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
@@ -30,7 +31,11 @@ export function createGatewayApiRouter(deps: RouterDeps & { version: GatewayApiV
   const random = deps.random ?? randomCookieValue;
 
   async function read(canary: Canary): Promise<StoredRoute | undefined> {
-    const header = { apiVersion, kind: 'HTTPRoute', metadata: { name: routeName(canary), namespace: ns(canary) } };
+    const header = {
+      apiVersion,
+      kind: 'HTTPRoute',
+      metadata: { name: routeName(canary), namespace: namespaceOf(canary) },
+    };
     try {
       return (await objects.read(header)) as unknown as StoredRoute;
     } catch (err) {
@@ -64,7 +69,7 @@ export function createGatewayApiRouter(deps: RouterDeps & { version: GatewayApiV
       random,
     );
     // Routes we create belong to the Canary (garbage-collected with it, as Flagger does); adopted ones do not.
-    const owner = originalSpec === undefined ? ownerOf(canary) : undefined;
+    const owner = originalSpec === undefined ? canaryOwner(canary) : undefined;
     const route = buildHttpRoute({
       canary,
       version: deps.version,
@@ -73,7 +78,8 @@ export function createGatewayApiRouter(deps: RouterDeps & { version: GatewayApiV
       ...(owner ? { owner } : {}),
       ...(originalSpec !== undefined ? { originalSpec } : {}),
     });
-    if (adopted) deps.log?.info({ route: `${ns(canary)}/${route.metadata.name}` }, 'adopting existing HTTPRoute');
+    if (adopted)
+      deps.log?.info({ route: `${namespaceOf(canary)}/${route.metadata.name}` }, 'adopting existing HTTPRoute');
     const stored = await apply(route);
     return readRoutes(stored, canary);
   }
@@ -105,7 +111,7 @@ export function createGatewayApiRouter(deps: RouterDeps & { version: GatewayApiV
       const original = route.metadata.annotations?.[ANNOTATIONS.originalSpec];
       if (original === undefined) {
         await objects.delete(route as unknown as KubernetesObject);
-        deps.log?.info({ route: `${ns(canary)}/${route.metadata.name}` }, 'deleted HTTPRoute');
+        deps.log?.info({ route: `${namespaceOf(canary)}/${route.metadata.name}` }, 'deleted HTTPRoute');
         return;
       }
       await objects.replace(
@@ -114,7 +120,7 @@ export function createGatewayApiRouter(deps: RouterDeps & { version: GatewayApiV
         undefined,
         FIELD_MANAGER,
       );
-      deps.log?.info({ route: `${ns(canary)}/${route.metadata.name}` }, 'restored adopted HTTPRoute');
+      deps.log?.info({ route: `${namespaceOf(canary)}/${route.metadata.name}` }, 'restored adopted HTTPRoute');
     },
   };
 }
@@ -133,26 +139,8 @@ function managedByFledge(route: HTTPRoute): boolean {
   return route.metadata.annotations?.[ANNOTATIONS.canary] !== undefined;
 }
 
-/** Controller owner reference to the Canary (garbage collection of the objects fledge creates, as Flagger). */
-export function ownerOf(canary: Canary): OwnerReference | undefined {
-  const uid = (canary.metadata as { uid?: unknown }).uid;
-  if (typeof uid !== 'string' || !uid) return undefined;
-  return {
-    apiVersion: canary.apiVersion,
-    kind: 'Canary',
-    name: canary.metadata.name,
-    uid,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
 function routeName(canary: Canary): string {
   return serviceNames(canary).apex;
-}
-
-function ns(canary: Canary): string {
-  return canary.metadata.namespace ?? 'default';
 }
 
 const ALPHANUMERIC = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';

@@ -15,6 +15,7 @@ import { serviceNames } from '../../api/validate.ts';
 import { FAILURE, statusCode } from './errors.ts';
 import { ANNOTATIONS, cookiesFromAnnotations, nextSessionCookies } from './httproute.ts';
 import type { OwnerReference } from './httproute.ts';
+import { canaryOwner, namespaceOf } from './object-meta.ts';
 import { FIELD_MANAGER } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 import {
@@ -36,7 +37,7 @@ export function createIstioRouter(deps: RouterDeps): Router {
   const random = deps.random ?? randomCookieValue;
 
   async function read<T>(kind: string, canary: Canary, name: string): Promise<Stored<T> | undefined> {
-    const header = { apiVersion: ISTIO_API_VERSION, kind, metadata: { name, namespace: ns(canary) } };
+    const header = { apiVersion: ISTIO_API_VERSION, kind, metadata: { name, namespace: namespaceOf(canary) } };
     try {
       return (await objects.read(header)) as unknown as Stored<T>;
     } catch (err) {
@@ -61,7 +62,7 @@ export function createIstioRouter(deps: RouterDeps): Router {
   /** Flagger's reconcileDestinationRule: host and trafficPolicy; the owner only on rules fledge created. */
   async function reconcileDestinationRule(canary: Canary, host: string): Promise<void> {
     const current = await read<DestinationRule>('DestinationRule', canary, host);
-    const owner = !current || ownedBy(current, canary) ? ownerOf(canary) : undefined;
+    const owner = !current || ownedBy(current, canary) ? canaryOwner(canary) : undefined;
     await apply(buildDestinationRule(canary, host, owner));
   }
 
@@ -76,7 +77,7 @@ export function createIstioRouter(deps: RouterDeps): Router {
       if (annotations[KUBECTL_LAST_APPLIED] === undefined) originalConfiguration = JSON.stringify(current.spec);
     } else if (!owned) originalConfiguration = annotations[ORIGINAL_CONFIGURATION];
     const cookies = nextSessionCookies(canary, routes.canary, cookiesFromAnnotations(annotations), random);
-    const owner = owned ? ownerOf(canary) : undefined;
+    const owner = owned ? canaryOwner(canary) : undefined;
     const vs = buildVirtualService({
       canary,
       routes,
@@ -84,7 +85,8 @@ export function createIstioRouter(deps: RouterDeps): Router {
       ...(owner ? { owner } : {}),
       ...(originalConfiguration !== undefined ? { originalConfiguration } : {}),
     });
-    if (adopting) deps.log?.info({ virtualService: `${ns(canary)}/${vs.metadata.name}` }, 'adopting VirtualService');
+    if (adopting)
+      deps.log?.info({ virtualService: `${namespaceOf(canary)}/${vs.metadata.name}` }, 'adopting VirtualService');
     const stored = await apply(vs);
     return readVirtualServiceRoutes(stored, canary) ?? ALL_TO_PRIMARY;
   }
@@ -117,7 +119,7 @@ export function createIstioRouter(deps: RouterDeps): Router {
       if (routes) return routes;
       const { apex } = serviceNames(canary);
       throw ApplicationFailure.retryable(
-        `VirtualService ${apex}.${ns(canary)} does not contain routes for ${apex}-primary and ${apex}-canary`,
+        `VirtualService ${apex}.${namespaceOf(canary)} does not contain routes for ${apex}-primary and ${apex}-canary`,
         FAILURE.routeNotReady,
       );
     },
@@ -136,7 +138,7 @@ export function createIstioRouter(deps: RouterDeps): Router {
   };
 
   async function finalizeVirtualService(canary: Canary, vs: Stored<VirtualService>): Promise<void> {
-    const where = `${ns(canary)}/${vs.metadata.name}`;
+    const where = `${namespaceOf(canary)}/${vs.metadata.name}`;
     if (ownedBy(vs, canary)) {
       await objects.delete(vs as unknown as KubernetesObject);
       deps.log?.info({ virtualService: where }, 'deleted VirtualService');
@@ -186,23 +188,6 @@ function ownedBy(object: { metadata: { ownerReferences?: OwnerReference[] } }, c
 function canaryUid(canary: Canary): string | undefined {
   const uid = (canary.metadata as { uid?: unknown }).uid;
   return typeof uid === 'string' && uid ? uid : undefined;
-}
-
-function ownerOf(canary: Canary): OwnerReference | undefined {
-  const uid = canaryUid(canary);
-  if (!uid) return undefined;
-  return {
-    apiVersion: canary.apiVersion,
-    kind: 'Canary',
-    name: canary.metadata.name,
-    uid,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-function ns(canary: Canary): string {
-  return canary.metadata.namespace ?? 'default';
 }
 
 const ALPHANUMERIC = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';

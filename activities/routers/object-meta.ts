@@ -1,4 +1,4 @@
-// Metadata helpers shared by the routers that write plain Kubernetes objects (nginx Ingress, Contour HTTPProxy).
+// Metadata helpers shared by the routers: the Canary's namespace, its controller reference, Flux's opt-outs, fledge's marker.
 import type { Canary } from '../../api/canary.ts';
 import type { OwnerReference } from './httproute.ts';
 

@@ -8,7 +8,7 @@ import type { Canary } from '../../api/canary.ts';
 import type { Routes } from '../../api/ports.ts';
 import { serviceNames } from '../../api/validate.ts';
 import { FAILURE, statusCode } from './errors.ts';
-import type { OwnerReference } from './httproute.ts';
+import { canaryOwner, namespaceOf } from './object-meta.ts';
 import { FIELD_MANAGER } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 import { SMI_GROUP, buildTrafficSplit, readSplit, splitMatches } from './trafficsplit.ts';
@@ -32,7 +32,11 @@ export function createSmiRouter(deps: RouterDeps & { version: SmiVersion }): Rou
   const apiVersion = `${SMI_GROUP}/${deps.version}`;
 
   async function read(canary: Canary): Promise<TrafficSplit | undefined> {
-    const header = { apiVersion, kind: 'TrafficSplit', metadata: { name: splitName(canary), namespace: ns(canary) } };
+    const header = {
+      apiVersion,
+      kind: 'TrafficSplit',
+      metadata: { name: splitName(canary), namespace: namespaceOf(canary) },
+    };
     try {
       return (await objects.read(header)) as unknown as TrafficSplit;
     } catch (err) {
@@ -43,7 +47,7 @@ export function createSmiRouter(deps: RouterDeps & { version: SmiVersion }): Rou
 
   async function write(canary: Canary, current: TrafficSplit | undefined, routes: Routes): Promise<Routes> {
     // Flagger sets the owner when it creates the split; keep it on later applies, or apply would drop it.
-    const owner = ownerOf(canary);
+    const owner = canaryOwner(canary);
     const owned = current === undefined || current.metadata.ownerReferences?.some((o) => o.uid === owner?.uid);
     const split = buildTrafficSplit({ canary, version: deps.version, routes, ...(owned && owner ? { owner } : {}) });
     const stored = (await objects.patch(
@@ -54,7 +58,8 @@ export function createSmiRouter(deps: RouterDeps & { version: SmiVersion }): Rou
       true,
       PatchStrategy.ServerSideApply,
     )) as unknown as TrafficSplit;
-    if (current === undefined) deps.log?.info({ trafficSplit: `${ns(canary)}/${split.metadata.name}` }, 'created');
+    if (current === undefined)
+      deps.log?.info({ trafficSplit: `${namespaceOf(canary)}/${split.metadata.name}` }, 'created');
     return readSplit(stored, canary) ?? ALL_TO_PRIMARY;
   }
 
@@ -77,38 +82,21 @@ export function createSmiRouter(deps: RouterDeps & { version: SmiVersion }): Rou
       if (routes) return routes;
       const names = serviceNames(canary);
       throw ApplicationFailure.retryable(
-        `TrafficSplit ${ns(canary)}/${split.metadata.name} does not contain routes for ${names.primary} and ${names.canary}`,
+        `TrafficSplit ${namespaceOf(canary)}/${split.metadata.name} does not contain routes for ${names.primary} and ${names.canary}`,
         FAILURE.routeNotReady,
       );
     },
 
     async finalize(canary) {
       const split = await read(canary);
-      const uid = ownerOf(canary)?.uid;
+      const uid = canaryOwner(canary)?.uid;
       if (!split || !uid || !split.metadata.ownerReferences?.some((o) => o.uid === uid)) return;
       await objects.delete(split as unknown as KubernetesObject);
-      deps.log?.info({ trafficSplit: `${ns(canary)}/${split.metadata.name}` }, 'deleted TrafficSplit');
+      deps.log?.info({ trafficSplit: `${namespaceOf(canary)}/${split.metadata.name}` }, 'deleted TrafficSplit');
     },
-  };
-}
-
-function ownerOf(canary: Canary): OwnerReference | undefined {
-  const uid = (canary.metadata as { uid?: unknown }).uid;
-  if (typeof uid !== 'string' || !uid) return undefined;
-  return {
-    apiVersion: canary.apiVersion,
-    kind: 'Canary',
-    name: canary.metadata.name,
-    uid,
-    controller: true,
-    blockOwnerDeletion: true,
   };
 }
 
 function splitName(canary: Canary): string {
   return serviceNames(canary).apex;
-}
-
-function ns(canary: Canary): string {
-  return canary.metadata.namespace ?? 'default';
 }
