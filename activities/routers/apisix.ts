@@ -2,7 +2,7 @@
 // applies a `<route>-<apex>-canary` copy whose HTTP route, at a higher priority, splits traffic between
 // `<apex>-primary` and `<apex>-canary` by backend weight. Written by server-side apply (field manager `fledge`);
 // the user's ApisixRoute is only read.
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -16,7 +16,7 @@ import {
 } from './apisix-route.ts';
 import { FAILURE, statusCode } from './errors.ts';
 import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
@@ -61,14 +61,7 @@ export function createApisixRouter(deps: RouterDeps): Router {
     });
     if (current && !managed(current))
       deps.log?.info({ route: `${namespaceOf(canary)}/${desired.metadata.name}` }, 'taking over canary ApisixRoute');
-    const stored = (await objects.patch(
-      desired as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as ApisixRoute;
+    const stored = (await serverSideApply(objects, desired)) as unknown as ApisixRoute;
     return routesOfApisixRoute(canary, JSON.parse(JSON.stringify(stored)) as ApisixRoute);
   }
 

@@ -1,7 +1,7 @@
 // App Mesh router (`appmesh:v1beta2`, legacy `appmesh` on the v1beta1 API): VirtualNodes, VirtualRouters and
 // VirtualServices built by appmesh-objects.ts, written by server-side apply (field manager `fledge`), so fields the
 // App Mesh controller owns (meshRef, awsName, status) are left alone. Flagger v1.44 pkg/router/appmesh*.go.
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { MESH_NAME_REQUIRED } from '../../api/canary.ts';
@@ -19,7 +19,7 @@ import {
 import type { AppMeshObject, AppMeshVersion, BuildInput } from './appmesh-objects.ts';
 import { FAILURE, statusCode } from './errors.ts';
 import { canaryOwner } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
@@ -49,14 +49,7 @@ export function createAppMeshRouter(deps: RouterDeps & { version: AppMeshVersion
   }
 
   async function apply(o: AppMeshObject): Promise<void> {
-    await objects.patch(
-      o as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
+    await serverSideApply(objects, o);
   }
 
   async function storedWeights(canary: Canary): Promise<Routes | undefined> {

@@ -2,7 +2,7 @@
 // `<apex>-primary`/`<apex>-canary` services, written by server-side apply (field manager `fledge`). A root
 // HTTPProxy of the user includes it (Flagger's tutorial). A pre-existing HTTPProxy of that name is taken over and
 // its spec put back on finalize (Flagger overwrote it for good).
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -18,7 +18,7 @@ import {
 } from './httpproxy.ts';
 import type { HTTPProxy } from './httpproxy.ts';
 import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
@@ -55,14 +55,7 @@ export function createContourRouter(deps: RouterDeps): Router {
       ...(originalSpec !== undefined ? { originalSpec } : {}),
     });
     if (adopted) deps.log?.info({ proxy: `${namespaceOf(canary)}/${proxy.metadata.name}` }, 'taking over HTTPProxy');
-    const stored = (await objects.patch(
-      proxy as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as HTTPProxy;
+    const stored = (await serverSideApply(objects, proxy)) as unknown as HTTPProxy;
     return routesOfHttpProxy(stored, canary);
   }
 

@@ -1,7 +1,7 @@
 // Gateway API router: one HTTPRoute `<service.name>` per Canary, written by server-side apply (field manager
 // `fledge`), so re-applying the same routes is a no-op and fields other managers own are left alone.
 import { randomBytes } from 'node:crypto';
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -18,7 +18,7 @@ import {
 } from './httproute.ts';
 import type { GatewayApiVersion, HTTPRoute } from './httproute.ts';
 import { canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { FIELD_MANAGER, serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
@@ -45,15 +45,7 @@ export function createGatewayApiRouter(deps: RouterDeps & { version: GatewayApiV
   }
 
   async function apply(route: HTTPRoute): Promise<HTTPRoute> {
-    const applied = await objects.patch(
-      route as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
-    return applied as unknown as HTTPRoute;
+    return serverSideApply(objects, route);
   }
 
   /** Writes the routes, keeping what the stored route says about ownership, adoption and session cookies. */

@@ -1,7 +1,7 @@
 // Gloo Edge router (Flagger pkg/router/gloo.go): two Upstreams on the primary and canary Services and one
 // RouteTable `<apex>` weighting them, written by server-side apply (field manager `fledge`). A VirtualService of
 // the user delegates to the RouteTable (Flagger's tutorial). Objects come from the pure builders in gloo-objects.ts.
-import { CoreV1Api, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -19,7 +19,7 @@ import {
 import type { RouteTable, Upstream } from './gloo-objects.ts';
 import type { OwnerReference } from './httproute.ts';
 import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
@@ -57,14 +57,7 @@ export function createGlooRouter(deps: RouterDeps): Router {
     read<RouteTable>(GLOO_GATEWAY_API_VERSION, 'RouteTable', serviceNames(canary).apex, namespaceOf(canary));
 
   async function apply<T>(object: T): Promise<T> {
-    return (await objects.patch(
-      object as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as T;
+    return serverSideApply(objects, object);
   }
 
   /** The owner to keep on an object: the Canary's when fledge creates it or already owns it. */

@@ -6,7 +6,7 @@
 // VirtualService is taken over, its spec kept in `flagger.kubernetes.io/original-configuration` (or, like Flagger,
 // in kubectl's last-applied annotation when it has one) and restored on finalize.
 import { randomBytes } from 'node:crypto';
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -16,7 +16,7 @@ import { FAILURE, statusCode } from './errors.ts';
 import { ANNOTATIONS, cookiesFromAnnotations, nextSessionCookies } from './httproute.ts';
 import type { OwnerReference } from './httproute.ts';
 import { canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { FIELD_MANAGER, serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 import {
   ISTIO_API_VERSION,
@@ -48,15 +48,7 @@ export function createIstioRouter(deps: RouterDeps): Router {
   const readVs = (canary: Canary) => read<VirtualService>('VirtualService', canary, serviceNames(canary).apex);
 
   async function apply<T>(object: T): Promise<T> {
-    const applied = await objects.patch(
-      object as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
-    return applied as unknown as T;
+    return serverSideApply(objects, object);
   }
 
   /** Flagger's reconcileDestinationRule: host and trafficPolicy; the owner only on rules fledge created. */

@@ -1,7 +1,7 @@
 // Kuma router (Flagger pkg/router/kuma.go): one cluster-scoped TrafficRoute `<apex>` (kuma.io/v1alpha1) per
 // Canary splitting the apex Service's traffic between the primary and the canary, written by server-side apply
 // (field manager `fledge`). Objects come from the pure builders in trafficroute.ts.
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -9,7 +9,7 @@ import type { Routes } from '../../api/ports.ts';
 import { serviceNames } from '../../api/validate.ts';
 import { FAILURE, statusCode } from './errors.ts';
 import { MANAGED_ANNOTATION } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 import {
   ADOPTED_ANNOTATION,
@@ -55,14 +55,7 @@ export function createKumaRouter(deps: RouterDeps): Router {
       current !== undefined &&
       (!managed(current, canary) || current.metadata.annotations?.[ADOPTED_ANNOTATION] === 'true');
     const route = buildTrafficRoute({ canary, routes, adopted, ...(current?.mesh ? { mesh: current.mesh } : {}) });
-    const stored = (await objects.patch(
-      route as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as TrafficRoute;
+    const stored = (await serverSideApply(objects, route)) as unknown as TrafficRoute;
     if (current === undefined) deps.log?.info({ trafficRoute: route.metadata.name, mesh: route.mesh }, 'created');
     return routesOfTrafficRoute(stored, canary) ?? ALL_TO_PRIMARY;
   }

@@ -2,7 +2,7 @@
 // to the apex Service (which selects the primary pods); fledge applies a `<ingress>-canary` copy that points at
 // `<apex>-canary` and moves traffic with ingress-nginx's canary annotations (weight, or header/cookie for A/B).
 // Written by server-side apply (field manager `fledge`); the user's Ingress is only read.
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -17,7 +17,7 @@ import {
 } from './ingress.ts';
 import type { Ingress } from './ingress.ts';
 import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
@@ -60,14 +60,7 @@ export function createNginxRouter(deps: RouterDeps): Router {
     const desired = buildCanaryIngress({ canary, ingress, prefix, canaryWeight, ...(owner ? { owner } : {}) });
     if (current && !managed(current))
       deps.log?.info({ ingress: `${namespaceOf(canary)}/${desired.metadata.name}` }, 'taking over canary Ingress');
-    const stored = (await objects.patch(
-      desired as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as Ingress;
+    const stored = (await serverSideApply(objects, desired)) as unknown as Ingress;
     return routesOfCanaryIngress(stored, prefix, canary.spec.analysis.match);
   }
 

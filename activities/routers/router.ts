@@ -1,5 +1,6 @@
 // The router contract (Flagger's pkg/router Interface): one implementation per traffic provider.
-import type { KubeConfig } from '@kubernetes/client-node';
+import { PatchStrategy } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Canary } from '../../api/canary.ts';
 import type { Routes } from '../../api/ports.ts';
@@ -35,3 +36,20 @@ export interface RouterDeps {
 
 /** Field manager of every fledge write, so apply ownership is visible in managedFields. */
 export const FIELD_MANAGER = 'fledge';
+
+/**
+ * Server-side apply of `object` as field manager `fledge`, forcing conflicts: idempotent (re-applying the same
+ * object changes nothing), and fields other managers own stay theirs. Returns the object as the apiserver stores it.
+ * @throws the client's ApiException (e.g. 404 when the kind's CRD is missing, 422 when its schema refuses the object).
+ */
+export async function serverSideApply<T>(objects: KubernetesObjectApi, object: T): Promise<T> {
+  const stored = await objects.patch(
+    object as unknown as KubernetesObject,
+    undefined,
+    undefined,
+    FIELD_MANAGER,
+    true,
+    PatchStrategy.ServerSideApply,
+  );
+  return stored as unknown as T;
+}

@@ -2,7 +2,7 @@
 // fledge applies a `<ingress>-canary` copy whose apex backends are split into `<apex>-primary` and `<apex>-canary`,
 // weighted by `zalando.org/backend-weights`. Written by server-side apply (field manager `fledge`); the user's
 // Ingress is only read.
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -11,7 +11,7 @@ import { FAILURE, statusCode } from './errors.ts';
 import { RouteSpecError } from './httproute.ts';
 import type { Ingress } from './ingress.ts';
 import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 import { buildSkipperIngress, isDisabled, routesOfSkipperIngress } from './skipper-ingress.ts';
 
@@ -71,14 +71,7 @@ export function createSkipperRouter(deps: RouterDeps): Router {
     });
     if (current && !managed(current))
       deps.log?.info({ ingress: `${namespaceOf(canary)}/${desired.metadata.name}` }, 'taking over canary Ingress');
-    const stored = (await objects.patch(
-      desired as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as Ingress;
+    const stored = (await serverSideApply(objects, desired)) as unknown as Ingress;
     return routesOfSkipperIngress(canary, JSON.parse(JSON.stringify(stored)) as Ingress);
   }
 

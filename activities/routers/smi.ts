@@ -1,7 +1,7 @@
 // SMI router (providers linkerd, osm, smi:v1alpha1|2|3): one TrafficSplit `<service.name>` per Canary, written
 // by server-side apply (field manager `fledge`), so re-applying the same weights is a no-op. Behaviour follows
 // Flagger v1.44 pkg/router/smi.go and smi_v1alpha2/3.go; objects come from the pure builders in trafficsplit.ts.
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -9,7 +9,7 @@ import type { Routes } from '../../api/ports.ts';
 import { serviceNames } from '../../api/validate.ts';
 import { FAILURE, statusCode } from './errors.ts';
 import { canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 import { SMI_GROUP, buildTrafficSplit, readSplit, splitMatches } from './trafficsplit.ts';
 import type { SmiVersion, TrafficSplit } from './trafficsplit.ts';
@@ -50,14 +50,7 @@ export function createSmiRouter(deps: RouterDeps & { version: SmiVersion }): Rou
     const owner = canaryOwner(canary);
     const owned = current === undefined || current.metadata.ownerReferences?.some((o) => o.uid === owner?.uid);
     const split = buildTrafficSplit({ canary, version: deps.version, routes, ...(owned && owner ? { owner } : {}) });
-    const stored = (await objects.patch(
-      split as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as TrafficSplit;
+    const stored = (await serverSideApply(objects, split)) as unknown as TrafficSplit;
     if (current === undefined)
       deps.log?.info({ trafficSplit: `${namespaceOf(canary)}/${split.metadata.name}` }, 'created');
     return readSplit(stored, canary) ?? ALL_TO_PRIMARY;

@@ -1,7 +1,7 @@
 // Traefik router (Flagger pkg/router/traefik.go): one TraefikService `<apex>` (traefik.io/v1alpha1) per Canary,
 // a weighted round robin over the primary and canary Services, written by server-side apply (field manager
 // `fledge`). Objects come from the pure builders in traefikservice.ts.
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { KubernetesObjectApi } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Canary } from '../../api/canary.ts';
@@ -9,7 +9,7 @@ import type { Routes } from '../../api/ports.ts';
 import { serviceNames } from '../../api/validate.ts';
 import { FAILURE, statusCode } from './errors.ts';
 import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
-import { FIELD_MANAGER } from './router.ts';
+import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 import { TRAEFIK_API_VERSION, buildTraefikService, routesOfTraefikService } from './traefikservice.ts';
 import type { TraefikService } from './traefikservice.ts';
@@ -49,14 +49,7 @@ export function createTraefikRouter(deps: RouterDeps): Router {
     const owner = canaryOwner(canary);
     const owned = current === undefined || ownedBy(current, canary);
     const service = buildTraefikService({ canary, routes, ...(owned && owner ? { owner } : {}) });
-    const stored = (await objects.patch(
-      service as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as TraefikService;
+    const stored = (await serverSideApply(objects, service)) as unknown as TraefikService;
     if (current === undefined)
       deps.log?.info({ traefikService: `${namespaceOf(canary)}/${service.metadata.name}` }, 'created');
     return routesOfTraefikService(stored, canary) ?? ALL_TO_PRIMARY;
