@@ -324,8 +324,11 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
       .find(Boolean);
     assert.ok(halt, `a Warning with the measured error rate:\n${messages.join('\n')}`);
     const rate = Number(halt[1]);
-    // podinfo --random-error fails about a third of the requests.
-    assert.ok(rate > 15 && rate < 55, `measured error rate ${rate}%`);
+    // podinfo --random-error fails about a third of the requests, but the first check that halts can see less:
+    // at weight 10 the canary gets about one request a second, and Prometheus' rate() ignores the first increment
+    // of a 5xx series born inside the window. Above the threshold (the halt proves it) and below what a third of
+    // the requests could give is what the measurement supports.
+    assert.ok(rate > 5 && rate < 60, `measured error rate ${rate}%`);
     assert.ok(
       messages.some((m) => m.startsWith('Canary failed!')),
       messages.join('\n'),
