@@ -4,45 +4,58 @@
 // HTTPProxy stored in the apiserver are recorded after every setRoutes and checked at the end and at finalize.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k8s from '@kubernetes/client-node';
-import type { WorkflowHandle } from '@temporalio/client';
-import { parseAllDocuments } from 'yaml';
-import type { FinalizePort, RolloutActivities } from '../../api/ports.ts';
+import type * as k8s from '@kubernetes/client-node';
 import { parseCanary } from '../../api/validate.ts';
-import { createRoutesActivities } from '../../activities/routers/index.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import type { HTTPProxy } from '../../activities/routers/httpproxy.ts';
-import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { contourCrdFiles, readFixture } from '../../dev/fixtures.ts';
-import { createScriptedActivities } from '../scripted/activities.ts';
+import { contourCrdFiles } from '../../dev/fixtures.ts';
 import {
   NAMESPACE,
   canaryRaw,
   metric,
   runToEnd,
   seedInitialized,
-  setupEnv,
-  startBundledWorker,
   startRollout,
   waitUntil,
   type TestEnv,
 } from '../workflow/env.ts';
+import { fastTutorial, isNotFound, routerHarness } from './router-harness.ts';
 
 const PREFIX = 'nginx.ingress.kubernetes.io';
 const INGRESS_CLASS = 'contour-external';
 const PROXIES = { group: 'projectcontour.io', version: 'v1', namespace: NAMESPACE, plural: 'httpproxies' };
 
-let cluster: Cluster;
+const harness = routerHarness('router-ingress', {
+  crds: contourCrdFiles,
+  // Flagger's contour tutorial installs Flagger with meshProvider=contour: its Canary names no provider.
+  routes: { ingressClass: INGRESS_CLASS, defaultProvider: 'contour' },
+});
+const { stored, describers, createCanary, deleteMidRollout } = harness;
 let custom: k8s.CustomObjectsApi;
 let net: k8s.NetworkingV1Api;
 let env: TestEnv;
-let stopWorker = async () => {};
 let contourRunning = true;
 let contourLoop: Promise<void> = Promise.resolve();
-/** The stored canary Ingress / HTTPProxy after every setRoutes, per Canary (see describeIngress/describeProxy). */
-const stored = new Map<string, string[]>();
+
+before(async () => {
+  await harness.start();
+  ({ custom, net, env } = harness);
+  contourLoop = playContour();
+});
+after(async () => {
+  contourRunning = false;
+  await contourLoop.catch(() => undefined);
+  await harness.stop();
+});
+
 /** Per Canary: its provider and the user Ingress (nginx) or the HTTPProxy's name (contour: the apex Service). */
 const providers = new Map<string, { provider: 'nginx' | 'contour'; object: string }>();
+
+/** Records what the Canary's router stores after every setRoutes. */
+function track(name: string, p: { provider: 'nginx' | 'contour'; object: string }): void {
+  providers.set(name, p);
+  describers.set(name, () => describeStored(name));
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading the stored objects
@@ -131,60 +144,6 @@ async function markValid(): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // Setup
 
-before(async () => {
-  cluster = await startCluster({ crds: contourCrdFiles() });
-  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
-  await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  env = await setupEnv('router-ingress', { worker: false });
-  const scripted = createScriptedActivities(env.world.url);
-  // Flagger's contour tutorial installs Flagger with meshProvider=contour: its Canary names no provider.
-  const routes = createRoutesActivities({
-    kube: cluster.kubeConfig,
-    ingressClass: INGRESS_CLASS,
-    defaultProvider: 'contour',
-  });
-  const activities: RolloutActivities & FinalizePort = {
-    ...scripted,
-    // observe reports the routes the apiserver has, as activities/index.ts wires it.
-    observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
-    reconcileRoutes: async (input) => {
-      await scripted.reconcileRoutes(input);
-      return routes.reconcileRoutes(input);
-    },
-    setRoutes: async (input) => {
-      await scripted.setRoutes(input);
-      const now = await routes.setRoutes(input);
-      const name = input.canary.name;
-      stored.set(name, [...(stored.get(name) ?? []), await describeStored(name)]);
-      return now;
-    },
-    getRoutes: routes.getRoutes,
-    finalizeCanary: (input) => routes.finalizeRoutes(input),
-  };
-  contourLoop = playContour();
-  stopWorker = await startBundledWorker(env, activities);
-});
-
-after(async () => {
-  contourRunning = false;
-  await contourLoop.catch(() => undefined);
-  await stopWorker();
-  await env?.stop();
-  await cluster?.stop();
-});
-
-async function createCanary(raw: Record<string, unknown>): Promise<void> {
-  const { metadata, ...rest } = raw as { metadata: { name: string } };
-  await custom.createNamespacedCustomObject({
-    group: 'flagger.app',
-    version: 'v1beta1',
-    namespace: NAMESPACE,
-    plural: 'canaries',
-    body: { ...rest, metadata: { name: metadata.name } },
-  });
-}
-
 /** The user's Ingress of the nginx tutorial: app.example.com → the apex Service `svc`. */
 function userIngress(name: string, svc: string): Ingress {
   return {
@@ -218,7 +177,7 @@ async function nginxCanary(name: string, analysis: Record<string, unknown>, spec
     service: { port: 80, targetPort: 9898 },
     ...spec,
   });
-  providers.set(name, { provider: 'nginx', object: ingress });
+  track(name, { provider: 'nginx', object: ingress });
   await createCanary(raw);
   const world = seedInitialized(env, { raw, metrics: { 'error-rate': [0] } });
   return { raw, world, ingress, userVersion: user.metadata?.resourceVersion };
@@ -226,7 +185,7 @@ async function nginxCanary(name: string, analysis: Record<string, unknown>, spec
 
 async function contourCanary(name: string, analysis: Record<string, unknown>, service: Record<string, unknown> = {}) {
   const raw = canaryRaw(name, analysis, { provider: 'contour', service: { port: 9898, ...service } });
-  providers.set(name, { provider: 'contour', object: name });
+  track(name, { provider: 'contour', object: name });
   await createCanary(raw);
   return { raw, world: seedInitialized(env, { raw }) };
 }
@@ -237,43 +196,8 @@ async function assertUserIngressUntouched(ingress: string, version: string | und
   assert.equal((now.metadata as { resourceVersion?: string }).resourceVersion, version);
 }
 
-async function deleteMidRollout(name: string): Promise<{ deleted: boolean }> {
-  const handle: WorkflowHandle = await startRollout(env, name);
-  await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
-  await handle.signal('canaryDeleting');
-  return (await handle.result()) as { deleted: boolean };
-}
-
-const is404 = (e: unknown) => (e as { code?: number }).code === 404;
-
 // ---------------------------------------------------------------------------------------------------------
 // The Flagger tutorials' Canaries, from Flagger's docs
-
-function tutorialCanary(doc: string): Record<string, unknown> {
-  const text = readFixture('flagger', `docs/gitbook/tutorials/${doc}`);
-  for (const block of text.matchAll(/```yaml\n([\s\S]*?)```/g))
-    for (const d of parseAllDocuments(block[1] ?? '')) {
-      const obj = d.toJS() as { kind?: string } | null;
-      if (obj?.kind === 'Canary') return obj as Record<string, unknown>;
-    }
-  throw new Error(`no Canary in ${doc}`);
-}
-
-/**
- * The tutorial Canary parsed as written; the copy run here only has a short `analysis.interval` (the tutorials'
- * 10s/30s steps would take minutes) and a name of its own.
- */
-function fastTutorial(doc: string, name: string): Record<string, unknown> {
-  const raw = tutorialCanary(doc);
-  const parsed = parseCanary(raw);
-  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.errors));
-  const spec = raw.spec as { analysis: Record<string, unknown>; ingressRef?: { name: string } };
-  return {
-    ...raw,
-    metadata: { name, namespace: NAMESPACE },
-    spec: { ...spec, analysis: { ...spec.analysis, interval: '300ms' } },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -349,7 +273,7 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     await handle.signal('canaryDeleting');
     const result = (await handle.result()) as { deleted: boolean };
     assert.equal(result.deleted, true);
-    await assert.rejects(readIngress(`${ingress}-canary`), is404);
+    await assert.rejects(readIngress(`${ingress}-canary`), isNotFound);
     await assertUserIngressUntouched(ingress, userVersion);
   });
 
@@ -449,7 +373,7 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     await contourCanary(name, { interval: '300ms', stepWeight: 10 });
     const result = await deleteMidRollout(name);
     assert.equal(result.deleted, true);
-    await assert.rejects(readProxy(name), is404);
+    await assert.rejects(readProxy(name), isNotFound);
   });
 
   it("Flagger's nginx tutorial Canary (webhooks, ingressRef) reaches Succeeded", async () => {
@@ -461,7 +385,7 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
       body: userIngress(ingressName, 'podinfo') as k8s.V1Ingress,
     });
     // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
-    providers.set(name, { provider: 'nginx', object: ingressName });
+    track(name, { provider: 'nginx', object: ingressName });
     await createCanary(raw);
     seedInitialized(env, { raw, metrics: { 'request-success-rate': [100] } });
     const { result, world } = await runToEnd(env, name);
@@ -477,7 +401,7 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
   it("Flagger's contour tutorial Canary reaches Succeeded", async () => {
     const name = 'tut-contour';
     const raw = fastTutorial('contour-progressive-delivery.md', name);
-    providers.set(name, { provider: 'contour', object: 'podinfo' });
+    track(name, { provider: 'contour', object: 'podinfo' });
     await createCanary(raw);
     assert.equal((raw.spec as { provider?: string }).provider, undefined);
     // The scripted observe parses without a default provider: give it the spec the worker's parse yields.

@@ -4,38 +4,33 @@
 // finalize.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
-import type { FinalizePort, RolloutActivities } from '../../api/ports.ts';
-import { parseCanary } from '../../api/validate.ts';
-import { createRoutesActivities } from '../../activities/routers/index.ts';
+import type * as k8s from '@kubernetes/client-node';
 import type { ApisixRoute } from '../../activities/routers/apisix-route.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
-import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { flaggerApiCrdFiles, readFixture } from '../../dev/fixtures.ts';
-import { createScriptedActivities } from '../scripted/activities.ts';
+import { flaggerApiCrdFiles } from '../../dev/fixtures.ts';
 import {
   NAMESPACE,
   canaryRaw,
   metric,
   runToEnd,
   seedInitialized,
-  setupEnv,
-  startBundledWorker,
   startRollout,
   waitUntil,
   type TestEnv,
 } from '../workflow/env.ts';
+import { fastTutorial, isNotFound, routerHarness } from './router-harness.ts';
 
-let cluster: Cluster;
+const harness = routerHarness('router-skipper-apisix', { crds: () => flaggerApiCrdFiles('apisix') });
+const { stored, describers, createCanary } = harness;
 let custom: k8s.CustomObjectsApi;
 let net: k8s.NetworkingV1Api;
 let env: TestEnv;
-let stopWorker = async () => {};
-/** The stored routing object after every setRoutes, per Canary (see describeStored). */
-const stored = new Map<string, string[]>();
-/** Per Canary: how to describe what its router stored. */
-const describers = new Map<string, () => Promise<string>>();
+
+before(async () => {
+  await harness.start();
+  ({ custom, net, env } = harness);
+});
+after(() => harness.stop());
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading the stored objects
@@ -69,80 +64,8 @@ async function describeApisix(route: string, svc: string): Promise<string> {
 // ---------------------------------------------------------------------------------------------------------
 // Setup
 
-before(async () => {
-  cluster = await startCluster({ crds: flaggerApiCrdFiles('apisix') });
-  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
-  await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  env = await setupEnv('router-skipper-apisix', { worker: false });
-  const scripted = createScriptedActivities(env.world.url);
-  const routes = createRoutesActivities({ kube: cluster.kubeConfig });
-  const activities: RolloutActivities & FinalizePort = {
-    ...scripted,
-    // observe reports the routes the apiserver has, as activities/index.ts wires it.
-    observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
-    reconcileRoutes: async (input) => {
-      await scripted.reconcileRoutes(input);
-      return routes.reconcileRoutes(input);
-    },
-    setRoutes: async (input) => {
-      await scripted.setRoutes(input);
-      const now = await routes.setRoutes(input);
-      const name = input.canary.name;
-      const describe = describers.get(name);
-      if (describe) stored.set(name, [...(stored.get(name) ?? []), await describe()]);
-      return now;
-    },
-    getRoutes: routes.getRoutes,
-    finalizeCanary: (input) => routes.finalizeRoutes(input),
-  };
-  stopWorker = await startBundledWorker(env, activities);
-});
-
-after(async () => {
-  await stopWorker();
-  await env?.stop();
-  await cluster?.stop();
-});
-
-async function createCanary(raw: Record<string, unknown>): Promise<void> {
-  const { metadata, ...rest } = raw as { metadata: { name: string } };
-  await custom.createNamespacedCustomObject({
-    group: 'flagger.app',
-    version: 'v1beta1',
-    namespace: NAMESPACE,
-    plural: 'canaries',
-    body: { ...rest, metadata: { name: metadata.name } },
-  });
-}
-
-const is404 = (e: unknown) => (e as { code?: number }).code === 404;
-
 // ---------------------------------------------------------------------------------------------------------
 // The Flagger tutorials' Canaries, from Flagger's docs
-
-function tutorialCanary(doc: string): Record<string, unknown> {
-  const text = readFixture('flagger', `docs/gitbook/tutorials/${doc}`);
-  for (const block of text.matchAll(/```yaml\n([\s\S]*?)```/g))
-    for (const d of parseAllDocuments(block[1] ?? '')) {
-      const obj = d.toJS() as { kind?: string } | null;
-      if (obj?.kind === 'Canary') return obj as Record<string, unknown>;
-    }
-  throw new Error(`no Canary in ${doc}`);
-}
-
-/** The tutorial Canary as written, with a short `analysis.interval` and a name of its own. */
-function fastTutorial(doc: string, name: string): Record<string, unknown> {
-  const raw = tutorialCanary(doc);
-  const parsed = parseCanary(raw);
-  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.errors));
-  const spec = raw.spec as { analysis: Record<string, unknown> };
-  return {
-    ...raw,
-    metadata: { name, namespace: NAMESPACE },
-    spec: { ...spec, analysis: { ...spec.analysis, interval: '300ms' } },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Skipper
@@ -262,7 +185,7 @@ describe('skipper routes in real workflow runs', { concurrency: true }, () => {
     await handle.signal('canaryDeleting');
     const result = (await handle.result()) as { deleted: boolean };
     assert.equal(result.deleted, true);
-    await assert.rejects(readIngress(`${ingress}-canary`), is404);
+    await assert.rejects(readIngress(`${ingress}-canary`), isNotFound);
     await assertUserIngressUntouched(ingress, userVersion);
   });
 
@@ -399,7 +322,7 @@ describe('apisix routes in real workflow runs', { concurrency: true }, () => {
     await handle.signal('canaryDeleting');
     const result = (await handle.result()) as { deleted: boolean };
     assert.equal(result.deleted, true);
-    await assert.rejects(readApisixRoute(`${route}-${name}-canary`), is404);
+    await assert.rejects(readApisixRoute(`${route}-${name}-canary`), isNotFound);
     await assertUserRouteUntouched(route, userVersion);
   });
 

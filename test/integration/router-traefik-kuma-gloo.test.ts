@@ -5,42 +5,34 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
-import type { FinalizePort, RolloutActivities } from '../../api/ports.ts';
 import { parseCanary } from '../../api/validate.ts';
-import { createRoutesActivities } from '../../activities/routers/index.ts';
 import type { TraefikService } from '../../activities/routers/traefikservice.ts';
 import type { TrafficRoute } from '../../activities/routers/trafficroute.ts';
 import type { RouteTable, Upstream } from '../../activities/routers/gloo-objects.ts';
-import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { flaggerApiCrdFiles, readFixture, traefikCrdFiles } from '../../dev/fixtures.ts';
-import { createScriptedActivities } from '../scripted/activities.ts';
-import {
-  NAMESPACE,
-  canaryRaw,
-  metric,
-  runToEnd,
-  seedInitialized,
-  setupEnv,
-  startBundledWorker,
-  startRollout,
-  waitUntil,
-  type TestEnv,
-} from '../workflow/env.ts';
+import { type Cluster } from '../../dev/cluster.ts';
+import { flaggerApiCrdFiles, traefikCrdFiles } from '../../dev/fixtures.ts';
+import { NAMESPACE, canaryRaw, metric, runToEnd, seedInitialized, type TestEnv } from '../workflow/env.ts';
+import { fastTutorial, isNotFound, routerHarness } from './router-harness.ts';
+
+const harness = routerHarness('router-traefik-kuma-gloo', {
+  crds: () => [...traefikCrdFiles(), ...flaggerApiCrdFiles('kuma'), ...flaggerApiCrdFiles('gloo')],
+  routes: { defaultProvider: 'kuma' },
+});
+const { stored, describers, createCanary, deleteMidRollout } = harness;
+let cluster: Cluster;
+let custom: k8s.CustomObjectsApi;
+let env: TestEnv;
+
+before(async () => {
+  await harness.start();
+  ({ cluster, custom, env } = harness);
+});
+after(() => harness.stop());
 
 const TRAEFIK = { group: 'traefik.io', version: 'v1alpha1', namespace: NAMESPACE, plural: 'traefikservices' };
 const KUMA = { group: 'kuma.io', version: 'v1alpha1', plural: 'trafficroutes' };
 const UPSTREAMS = { group: 'gloo.solo.io', version: 'v1', namespace: NAMESPACE, plural: 'upstreams' };
 const ROUTE_TABLES = { group: 'gateway.solo.io', version: 'v1', namespace: NAMESPACE, plural: 'routetables' };
-
-let cluster: Cluster;
-let custom: k8s.CustomObjectsApi;
-let env: TestEnv;
-let stopWorker = async () => {};
-/** The stored routing objects after every setRoutes, per Canary, as describeStored writes them. */
-const stored = new Map<string, string[]>();
-/** Per Canary: how to describe its stored routing objects (by provider; apex Service name). */
-const describers = new Map<string, () => Promise<string>>();
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading the stored objects
@@ -93,55 +85,6 @@ function describeRouteTable(table: RouteTable, apex: string): string {
 // ---------------------------------------------------------------------------------------------------------
 // Setup
 
-before(async () => {
-  cluster = await startCluster({
-    crds: [...traefikCrdFiles(), ...flaggerApiCrdFiles('kuma'), ...flaggerApiCrdFiles('gloo')],
-  });
-  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  env = await setupEnv('router-traefik-kuma-gloo', { worker: false });
-  const scripted = createScriptedActivities(env.world.url);
-  // Flagger's kuma tutorial installs Flagger with meshProvider=kuma: its Canary names no provider.
-  const routes = createRoutesActivities({ kube: cluster.kubeConfig, defaultProvider: 'kuma' });
-  const activities: RolloutActivities & FinalizePort = {
-    ...scripted,
-    // observe reports the routes the apiserver has, as activities/index.ts wires it.
-    observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
-    reconcileRoutes: async (input) => {
-      await scripted.reconcileRoutes(input);
-      return routes.reconcileRoutes(input);
-    },
-    setRoutes: async (input) => {
-      await scripted.setRoutes(input);
-      const now = await routes.setRoutes(input);
-      const name = input.canary.name;
-      const describe = describers.get(name);
-      if (describe) stored.set(name, [...(stored.get(name) ?? []), await describe()]);
-      return now;
-    },
-    getRoutes: routes.getRoutes,
-    finalizeCanary: (input) => routes.finalizeRoutes(input),
-  };
-  stopWorker = await startBundledWorker(env, activities);
-});
-
-after(async () => {
-  await stopWorker();
-  await env?.stop();
-  await cluster?.stop();
-});
-
-async function createCanary(raw: Record<string, unknown>): Promise<void> {
-  const { metadata, ...rest } = raw as { metadata: { name: string; annotations?: Record<string, string> } };
-  await custom.createNamespacedCustomObject({
-    group: 'flagger.app',
-    version: 'v1beta1',
-    namespace: NAMESPACE,
-    plural: 'canaries',
-    body: { ...rest, metadata: { name: metadata.name, annotations: metadata.annotations } },
-  });
-}
-
 async function traefikCanary(name: string, analysis: Record<string, unknown>, spec: Record<string, unknown> = {}) {
   const raw = canaryRaw(name, analysis, { provider: 'traefik', service: { port: 80, targetPort: 9898 }, ...spec });
   describers.set(name, async () => describeTraefik(await readTraefik(name), name));
@@ -183,41 +126,8 @@ async function glooCanary(name: string, analysis: Record<string, unknown>, spec:
   return { raw, world: seedInitialized(env, { raw }) };
 }
 
-/** Starts the rollout, deletes the Canary's routing after the first traffic step (revertOnDeletion). */
-async function deleteMidRollout(name: string): Promise<{ deleted: boolean }> {
-  const handle = await startRollout(env, name);
-  await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
-  await handle.signal('canaryDeleting');
-  return (await handle.result()) as { deleted: boolean };
-}
-
-const is404 = (e: unknown) => (e as { code?: number }).code === 404;
-
 // ---------------------------------------------------------------------------------------------------------
 // The Flagger tutorials' Canaries, from Flagger's docs
-
-function tutorialCanary(doc: string): Record<string, unknown> {
-  const text = readFixture('flagger', `docs/gitbook/tutorials/${doc}`);
-  for (const block of text.matchAll(/```yaml\n([\s\S]*?)```/g))
-    for (const d of parseAllDocuments(block[1] ?? '')) {
-      const obj = d.toJS() as { kind?: string } | null;
-      if (obj?.kind === 'Canary') return obj as Record<string, unknown>;
-    }
-  throw new Error(`no Canary in ${doc}`);
-}
-
-/** The tutorial Canary as written, with a short `analysis.interval` and a name of its own. */
-function fastTutorial(doc: string, name: string): Record<string, unknown> {
-  const raw = tutorialCanary(doc);
-  const parsed = parseCanary(raw);
-  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.errors));
-  const spec = raw.spec as { analysis: Record<string, unknown> };
-  return {
-    ...raw,
-    metadata: { name, namespace: NAMESPACE },
-    spec: { ...spec, analysis: { ...spec.analysis, interval: '300ms' } },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -319,7 +229,7 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       assert.equal(b.deleted, true);
       assert.equal(stored.get(owned)?.[0], '90/10');
       assert.equal(stored.get(taken)?.[0], '90/10');
-      await assert.rejects(readTraefik(owned), is404);
+      await assert.rejects(readTraefik(owned), isNotFound);
       const left = await readTraefik(taken);
       assert.equal(left.metadata.ownerReferences, undefined);
       assert.deepEqual(
@@ -421,7 +331,7 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       assert.equal(b.deleted, true);
       assert.equal(stored.get(created)?.[0], '90/10');
       assert.equal(stored.get(taken)?.[0], '90/10');
-      await assert.rejects(readKuma(created), is404);
+      await assert.rejects(readKuma(created), isNotFound);
       const left = await readKuma(taken);
       assert.equal(left.mesh, 'legacy-mesh');
       assert.equal(left.metadata.annotations?.['fledge.app/adopted'], 'true');
@@ -528,9 +438,9 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       const result = await deleteMidRollout(name);
       assert.equal(result.deleted, true);
       assert.equal(stored.get(name)?.[0], '90/10');
-      await assert.rejects(readRouteTable(name), is404);
-      await assert.rejects(readUpstream(`${NAMESPACE}-${name}-primaryupstream-9898`), is404);
-      await assert.rejects(readUpstream(`${NAMESPACE}-${name}-canaryupstream-9898`), is404);
+      await assert.rejects(readRouteTable(name), isNotFound);
+      await assert.rejects(readUpstream(`${NAMESPACE}-${name}-primaryupstream-9898`), isNotFound);
+      await assert.rejects(readUpstream(`${NAMESPACE}-${name}-canaryupstream-9898`), isNotFound);
     });
 
     it("Flagger's gloo tutorial Canary reaches Succeeded", async () => {

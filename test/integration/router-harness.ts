@@ -1,0 +1,172 @@
+// What the router integration tests share: a real kube-apiserver with a provider's CRDs, a Temporal dev server
+// with the bundled rollout workflow, and an in-process worker whose activities are scripted except for the
+// routes, which the real router writes. After every setRoutes the harness records a short description of what
+// the apiserver stores (a describer per Canary), so each test can assert the whole trail of weights.
+import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import type { FinalizePort, RolloutActivities } from '../../api/ports.ts';
+import { parseCanary } from '../../api/validate.ts';
+import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
+import { startCluster, type Cluster } from '../../dev/cluster.ts';
+import { readFixture } from '../../dev/fixtures.ts';
+import { createScriptedActivities } from '../scripted/activities.ts';
+import { NAMESPACE, setupEnv, startBundledWorker, startRollout, waitUntil, type TestEnv } from '../workflow/env.ts';
+
+type RoutesDeps = Parameters<typeof createRoutesActivities>[0];
+
+export interface RouterHarnessOptions {
+  /** The CRD files to install into the apiserver, made at start (e.g. `() => flaggerApiCrdFiles('apisix')`). */
+  crds?: () => string[];
+  /** Install the Gateway API CRDs too (dev/cluster.ts default: yes). */
+  gatewayApi?: boolean;
+  /** Router options as the worker's flags give them (`defaultProvider`, `ingressClass`, ...). */
+  routes?: Omit<RoutesDeps, 'kube'>;
+}
+
+/** One test file's servers and what its routers stored; `start()` in `before`, `stop()` in `after`. */
+export interface RouterHarness {
+  readonly cluster: Cluster;
+  readonly custom: k8s.CustomObjectsApi;
+  readonly net: k8s.NetworkingV1Api;
+  readonly env: TestEnv;
+  readonly routes: RoutesActivities;
+  /** Per Canary name: the describer's output after every setRoutes, in order. */
+  readonly stored: Map<string, string[]>;
+  /** Per Canary name: how to describe what its router stored (no describer: nothing recorded). */
+  readonly describers: Map<string, () => Promise<string>>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Stores the Canary (name, annotations and spec of `raw`) in the test namespace. */
+  createCanary(raw: Record<string, unknown>): Promise<void>;
+  /** Starts the rollout, signals canaryDeleting after the first recorded traffic step (revertOnDeletion). */
+  deleteMidRollout(name: string): Promise<{ deleted: boolean }>;
+}
+
+/**
+ * The harness for test file `label`: nothing runs until `start()`. The worker's activities are the scripted
+ * ones, with observe reporting the routes the apiserver has and reconcileRoutes/setRoutes/getRoutes/finalize
+ * going to the real routers, as activities/index.ts wires them.
+ */
+export function routerHarness(label: string, opts: RouterHarnessOptions = {}): RouterHarness {
+  const stored = new Map<string, string[]>();
+  const describers = new Map<string, () => Promise<string>>();
+  let started: { cluster: Cluster; env: TestEnv; routes: RoutesActivities; stopWorker: () => Promise<void> };
+  const running = () => {
+    assert.ok(started, `${label}: the router harness is not started`);
+    return started;
+  };
+  const harness: RouterHarness = {
+    get cluster() {
+      return running().cluster;
+    },
+    get custom() {
+      return running().cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    },
+    get net() {
+      return running().cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
+    },
+    get env() {
+      return running().env;
+    },
+    get routes() {
+      return running().routes;
+    },
+    stored,
+    describers,
+    async start() {
+      const cluster = await startCluster({
+        ...(opts.crds ? { crds: opts.crds() } : {}),
+        ...(opts.gatewayApi === false ? { gatewayApi: false } : {}),
+      });
+      await cluster.kubeConfig
+        .makeApiClient(k8s.CoreV1Api)
+        .createNamespace({ body: { metadata: { name: NAMESPACE } } });
+      const env = await setupEnv(label, { worker: false });
+      const routes = createRoutesActivities({ kube: cluster.kubeConfig, ...opts.routes });
+      const stopWorker = await startBundledWorker(env, routedActivities(env, routes, stored, describers));
+      started = { cluster, env, routes, stopWorker };
+    },
+    async stop() {
+      if (!started) return;
+      await started.stopWorker();
+      await started.env.stop();
+      await started.cluster.stop();
+    },
+    async createCanary(raw) {
+      const { metadata, ...rest } = raw as { metadata: { name: string; annotations?: Record<string, string> } };
+      await harness.custom.createNamespacedCustomObject({
+        group: 'flagger.app',
+        version: 'v1beta1',
+        namespace: NAMESPACE,
+        plural: 'canaries',
+        body: { ...rest, metadata: { name: metadata.name, annotations: metadata.annotations } },
+      });
+    },
+    async deleteMidRollout(name) {
+      const handle = await startRollout(running().env, name);
+      await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
+      await handle.signal('canaryDeleting');
+      return (await handle.result()) as { deleted: boolean };
+    },
+  };
+  return harness;
+}
+
+/** Scripted activities with the real routers in place of the scripted routes, recording after every setRoutes. */
+function routedActivities(
+  env: TestEnv,
+  routes: RoutesActivities,
+  stored: Map<string, string[]>,
+  describers: Map<string, () => Promise<string>>,
+): RolloutActivities & FinalizePort {
+  const scripted = createScriptedActivities(env.world.url);
+  return {
+    ...scripted,
+    observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
+    reconcileRoutes: async (input) => {
+      await scripted.reconcileRoutes(input);
+      return routes.reconcileRoutes(input);
+    },
+    setRoutes: async (input) => {
+      await scripted.setRoutes(input);
+      const now = await routes.setRoutes(input);
+      const name = input.canary.name;
+      const describe = describers.get(name);
+      if (describe) stored.set(name, [...(stored.get(name) ?? []), await describe()]);
+      return now;
+    },
+    getRoutes: routes.getRoutes,
+    finalizeCanary: (input) => routes.finalizeRoutes(input),
+  };
+}
+
+/** An apiserver 404 (the object is gone). */
+export const isNotFound = (e: unknown): boolean => (e as { code?: number }).code === 404;
+
+/** The Canary of Flagger's tutorial `docs/gitbook/tutorials/<doc>` (pinned Flagger module), as written. */
+export function tutorialCanary(doc: string): Record<string, unknown> {
+  const text = readFixture('flagger', `docs/gitbook/tutorials/${doc}`);
+  for (const block of text.matchAll(/```yaml\n([\s\S]*?)```/g))
+    for (const d of parseAllDocuments(block[1] ?? '')) {
+      const obj = d.toJS() as { kind?: string } | null;
+      if (obj?.kind === 'Canary') return obj as Record<string, unknown>;
+    }
+  throw new Error(`no Canary in ${doc}`);
+}
+
+/**
+ * The tutorial Canary, which must parse as written, in the test namespace under `name` with a 300 ms
+ * `analysis.interval` (the tutorials' 10 s/30 s steps would take minutes).
+ */
+export function fastTutorial(doc: string, name: string): Record<string, unknown> {
+  const raw = tutorialCanary(doc);
+  const parsed = parseCanary(raw);
+  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.errors));
+  const spec = raw.spec as { analysis: Record<string, unknown> };
+  return {
+    ...raw,
+    metadata: { name, namespace: NAMESPACE },
+    spec: { ...spec, analysis: { ...spec.analysis, interval: '300ms' } },
+  };
+}
