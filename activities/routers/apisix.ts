@@ -15,7 +15,7 @@ import {
   type ApisixRoute,
 } from './apisix-route.ts';
 import { FAILURE, statusCode } from './errors.ts';
-import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
+import { canaryOwner, isManaged, isManagedFor, isOwnedBy, namespaceOf } from './object-meta.ts';
 import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
@@ -51,7 +51,7 @@ export function createApisixRouter(deps: RouterDeps): Router {
         FAILURE.routeNotFound,
       );
     // Created by fledge: owned by the Canary. One found in place (e.g. Flagger's) is taken over unowned.
-    const owner = current === undefined || isOwned(current, canary) ? canaryOwner(canary) : undefined;
+    const owner = current === undefined || isOwnedBy(current, canary) ? canaryOwner(canary) : undefined;
     const desired = buildCanaryApisixRoute({
       canary,
       route,
@@ -59,7 +59,7 @@ export function createApisixRouter(deps: RouterDeps): Router {
       canaryWeight: weight,
       ...(owner ? { owner } : {}),
     });
-    if (current && !managed(current))
+    if (current && !isManaged(current))
       deps.log?.info({ route: `${namespaceOf(canary)}/${desired.metadata.name}` }, 'taking over canary ApisixRoute');
     const stored = (await serverSideApply(objects, desired)) as unknown as ApisixRoute;
     return routesOfApisixRoute(canary, JSON.parse(JSON.stringify(stored)) as ApisixRoute);
@@ -70,7 +70,7 @@ export function createApisixRouter(deps: RouterDeps): Router {
     // reconcile also runs mid-rollout after a restart.
     async reconcile(canary) {
       const current = await read(canary, canaryApisixRouteName(canary));
-      const routes = current && managed(current) ? routesOfApisixRoute(canary, current) : ALL_TO_PRIMARY;
+      const routes = current && isManaged(current) ? routesOfApisixRoute(canary, current) : ALL_TO_PRIMARY;
       return write(canary, current, routes.primary, routes.canary);
     },
 
@@ -82,7 +82,7 @@ export function createApisixRouter(deps: RouterDeps): Router {
     async getRoutes(canary) {
       const current = await read(canary, canaryApisixRouteName(canary));
       // observe runs before the first reconcile creates (or takes over) the copy: nothing reaches the canary yet.
-      if (!current || !managed(current)) return ALL_TO_PRIMARY;
+      if (!current || !isManaged(current)) return ALL_TO_PRIMARY;
       return routesOfApisixRoute(canary, current);
     },
 
@@ -90,18 +90,9 @@ export function createApisixRouter(deps: RouterDeps): Router {
     // manages for this Canary right away (the user's route, below it in priority, takes the traffic back).
     async finalize(canary) {
       const current = await read(canary, canaryApisixRouteName(canary));
-      if (!current || current.metadata.annotations?.[MANAGED_ANNOTATION] !== canary.metadata.name) return;
+      if (!current || !isManagedFor(current, canary)) return;
       await objects.delete(current as unknown as KubernetesObject);
       deps.log?.info({ route: `${namespaceOf(canary)}/${current.metadata.name}` }, 'deleted canary ApisixRoute');
     },
   };
-}
-
-function managed(route: ApisixRoute): boolean {
-  return route.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined;
-}
-
-function isOwned(route: ApisixRoute, canary: Canary): boolean {
-  const uid = (canary.metadata as { uid?: unknown }).uid;
-  return (route.metadata.ownerReferences ?? []).some((o) => o.kind === 'Canary' && o.uid === uid);
 }

@@ -17,7 +17,7 @@ import {
   routesOfHttpProxy,
 } from './httpproxy.ts';
 import type { HTTPProxy } from './httpproxy.ts';
-import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
+import { canaryOwner, isManaged, isManagedFor, namespaceOf } from './object-meta.ts';
 import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
@@ -41,7 +41,7 @@ export function createContourRouter(deps: RouterDeps): Router {
   }
 
   async function write(canary: Canary, current: HTTPProxy | undefined, routes: Routes): Promise<Routes> {
-    const adopted = current !== undefined && !managed(current);
+    const adopted = current !== undefined && !isManaged(current);
     const originalSpec = adopted
       ? JSON.stringify(current.spec)
       : current?.metadata.annotations?.[ORIGINAL_SPEC_ANNOTATION];
@@ -63,7 +63,7 @@ export function createContourRouter(deps: RouterDeps): Router {
     async reconcile(canary) {
       const current = await read(canary);
       // Keep the weights in force (Flagger's Reconcile ignores them when comparing): also mid-rollout.
-      const routes = current && managed(current) ? routesOfHttpProxy(current, canary) : ALL_TO_PRIMARY;
+      const routes = current && isManaged(current) ? routesOfHttpProxy(current, canary) : ALL_TO_PRIMARY;
       return write(canary, current, routes);
     },
 
@@ -74,7 +74,7 @@ export function createContourRouter(deps: RouterDeps): Router {
     async getRoutes(canary) {
       const proxy = await read(canary);
       // observe runs before the first reconcile creates the proxy: nothing is routed to the canary yet.
-      if (!proxy || !managed(proxy)) return ALL_TO_PRIMARY;
+      if (!proxy || !isManaged(proxy)) return ALL_TO_PRIMARY;
       const acceptance = proxyAcceptance(proxy, deps.allowUnreportedParents);
       if (!acceptance.ready) throw ApplicationFailure.retryable(acceptance.message, FAILURE.routeNotReady);
       return routesOfHttpProxy(proxy, canary);
@@ -84,9 +84,9 @@ export function createContourRouter(deps: RouterDeps): Router {
     // the proxy it created and puts a taken-over one back as it found it.
     async finalize(canary) {
       const proxy = await read(canary);
-      if (!proxy || proxy.metadata.annotations?.[MANAGED_ANNOTATION] !== canary.metadata.name) return;
+      if (!proxy || !isManagedFor(proxy, canary)) return;
       const id = `${namespaceOf(canary)}/${proxy.metadata.name}`;
-      const original = proxy.metadata.annotations[ORIGINAL_SPEC_ANNOTATION];
+      const original = proxy.metadata.annotations?.[ORIGINAL_SPEC_ANNOTATION];
       if (original === undefined) {
         await objects.delete(proxy as unknown as KubernetesObject);
         deps.log?.info({ proxy: id }, 'deleted HTTPProxy');
@@ -96,10 +96,6 @@ export function createContourRouter(deps: RouterDeps): Router {
       deps.log?.info({ proxy: id }, 'restored taken-over HTTPProxy');
     },
   };
-}
-
-function managed(proxy: HTTPProxy): boolean {
-  return proxy.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined;
 }
 
 /** The stored proxy with its pre-takeover spec and without fledge's annotations. */

@@ -18,7 +18,7 @@ import {
 } from './gloo-objects.ts';
 import type { RouteTable, Upstream } from './gloo-objects.ts';
 import type { OwnerReference } from './httproute.ts';
-import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
+import { canaryOwner, isManaged, namespaceOf } from './object-meta.ts';
 import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
@@ -109,7 +109,7 @@ export function createGlooRouter(deps: RouterDeps): Router {
     async reconcile(canary) {
       await applyUpstreams(canary);
       const current = await readTable(canary);
-      const kept = current && managed(current) ? routesOfRouteTable(current, canary) : undefined;
+      const kept = current && isManaged(current) ? routesOfRouteTable(current, canary) : undefined;
       return writeTable(canary, current, kept ?? ALL_TO_PRIMARY);
     },
 
@@ -122,7 +122,7 @@ export function createGlooRouter(deps: RouterDeps): Router {
     async getRoutes(canary) {
       const table = await readTable(canary);
       // observe runs before the first reconcile creates (or takes over) the table: nothing goes to the canary.
-      if (!table || !managed(table)) return ALL_TO_PRIMARY;
+      if (!table || !isManaged(table)) return ALL_TO_PRIMARY;
       const routes = routesOfRouteTable(table, canary);
       if (routes) return routes;
       throw ApplicationFailure.retryable(
@@ -145,10 +145,6 @@ export function createGlooRouter(deps: RouterDeps): Router {
       }
     },
   };
-}
-
-function managed(table: RouteTable): boolean {
-  return table.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined;
 }
 
 function ownedBy(object: Owned, canary: Canary): boolean {

@@ -16,7 +16,7 @@ import {
   routesOfCanaryIngress,
 } from './ingress.ts';
 import type { Ingress } from './ingress.ts';
-import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
+import { canaryOwner, isManaged, isManagedFor, isOwnedBy, namespaceOf } from './object-meta.ts';
 import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 
@@ -56,9 +56,9 @@ export function createNginxRouter(deps: RouterDeps): Router {
   async function write(canary: Canary, current: Ingress | undefined, canaryWeight: number): Promise<Routes> {
     const ingress = await userIngress(canary);
     // Created by fledge: owned by the Canary. One fledge found in place (e.g. Flagger's) is taken over unowned.
-    const owner = current === undefined || isOwned(current, canary) ? canaryOwner(canary) : undefined;
+    const owner = current === undefined || isOwnedBy(current, canary) ? canaryOwner(canary) : undefined;
     const desired = buildCanaryIngress({ canary, ingress, prefix, canaryWeight, ...(owner ? { owner } : {}) });
-    if (current && !managed(current))
+    if (current && !isManaged(current))
       deps.log?.info({ ingress: `${namespaceOf(canary)}/${desired.metadata.name}` }, 'taking over canary Ingress');
     const stored = (await serverSideApply(objects, desired)) as unknown as Ingress;
     return routesOfCanaryIngress(stored, prefix, canary.spec.analysis.match);
@@ -69,7 +69,7 @@ export function createNginxRouter(deps: RouterDeps): Router {
       const current = await read(canary, canaryIngressName(canary));
       // Keep the weights in force: reconcile runs at every initialization, also mid-rollout after a restart.
       const routes =
-        current && managed(current)
+        current && isManaged(current)
           ? routesOfCanaryIngress(current, prefix, canary.spec.analysis.match)
           : ALL_TO_PRIMARY;
       return write(canary, current, routes.canary);
@@ -84,7 +84,7 @@ export function createNginxRouter(deps: RouterDeps): Router {
       const current = await read(canary, canaryIngressName(canary));
       // observe runs before the first reconcile creates (or takes over) the canary Ingress: nothing reaches the
       // canary yet, whatever a leftover copy says.
-      if (!current || !managed(current)) return ALL_TO_PRIMARY;
+      if (!current || !isManaged(current)) return ALL_TO_PRIMARY;
       return routesOfCanaryIngress(current, prefix, canary.spec.analysis.match);
     },
 
@@ -92,18 +92,9 @@ export function createNginxRouter(deps: RouterDeps): Router {
     // right away (same end state, no window where a deleted Canary still splits traffic).
     async finalize(canary) {
       const current = await read(canary, canaryIngressName(canary));
-      if (!current || current.metadata.annotations?.[MANAGED_ANNOTATION] !== canary.metadata.name) return;
+      if (!current || !isManagedFor(current, canary)) return;
       await objects.delete(current as unknown as KubernetesObject);
       deps.log?.info({ ingress: `${namespaceOf(canary)}/${current.metadata.name}` }, 'deleted canary Ingress');
     },
   };
-}
-
-function managed(ingress: Ingress): boolean {
-  return ingress.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined;
-}
-
-function isOwned(ingress: Ingress, canary: Canary): boolean {
-  const uid = (canary.metadata as { uid?: unknown }).uid;
-  return (ingress.metadata.ownerReferences ?? []).some((o) => o.kind === 'Canary' && o.uid === uid);
 }

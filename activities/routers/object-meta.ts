@@ -32,3 +32,24 @@ export function canaryOwner(canary: Canary): OwnerReference | undefined {
     blockOwnerDeletion: true,
   };
 }
+
+/** The metadata the ownership helpers read (any routing object). */
+interface Marked {
+  metadata: { annotations?: Record<string, string>; ownerReferences?: { kind?: string; uid?: string }[] };
+}
+
+/** fledge manages the object (created or took it over): it carries MANAGED_ANNOTATION. */
+export function isManaged(object: Marked): boolean {
+  return object.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined;
+}
+
+/** fledge manages the object for this Canary: MANAGED_ANNOTATION names it (what finalize may delete). */
+export function isManagedFor(object: Marked, canary: Canary): boolean {
+  return object.metadata.annotations?.[MANAGED_ANNOTATION] === canary.metadata.name;
+}
+
+/** The object has an owner reference to this Canary (by uid), so fledge may keep or set the controller reference. */
+export function isOwnedBy(object: Marked, canary: Canary): boolean {
+  const uid = (canary.metadata as { uid?: unknown }).uid;
+  return (object.metadata.ownerReferences ?? []).some((o) => o.kind === 'Canary' && o.uid === uid);
+}

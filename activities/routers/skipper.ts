@@ -10,7 +10,7 @@ import type { Routes } from '../../api/ports.ts';
 import { FAILURE, statusCode } from './errors.ts';
 import { RouteSpecError } from './httproute.ts';
 import type { Ingress } from './ingress.ts';
-import { MANAGED_ANNOTATION, canaryOwner, namespaceOf } from './object-meta.ts';
+import { canaryOwner, isManaged, isManagedFor, isOwnedBy, namespaceOf } from './object-meta.ts';
 import { serverSideApply } from './router.ts';
 import type { Router, RouterDeps } from './router.ts';
 import { buildSkipperIngress, isDisabled, routesOfSkipperIngress } from './skipper-ingress.ts';
@@ -60,7 +60,7 @@ export function createSkipperRouter(deps: RouterDeps): Router {
     if (!ingress)
       throw ApplicationFailure.retryable(`ingress ${name}.${namespaceOf(canary)} not found`, FAILURE.routeNotFound);
     // Created by fledge: owned by the Canary. One found in place (e.g. Flagger's) is taken over unowned.
-    const owner = current === undefined || isOwned(current, canary) ? canaryOwner(canary) : undefined;
+    const owner = current === undefined || isOwnedBy(current, canary) ? canaryOwner(canary) : undefined;
     const desired = buildSkipperIngress({
       canary,
       ingress,
@@ -69,7 +69,7 @@ export function createSkipperRouter(deps: RouterDeps): Router {
       disabled,
       ...(owner ? { owner } : {}),
     });
-    if (current && !managed(current))
+    if (current && !isManaged(current))
       deps.log?.info({ ingress: `${namespaceOf(canary)}/${desired.metadata.name}` }, 'taking over canary Ingress');
     const stored = (await serverSideApply(objects, desired)) as unknown as Ingress;
     return routesOfSkipperIngress(canary, JSON.parse(JSON.stringify(stored)) as Ingress);
@@ -80,7 +80,7 @@ export function createSkipperRouter(deps: RouterDeps): Router {
     // one keeps its weights and its False() (reconcile also runs mid-rollout, after a restart).
     async reconcile(canary) {
       const current = await readCopy(canary);
-      if (!current || !managed(current)) return write(canary, current, 100, 0, false);
+      if (!current || !isManaged(current)) return write(canary, current, 100, 0, false);
       const routes = routesOfSkipperIngress(canary, current);
       return write(canary, current, routes.primary, routes.canary, isDisabled(current));
     },
@@ -94,25 +94,16 @@ export function createSkipperRouter(deps: RouterDeps): Router {
     async getRoutes(canary) {
       const current = await readCopy(canary);
       // observe runs before the first reconcile creates (or takes over) the copy: nothing reaches the canary yet.
-      if (!current || !managed(current)) return ALL_TO_PRIMARY;
+      if (!current || !isManaged(current)) return ALL_TO_PRIMARY;
       return routesOfSkipperIngress(canary, current);
     },
 
     // Flagger deletes the canary Ingress on finalize; fledge only deletes the one it manages for this Canary.
     async finalize(canary) {
       const current = await readCopy(canary);
-      if (!current || current.metadata.annotations?.[MANAGED_ANNOTATION] !== canary.metadata.name) return;
+      if (!current || !isManagedFor(current, canary)) return;
       await objects.delete(current as unknown as KubernetesObject);
       deps.log?.info({ ingress: `${namespaceOf(canary)}/${current.metadata.name}` }, 'deleted canary Ingress');
     },
   };
-}
-
-function managed(ingress: Ingress): boolean {
-  return ingress.metadata.annotations?.[MANAGED_ANNOTATION] !== undefined;
-}
-
-function isOwned(ingress: Ingress, canary: Canary): boolean {
-  const uid = (canary.metadata as { uid?: unknown }).uid;
-  return (ingress.metadata.ownerReferences ?? []).some((o) => o.kind === 'Canary' && o.uid === uid);
 }
