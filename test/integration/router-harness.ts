@@ -105,7 +105,8 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
     },
     async deleteMidRollout(name) {
       const handle = await startRollout(running().env, name);
-      await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
+      // A loaded machine (other suites, 2 CPUs) can take long for the first step; a pass does not wait longer.
+      await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1, 120_000);
       await handle.signal('canaryDeleting');
       return (await handle.result()) as { deleted: boolean };
     },
