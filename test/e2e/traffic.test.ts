@@ -321,7 +321,11 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
     const canary = await stack.waitForPhase(ns, 'Failed', { timeoutMs: 120_000 });
     assert.equal(canary.status?.canaryWeight, 0);
     assert.equal(await primaryImage(stack, ns), OLD_IMAGE, 'the primary still runs the old version');
-    const messages = await eventMessages(stack, ns);
+    // The events of a tick are written beside its status, not before it: wait for the rollback's.
+    const messages = await eventually('the Canary failed! event', async () => {
+      const m = await eventMessages(stack, ns);
+      return m.some((e) => e.startsWith('Canary failed!')) ? m : undefined;
+    });
     const halt = messages
       .map((m) => /^Halt podinfo\.\S+ advancement error-rate (\d+\.\d\d) > 5$/.exec(m))
       .find(Boolean);
@@ -332,10 +336,6 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
     // of a 5xx series born inside the window. Above the threshold (the halt proves it) and below what a third of
     // the requests could give is what the measurement supports.
     assert.ok(rate > 5 && rate < 60, `measured error rate ${rate}%`);
-    assert.ok(
-      messages.some((m) => m.startsWith('Canary failed!')),
-      messages.join('\n'),
-    );
     // Prometheus scraped the pods themselves (discovered through the apiserver, on their IPs): podinfo's own
     // request counters, labelled with namespace and pod, show the canary pods' 5xx and the primary's none.
     const pods = await podRequests(ns);
