@@ -332,9 +332,9 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
     assert.ok(halt, `a Warning with the measured error rate:\n${messages.join('\n')}`);
     const rate = Number(halt[1]);
     // podinfo --random-error fails about a third of the requests, but the first check that halts can see less:
-    // at weight 10 the canary gets about two of hey's requests a second, and Prometheus' rate() ignores the first increment
-    // of a 5xx series born inside the window. Above the threshold (the halt proves it) and below what a third of
-    // the requests could give is what the measurement supports.
+    // at weight 10 the canary gets about two of hey's requests a second, and Prometheus' rate() ignores the first
+    // increment of a 5xx series born inside the window. Above the threshold (the halt proves it) and below what a
+    // third of the requests could give is what the measurement supports.
     assert.ok(rate > 5 && rate < 60, `measured error rate ${rate}%`);
     // Prometheus scraped the pods themselves (discovered through the apiserver, on their IPs): podinfo's own
     // request counters, labelled with namespace and pod, show the canary pods' 5xx and the primary's none.
