@@ -2,10 +2,13 @@
 // counters by their per-second rate, the harness writes them as OpenMetrics, backfills them into the TSDB with
 // `promtool tsdb create-blocks-from openmetrics` around "now", and starts Prometheus on that TSDB, so instant
 // queries evaluated at the current time see a steady, exactly known rate. With `scrapeTargets` it also scrapes
-// live exporters (the end-to-end stack's exporter), every `scrapeIntervalSeconds`.
+// live exporters (the end-to-end stack's exporter), every `scrapeIntervalSeconds`; `scrapeJobs` adds jobs of its
+// own (e.g. Kubernetes pod discovery), and `net` runs it inside the harness's network namespace (dev/netns.ts),
+// where it reaches pod IPs, with `url` a host loopback forwarder to it.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PodNetwork } from './netns.ts';
 import { freePort, makeTempDir, removeTempDir, spawnServer, waitReady } from './proc.ts';
 
 export interface CounterSpec {
@@ -20,8 +23,15 @@ export interface PrometheusOptions {
   counters?: CounterSpec[];
   /** host:port of exporters to scrape at /metrics (job `scrape`). */
   scrapeTargets?: string[];
-  /** Scrape interval of `scrapeTargets` (default 1 s). */
+  /** Scrape interval of `scrapeTargets` and `scrapeJobs` (default 1 s). */
   scrapeIntervalSeconds?: number;
+  /** More entries of `scrape_configs`, each a YAML list item (`- job_name: …`) indented by two spaces. */
+  scrapeJobs?: string[];
+  /**
+   * Run inside this network namespace (listening on its 127.0.0.1) instead of the host; `url` is then a host
+   * loopback forwarder. Host loopback targets must be made reachable inside (`net.exposeHostPort`) by the caller.
+   */
+  net?: PodNetwork;
   /** Contents of --web.config.file (basic_auth_users, …); none means no auth. */
   webConfig?: string;
   /** Authorization header of the readiness probe, when webConfig asks for auth. */
@@ -55,14 +65,17 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<Promethe
     writeFileSync(web, opts.webConfig);
     args.push(`--web.config.file=${web}`);
   }
-  const server = spawnServer({ name: 'prometheus', bin: 'prometheus', args, logFile: join(dir, 'prometheus.log') });
-  const url = `http://127.0.0.1:${port}`;
+  const spawnOpts = { name: 'prometheus', bin: 'prometheus', args, logFile: join(dir, 'prometheus.log') };
+  const server = opts.net ? opts.net.spawn(spawnOpts) : spawnServer(spawnOpts);
   const headers: Record<string, string> = opts.readyAuth ? { authorization: opts.readyAuth } : {};
+  let url = `http://127.0.0.1:${port}`;
   try {
+    if (opts.net) url = `http://127.0.0.1:${await opts.net.forwardToNamespace('127.0.0.1', port)}`;
     await waitReady(server, async () => (await fetch(`${url}/-/ready`, { headers })).status === 200, {
       timeoutMs: 60_000,
     });
   } catch (err) {
+    await server.stop();
     removeTempDir(dir);
     throw err;
   }
@@ -78,17 +91,19 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<Promethe
 
 function configText(opts: PrometheusOptions): string {
   const lines = ['global:', '  evaluation_interval: 1m'];
-  if (opts.scrapeTargets?.length) {
+  const jobs = opts.scrapeJobs ?? [];
+  if (opts.scrapeTargets?.length || jobs.length) {
     const every = `${opts.scrapeIntervalSeconds ?? 1}s`;
+    lines.push(`  scrape_interval: ${every}`, `  scrape_timeout: ${every}`, 'scrape_configs:');
+  }
+  if (opts.scrapeTargets?.length) {
     lines.push(
-      `  scrape_interval: ${every}`,
-      `  scrape_timeout: ${every}`,
-      'scrape_configs:',
       '  - job_name: scrape',
       '    static_configs:',
       `      - targets: [${opts.scrapeTargets.map((t) => `'${t}'`).join(', ')}]`,
     );
   }
+  lines.push(...jobs);
   return `${lines.join('\n')}\n`;
 }
 
@@ -116,4 +131,28 @@ function backfill(dir: string, tsdb: string, counters: CounterSpec[], opts: Prom
   const file = join(dir, 'series.om');
   writeFileSync(file, `${lines.join('\n')}\n`);
   execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', file, tsdb], { stdio: 'pipe' });
+}
+
+/**
+ * The `kubernetes-pods` scrape job of Flagger's chart (charts/flagger/templates/prometheus.yaml): pods kept when
+ * annotated `prometheus.io/scrape: "true"`, scraped on `prometheus.io/port` (and `prometheus.io/path`), labelled
+ * with the pod's labels plus `kubernetes_namespace` and `kubernetes_pod_name`, which the builtin metrics' queries
+ * select on. The chart discovers pods with `kubernetes_sd_configs`; Debian's Prometheus is built without it, so
+ * the targets come from `sdFile`, which dev/pod-discovery.ts keeps with the same `__meta_kubernetes_*` labels.
+ */
+export function kubernetesPodsJob(sdFile: string): string {
+  return `  - job_name: kubernetes-pods
+    file_sd_configs:
+      - { files: ['${sdFile}'], refresh_interval: 5s }
+    relabel_configs:
+      - { action: keep, regex: 'true', source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape] }
+      - { action: replace, regex: '(.+)', source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path], target_label: __metrics_path__ }
+      - action: replace
+        regex: '([^:]+)(?::\\d+)?;(\\d+)'
+        replacement: '$1:$2'
+        source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]
+        target_label: __address__
+      - { action: labelmap, regex: '__meta_kubernetes_pod_label_(.+)' }
+      - { action: replace, source_labels: [__meta_kubernetes_namespace], target_label: kubernetes_namespace }
+      - { action: replace, source_labels: [__meta_kubernetes_pod_name], target_label: kubernetes_pod_name }`;
 }

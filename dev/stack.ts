@@ -10,7 +10,8 @@
 //     marks each HTTPRoute generation Accepted, as a gateway controller would, so route readiness passes,
 //     With `gateway: 'traefik'` instead: real Traefik (dev/traefik.ts) in the harness's network namespace
 //     (dev/netns.ts), and the pod runner (dev/pod-runner.ts) serving each pod on its IP, so requests through
-//     `stack.traefik.url` really reach the primary or the canary.
+//     `stack.traefik.url` really reach the primary or the canary; Prometheus then runs in the namespace too and
+//     also scrapes Traefik and the pods (discovered through the apiserver, relabelled as Flagger's chart does).
 //   - N real controller processes, `node worker/main.ts --mode all`, each with its own /healthz, /readyz and
 //     /metrics port and a JSON log file in the stack's directory; with `supervise`, a controller that exits is
 //     started again on the same port and log file, with backoff, as a Deployment's pod would be (dev/supervisor.ts).
@@ -36,14 +37,15 @@ import {
   type ExitStatus,
   type Server,
 } from './proc.ts';
-import { startPrometheus, type PrometheusServer } from './prometheus.ts';
+import { kubernetesPodsJob, startPrometheus, type PrometheusServer } from './prometheus.ts';
 import { supervise, type RestartRecord, type SupervisionOptions, type Supervised } from './supervisor.ts';
 import { startTemporal, type TemporalOptions, type TemporalServer } from './temporal.ts';
 import { workflowBundlePath } from './workflow-bundle.ts';
 import { podinfoFixtureDir } from './fixtures.ts';
 import { startPodNetwork, type PodNetwork } from './netns.ts';
 import { startPodRunner, type PodRunner } from './pod-runner.ts';
-import { startTraefik, traefikGatewayManifest, type Traefik } from './traefik.ts';
+import { startPodDiscovery, type PodDiscovery } from './pod-discovery.ts';
+import { TRAEFIK_ADMIN_PORT, startTraefik, traefikGatewayManifest, type Traefik } from './traefik.ts';
 
 /** Flagger v1.44's podinfo fixture (Deployment + HPA) from the Go module cache (dev/fixtures.ts). */
 export const PODINFO_DIR = podinfoFixtureDir();
@@ -350,6 +352,35 @@ spec:
     - { name: http, protocol: HTTP, port: 80, allowedRoutes: { namespaces: { from: All } } }
 `;
 
+/**
+ * The stack's Prometheus for `gateway: 'traefik'`: inside the network namespace (url: a host loopback forwarder),
+ * scraping every second the exporter (`exporterTarget`, a host loopback address made reachable inside), Traefik's
+ * `/metrics` on its admin entrypoint, and every pod annotated `prometheus.io/scrape` on its IP (Flagger chart's
+ * `kubernetes-pods` job over the apiserver's pods, dev/pod-discovery.ts). Stop both returned parts.
+ */
+async function startNetnsPrometheus(
+  cluster: Cluster,
+  net: PodNetwork,
+  dir: string,
+  exporterTarget: string,
+): Promise<{ prometheus: PrometheusServer; discovery: PodDiscovery }> {
+  await net.exposeHostPort(Number(exporterTarget.split(':')[1]));
+  const sdFile = join(dir, 'pods.sd.json');
+  const discovery = await startPodDiscovery(cluster.kubeConfig, sdFile);
+  try {
+    const prometheus = await startPrometheus({
+      net,
+      scrapeTargets: [exporterTarget, `127.0.0.1:${TRAEFIK_ADMIN_PORT}`],
+      scrapeJobs: [kubernetesPodsJob(sdFile)],
+      scrapeIntervalSeconds: 1,
+    });
+    return { prometheus, discovery };
+  } catch (err) {
+    await discovery.stop();
+    throw err;
+  }
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = makeTempDir('stack');
   const stops: (() => Promise<void>)[] = [];
@@ -361,26 +392,25 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const exporter = startExporter();
     stops.push(() => new Promise<void>((r) => exporter.server.close(() => r())));
     const target = await exporter.ready;
-    // Prometheus scrapes Traefik's metrics too (through the admin forwarder, which starts later on this port).
-    const traefikAdminPort = opts.gateway === 'traefik' ? await freePort() : undefined;
-    const scrapeTargets = traefikAdminPort ? [target, `127.0.0.1:${traefikAdminPort}`] : [target];
-    const [cluster, temporal, prometheus, sharedBundle] = await Promise.all([
+    const traefikMode = opts.gateway === 'traefik';
+    // With Traefik, Prometheus runs inside the network namespace (started below), where pod IPs are reachable.
+    const [cluster, temporal, hostPrometheus, sharedBundle] = await Promise.all([
       startCluster({
         controllers: true,
         nodes: opts.nodes ?? 2,
         crds: opts.crds,
         // With real pod processes, a pod is Ready once its process listens, not before.
-        podReadiness: opts.gateway === 'traefik' ? 'runner' : 'kwok',
+        podReadiness: traefikMode ? 'runner' : 'kwok',
       }),
       startTemporal({ ui: opts.ui, ...opts.temporal }),
-      startPrometheus({ scrapeTargets, scrapeIntervalSeconds: 1 }),
+      traefikMode ? undefined : startPrometheus({ scrapeTargets: [target], scrapeIntervalSeconds: 1 }),
       workflowBundlePath(),
     ]);
     stops.push(
       () => cluster.stop(),
       () => temporal.stop(),
-      () => prometheus.stop(),
     );
+    if (hostPrometheus) stops.push(() => hostPrometheus.stop());
     // The stack's own copy: the shared cache drops a bundle as soon as someone edits workflows/ and bundles anew,
     // and a controller restarted later must run the code the stack started with (as a pod runs its image).
     const bundle = join(dir, 'workflow-bundle.js');
@@ -394,7 +424,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     let traefik: Traefik | undefined;
     let podNetwork: PodNetwork | undefined;
     let podRunner: PodRunner | undefined;
-    if (opts.gateway === 'traefik') {
+    let prometheus = hostPrometheus;
+    if (traefikMode) {
       const net = await startPodNetwork();
       podNetwork = net;
       stops.push(() => net.stop());
@@ -402,7 +433,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       podRunner = runner;
       stops.push(() => runner.stop());
       await cluster.kubectl(['apply', '-f', '-'], traefikGatewayManifest(GATEWAY.name, GATEWAY.namespace));
-      traefik = await startTraefik(cluster, net, { adminHostPort: traefikAdminPort });
+      // Traefik also makes the apiserver's loopback port answer inside, which pod discovery uses.
+      traefik = await startTraefik(cluster, net);
+      const p = await startNetnsPrometheus(cluster, net, dir, target);
+      prometheus = p.prometheus;
+      stops.push(
+        () => p.discovery.stop(),
+        () => p.prometheus.stop(),
+      );
     } else {
       await cluster.kubectl(['apply', '-f', '-'], GATEWAY_MANIFEST);
       const s = startGatewayStandin(cluster.kubeConfig);
@@ -410,6 +448,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       stops.push(() => s.stop());
     }
 
+    if (!prometheus) throw new Error('no Prometheus');
+    const prom = prometheus;
     const controllerEnv = {
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: temporal.namespace,
@@ -441,7 +481,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
             '--port',
             String(port),
             '--metrics-server',
-            prometheus.url,
+            prom.url,
             '--log-level',
             opts.logLevel ?? 'info',
             // Unused with TEMPORAL_ADDRESS set; in the arguments so scripts/test.sh's leftover check finds us.
@@ -527,7 +567,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           `sum(rate(http_request_duration_seconds_count{${sel}}[${METRIC_WINDOW}])) * 100`;
         const want = (Math.round((s.traffic.requests * s.traffic.successRate) / 100) / s.traffic.requests) * 100;
         await waitFor(
-          async () => Math.abs(((await promQuery(prometheus.url, q)) ?? -1) - want) < 1e-6,
+          async () => Math.abs(((await promQuery(prom.url, q)) ?? -1) - want) < 1e-6,
           `Prometheus reporting success rate ${want} for ${namespace}/${name}`,
           timeoutMs,
         );
@@ -538,7 +578,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       dir,
       cluster,
       temporalServer: temporal,
-      prometheus,
+      prometheus: prom,
       standin,
       traefik,
       podNetwork,

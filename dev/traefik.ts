@@ -48,15 +48,8 @@ spec:
 `;
 }
 
-/**
- * Starts Traefik in `net`; resolves once /ping answers through the forwarder (60 s at most). `adminHostPort`: the
- * host port of the admin forwarder (`adminUrl`), when a scrape config must name it before Traefik starts.
- */
-export async function startTraefik(
-  cluster: Cluster,
-  net: PodNetwork,
-  { adminHostPort }: { adminHostPort?: number } = {},
-): Promise<Traefik> {
+/** Starts Traefik in `net`; resolves once /ping answers through the forwarder (60 s at most). */
+export async function startTraefik(cluster: Cluster, net: PodNetwork): Promise<Traefik> {
   const apiPort = Number(new URL(cluster.server).port);
   await net.exposeHostPort(apiPort);
   const token = cluster.kubeConfig.getCurrentUser()?.token ?? '';
@@ -85,7 +78,7 @@ export async function startTraefik(
     ],
   });
   try {
-    const adminPort = await net.forwardToNamespace('127.0.0.1', TRAEFIK_ADMIN_PORT, adminHostPort);
+    const adminPort = await net.forwardToNamespace('127.0.0.1', TRAEFIK_ADMIN_PORT);
     const webPort = await net.forwardToNamespace('127.0.0.1', TRAEFIK_WEB_PORT);
     const adminUrl = `http://127.0.0.1:${adminPort}`;
     await waitReady(server, async () => (await fetch(`${adminUrl}/ping`)).ok, { timeoutMs: 60_000 });

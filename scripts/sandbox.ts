@@ -286,7 +286,7 @@ fledge sandbox is up.
   Canary            ${NAMESPACE}/podinfo: Gateway API (HTTPRoute on Gateway gateways/gateway), interval ${ANALYSIS.interval},
                     step ${ANALYSIS.stepWeight} % up to ${ANALYSIS.maxWeight} %, builtin request-success-rate and request-duration${traefik ? ",\n                    and error-rate: a MetricTemplate over Traefik's 5xx share of the canary" : ''}
 ${gatewayLines}
-  Metrics           Prometheus ${stack.prometheus.url} scraping a local exporter (healthy: analysis passes)
+  Metrics           Prometheus ${stack.prometheus.url} scraping a local exporter (healthy: analysis passes)${traefik ? ',\n                    Traefik and every pod annotated prometheus.io/scrape (its podinfo /metrics)' : ''}
   Controller        ${controller.url}/metrics, log ${controller.logFile}
                     supervised like a Deployment's pod: kill -9 it mid-rollout and it comes back, the rollout carries on
 

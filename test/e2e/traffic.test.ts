@@ -4,7 +4,9 @@
 // stand-in, marks the HTTPRoutes fledge writes Accepted and ResolvedRefs, which fledge's readiness gate waits for.
 //
 // A confirm-traffic-increase webhook served by this file holds the canary at each weight until the split has been
-// measured, so each measurement sees one weight.
+// measured, so each measurement sees one weight. The rollback test's load comes from fledge's load tester (run in
+// the namespace, dev/loadtester.ts) through a `hey` rollout webhook, and Prometheus (in the namespace as well)
+// scrapes Traefik and the pods.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, createServer, request, type Server as HttpServer } from 'node:http';
@@ -12,10 +14,12 @@ import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { GATEWAY, startStack, eventually, type Stack } from '../../dev/stack.ts';
 import { isLoopback, nonLoopbackListeners } from '../../dev/listeners.ts';
-import { TRAEFIK_CONTROLLER_NAME, traefikServices } from '../../dev/traefik.ts';
+import { TRAEFIK_CONTROLLER_NAME, TRAEFIK_WEB_PORT, traefikServices } from '../../dev/traefik.ts';
+import { startNetnsLoadTester, type NetnsLoadTester } from '../../dev/loadtester.ts';
 import { NEW_IMAGE, OLD_IMAGE, eventMessages, primaryImage, routeWeights } from './helpers.ts';
 
 let stack: Stack;
+let loadtester: NetnsLoadTester;
 let gate: HttpServer;
 let gateUrl = '';
 /** Per namespace: how many more times the gate answers 200 (Infinity: always). */
@@ -36,9 +40,11 @@ before(async () => {
   await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
   gateUrl = `http://127.0.0.1:${(gate.address() as AddressInfo).port}/gate`;
   stack = await startStack({ controllers: 1, gateway: 'traefik' });
+  loadtester = await startNetnsLoadTester(stack.podNetwork!);
 });
 after(async () => {
   agent.destroy();
+  await loadtester?.stop();
   await stack?.stop();
   await new Promise((r) => gate?.close(r));
 });
@@ -248,7 +254,7 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
     assert.deepEqual(nonLoopbackListeners(), []);
   });
 
-  it('a version whose pods run with --random-error is rolled back on the 5xx rate Traefik measured', async () => {
+  it("--random-error pods are rolled back on the 5xx rate Traefik measured of the load tester's hey; Prometheus scrapes the pods", async () => {
     const ns = await stack.createNamespace('errors');
     const host = { host: `${ns}.example.com` };
     // A MetricTemplate over Traefik's own series, as a Traefik user writes it: the canary Service's 5xx share.
@@ -283,55 +289,64 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
             thresholdRange: { max: 5 },
           },
         ],
+        // The only load of the rollout, as a Flagger user writes it for a gateway: the load tester runs `hey`
+        // against the Gateway's address with the route's host (the load tester runs beside Traefik, in the
+        // namespace), 2 workers × 10 requests a second.
+        webhooks: [
+          {
+            name: 'load-test',
+            type: 'rollout',
+            url: `${loadtester.url}/`,
+            timeout: '5s',
+            metadata: { cmd: `hey -z 1m -q 10 -c 2 -host ${host.host} http://127.0.0.1:${TRAEFIK_WEB_PORT}/` },
+          },
+        ],
       },
     });
-    // Load through the gateway for the whole rollout: 4 clients, one request every 100 ms each.
-    let loading = true;
-    const load = Promise.all(
-      Array.from({ length: 4 }, async () => {
-        while (loading) {
-          await get(host).catch(() => undefined);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }),
-    );
-    try {
-      // The new version and podinfo's --random-error flag, in one change of the pod template.
-      const container = {
-        name: 'podinfod',
-        image: NEW_IMAGE,
-        command: ['./podinfo', '--port=9898', '--port-metrics=9797', '--random-error=true'],
-      };
-      await stack.kubectl([
-        'patch',
-        '-n',
-        ns,
-        'deploy/podinfo',
-        '--type=strategic',
-        '-p',
-        JSON.stringify({ spec: { template: { spec: { containers: [container] } } } }),
-      ]);
-      const canary = await stack.waitForPhase(ns, 'Failed', { timeoutMs: 120_000 });
-      assert.equal(canary.status?.canaryWeight, 0);
-    } finally {
-      loading = false;
-      await load;
-    }
+    // The new version and podinfo's --random-error flag, in one change of the pod template.
+    const container = {
+      name: 'podinfod',
+      image: NEW_IMAGE,
+      command: ['./podinfo', '--port=9898', '--port-metrics=9797', '--random-error=true'],
+    };
+    await stack.kubectl([
+      'patch',
+      '-n',
+      ns,
+      'deploy/podinfo',
+      '--type=strategic',
+      '-p',
+      JSON.stringify({ spec: { template: { spec: { containers: [container] } } } }),
+    ]);
+    const canary = await stack.waitForPhase(ns, 'Failed', { timeoutMs: 120_000 });
+    assert.equal(canary.status?.canaryWeight, 0);
     assert.equal(await primaryImage(stack, ns), OLD_IMAGE, 'the primary still runs the old version');
-    const messages = await eventMessages(stack, ns);
+    // The events of a tick are written beside its status, not before it: wait for the rollback's.
+    const messages = await eventually('the Canary failed! event', async () => {
+      const m = await eventMessages(stack, ns);
+      return m.some((e) => e.startsWith('Canary failed!')) ? m : undefined;
+    });
     const halt = messages
       .map((m) => /^Halt podinfo\.\S+ advancement error-rate (\d+\.\d\d) > 5$/.exec(m))
       .find(Boolean);
     assert.ok(halt, `a Warning with the measured error rate:\n${messages.join('\n')}`);
     const rate = Number(halt[1]);
     // podinfo --random-error fails about a third of the requests, but the first check that halts can see less:
-    // at weight 10 the canary gets about one request a second, and Prometheus' rate() ignores the first increment
-    // of a 5xx series born inside the window. Above the threshold (the halt proves it) and below what a third of
-    // the requests could give is what the measurement supports.
+    // at weight 10 the canary gets about two of hey's requests a second, and Prometheus' rate() ignores the first
+    // increment of a 5xx series born inside the window. Above the threshold (the halt proves it) and below what a
+    // third of the requests could give is what the measurement supports.
     assert.ok(rate > 5 && rate < 60, `measured error rate ${rate}%`);
+    // Prometheus scraped the pods themselves (discovered through the apiserver, on their IPs): podinfo's own
+    // request counters, labelled with namespace and pod, show the canary pods' 5xx and the primary's none.
+    const pods = await podRequests(ns);
+    const canaryPod = /^podinfo-[0-9a-z]+-[0-9a-z]+$/;
+    const errorsOf = (re: RegExp) =>
+      pods.filter((p) => re.test(p.pod) && p.status === '500').reduce((n, p) => n + p.value, 0);
+    assert.ok(errorsOf(canaryPod) > 0, `canary pods' 5xx in Prometheus: ${JSON.stringify(pods)}`);
+    assert.equal(errorsOf(/^podinfo-primary-/), 0, JSON.stringify(pods));
     assert.ok(
-      messages.some((m) => m.startsWith('Canary failed!')),
-      messages.join('\n'),
+      pods.some((p) => p.pod.startsWith('podinfo-primary-') && p.status === '200' && p.value > 0),
+      `primary pods' requests in Prometheus: ${JSON.stringify(pods)}`,
     );
     // After the rollback every request reaches the primary again, which still runs the old version.
     await eventually('only the old version answers', async () => {
@@ -340,3 +355,20 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
     });
   });
 });
+
+/**
+ * podinfo's `http_requests_total` of `ns`'s pods as Prometheus last scraped them in the past 10 minutes (pods
+ * that are gone included): one entry per pod and status code.
+ */
+async function podRequests(ns: string): Promise<{ pod: string; status: string; value: number }[]> {
+  const query = `last_over_time(http_requests_total{kubernetes_namespace="${ns}"}[10m])`;
+  const res = await fetch(`${stack.prometheus.url}/api/v1/query?query=${encodeURIComponent(query)}`);
+  const body = (await res.json()) as {
+    data?: { result?: { metric: Record<string, string>; value: [number, string] }[] };
+  };
+  return (body.data?.result ?? []).map((r) => ({
+    pod: r.metric.kubernetes_pod_name ?? '',
+    status: r.metric.status ?? '',
+    value: Number(r.value[1]),
+  }));
+}
