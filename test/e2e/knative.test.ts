@@ -17,6 +17,7 @@ import {
   PRIMARY_REVISION_ANNOTATION,
   type KnativeService,
 } from '../../activities/routers/knative-service.ts';
+import { createKubeReader } from '../../activities/metrics/kube.ts';
 import { NEW_IMAGE } from './helpers.ts';
 
 /** A template annotation that makes the stand-in report the revision as never ready. */
@@ -155,6 +156,9 @@ describe('knative provider end to end', { concurrency: true }, () => {
     assert.equal(done.status?.lastPromotedSpec, 'podinfo-00002');
     // fledge's own traffic edits made no revision, so no further rollout either.
     assert.deepEqual(standin.revisions(ns, 'podinfo'), ['podinfo-00001', 'podinfo-00002']);
+    // Builtin metrics select the latest created revision (Flagger's model.Route for Knative).
+    const facts = await createKubeReader(stack.kubeConfig).canary({ namespace: ns, name: 'podinfo' });
+    assert.equal(facts.route, 'podinfo-00002');
   });
 
   it('rollback: a revision that never gets ready gets no traffic; past the progress deadline the primary keeps it all', async () => {

@@ -22,6 +22,8 @@ import {
 import { decideRevision, knativeState } from '../../worker/revision.ts';
 import { describeTraffic, resolveTraffic } from '../../dev/knative-standin.ts';
 import { readFixture } from '../../dev/fixtures.ts';
+import { observerFor } from '../../activities/metrics/observers/index.ts';
+import { renderQuery } from '../../activities/metrics/template.ts';
 
 function service(over: Partial<KnativeService> = {}, annotations?: Record<string, string>): KnativeService {
   return {
@@ -275,6 +277,33 @@ test("Flagger's Knative tutorial Canary is valid as published", () => {
   const parsed = parseCanary(canary);
   assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.errors));
   assert.equal(parsed.canary.spec.provider, 'knative');
+});
+
+test("builtin metrics: Flagger's Knative observer, Kourier's Envoy cluster of the canary revision", () => {
+  const o = observerFor('knative');
+  assert.equal(o.name, 'knative');
+  const model = {
+    name: 'podinfo',
+    namespace: 'test',
+    target: 'podinfo',
+    service: 'podinfo',
+    ingress: 'podinfo',
+    route: 'podinfo-00002',
+    interval: '1m',
+    variables: {},
+  };
+  const oneLine = (q: string) => renderQuery(q, model).replace(/\s+/g, ' ').trim();
+  const cluster = 'envoy_cluster_name=~"test/podinfo-00002"';
+  assert.equal(
+    oneLine(o.successRate),
+    `sum(rate(envoy_cluster_upstream_rq{${cluster}, envoy_response_code!~"5.*"}[1m])) / ` +
+      `sum(rate(envoy_cluster_upstream_rq{${cluster}}[1m])) * 100`,
+  );
+  assert.equal(
+    oneLine(o.duration),
+    `histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{${cluster}}[1m])) by (le))`,
+  );
+  assert.equal(o.durationUnit, 'ms');
 });
 
 test('stand-in routes: latestRevision resolved to the latest ready revision, no traffic block = 100 % to it', () => {
