@@ -3,7 +3,6 @@
 // revision its `flagger.app/primary-revision` annotation names, the canary its latest created revision, and a
 // revision's readiness is its Ready condition. The revision identity fledge fences with is the revision's name
 // (`status.latestCreatedRevisionName`), as Flagger's lastAppliedSpec is. The traffic split is the knative router's.
-import type { Canary } from '../../api/canary.ts';
 import type { PromoteResult, Readiness, Revision } from '../../api/ports.ts';
 import { knativeClient, type KnativeClient } from '../routers/knative.ts';
 import {
@@ -80,9 +79,4 @@ export function createKnativeTarget(kube: KubeConfig, client: KnativeClient = kn
       return { primary, canary: await revision(ns, svc.status?.latestCreatedRevisionName) };
     },
   };
-}
-
-/** Canary helper: the target's namespace and name. */
-export function knativeTargetOf(canary: Canary): { namespace: string; name: string } {
-  return { namespace: canary.metadata.namespace ?? '', name: canary.spec.targetRef.name };
 }
