@@ -397,6 +397,7 @@ export const SUPPORTED_PROVIDERS = [
   'gatewayapi:v1beta1',
   'gloo',
   'istio',
+  'knative',
   'kubernetes',
   'kuma',
   'linkerd',
@@ -471,15 +472,32 @@ export const GATEWAY_REFS_REQUIRED = 'GatewayRefs must be specified when using G
 /** Flagger's legacy App Mesh router refuses a Canary without `service.meshName` with this text (pkg/router/appmesh.go). */
 export const MESH_NAME_REQUIRED = 'mesh name cannot be empty';
 
-function providerIssues(spec: SpecShape): Issue[] {
-  const p = spec.provider;
-  if (p === undefined || (SUPPORTED_PROVIDERS as readonly string[]).includes(p)) return [];
-  return [
-    {
-      path: ['provider'],
-      message: `provider "${p}" is not yet supported by fledge (supported: ${SUPPORTED_LIST})`,
-    },
-  ];
+/** The apiVersion of a Knative Service target (Flagger's `IsKnativeService`: kind Service of this version). */
+export const KNATIVE_SERVICE_API_VERSION = 'serving.knative.dev/v1';
+
+/** A `kind: Service` targetRef of Knative Serving (`serving.knative.dev/v1`), as opposed to a core Service. */
+export function isKnativeService(ref: { apiVersion?: string; kind?: string } | undefined): boolean {
+  return ref?.kind === 'Service' && ref.apiVersion === KNATIVE_SERVICE_API_VERSION;
+}
+
+/**
+ * A Knative Service target goes with the knative provider and nothing else, and has no autoscaler (Knative scales
+ * its revisions); Flagger's verifyKnativeCanary, with its texts.
+ */
+function knativeIssues(spec: SpecShape): Issue[] {
+  const knativeTarget = isKnativeService(spec.targetRef);
+  if (knativeTarget !== (spec.provider === 'knative'))
+    return [
+      knativeTarget
+        ? { path: ['provider'], message: `can't use ${spec.provider} provider with Knative Service as target` }
+        : {
+            path: ['targetRef'],
+            message: `can't use ${spec.targetRef.apiVersion}/${spec.targetRef.kind} as target if provider is set to knative`,
+          },
+    ];
+  if (knativeTarget && spec.autoscalerRef)
+    return [{ path: ['autoscalerRef'], message: "can't use autoscaler with Knative Service" }];
+  return [];
 }
 
 function serviceIssues(spec: SpecShape): Issue[] {
@@ -543,7 +561,7 @@ function strategyIssues(spec: SpecShape): Issue[] {
 
 export const CanarySpecSchema = CanarySpecObject.superRefine((spec, ctx) => {
   for (const issue of [
-    ...providerIssues(spec),
+    ...knativeIssues(spec),
     ...serviceIssues(spec),
     ...ingressIssues(spec),
     ...routeRefIssues(spec),

@@ -154,11 +154,11 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
 }
 
 /**
- * Providers whose routers only split by weight (Flagger's SMI, Skipper, APISIX, Traefik and Kuma routers): no A/B
- * match, no mirror.
+ * Providers whose routers only split by weight (Flagger's SMI, Skipper, APISIX, Traefik, Kuma and Knative routers):
+ * no A/B match, no mirror.
  */
 function ignoresMatch(provider: string | undefined): boolean {
-  return isSmi(provider) || ['skipper', 'apisix', 'traefik', 'kuma'].includes(provider ?? '');
+  return isSmi(provider) || ['skipper', 'apisix', 'traefik', 'kuma', 'knative'].includes(provider ?? '');
 }
 
 function isAppMesh(provider: string | undefined): boolean {

@@ -29,6 +29,7 @@ export const FIXTURE_MODULES = {
   contour: 'github.com/projectcontour/contour',
   traefik: 'github.com/traefik/traefik/v3',
   keda: 'github.com/kedacore/keda/v2',
+  knative: 'knative.dev/serving',
 } as const;
 
 export type FixtureModule = keyof typeof FIXTURE_MODULES;
@@ -304,6 +305,14 @@ export function contourCrdFiles(): string[] {
 /** KEDA v2.21.0's ScaledObject CRD (`keda.sh/v1alpha1`), the only KEDA kind fledge reads and writes. */
 export function kedaCrdFiles(): string[] {
   return [fixturePath('keda', 'config/crd/bases/keda.sh_scaledobjects.yaml')];
+}
+
+/**
+ * Knative Serving v0.49.1's Service and Revision CRDs (`serving.knative.dev/v1`, full schemas, status subresource):
+ * what the knative provider reads and writes. Knative's own controller is not part of them.
+ */
+export function knativeCrdFiles(): string[] {
+  return ['service.yaml', 'revision.yaml'].map((f) => fixturePath('knative', `config/core/300-resources/${f}`));
 }
 
 /** Traefik v3.6.12's CRDs (TraefikService, IngressRoute and the others of traefik.io), one multi-document file. */

@@ -57,6 +57,8 @@ export interface TargetState {
   configs: Record<string, string>;
   /** A Service target's spec: its hash is the revision (no pod template, no configs). */
   service?: V1ServiceSpec;
+  /** A Knative Service target's latest created revision name: that name is the revision (Flagger's lastAppliedSpec). */
+  knative?: string;
 }
 
 /**
@@ -65,6 +67,22 @@ export interface TargetState {
  */
 export function serviceState(svc: V1Service): TargetState {
   return { generation: svc.metadata?.generation ?? 0, template: undefined, configs: {}, service: svc.spec ?? {} };
+}
+
+/**
+ * The state of a Knative Service target: its latest created revision (Knative names a new one for every template
+ * change; traffic edits, fledge's own among them, create none). No generation fence: the name decides alone.
+ */
+export function knativeState(svc: {
+  metadata?: { generation?: number };
+  status?: { latestCreatedRevisionName?: string };
+}): TargetState {
+  return {
+    generation: svc.metadata?.generation ?? 0,
+    template: undefined,
+    configs: {},
+    knative: svc.status?.latestCreatedRevisionName ?? '',
+  };
 }
 
 export interface CanaryRevisionStatus {
@@ -83,9 +101,12 @@ export function decideRevision(
   status: CanaryRevisionStatus,
 ): Decision {
   const digest = configsDigest(target.configs);
-  if (!target.service && mark && mark.generation === target.generation && mark.configs === digest)
+  const fenced = !target.service && target.knative === undefined;
+  if (fenced && mark && mark.generation === target.generation && mark.configs === digest)
     return { signal: false, why: 'generation and configs unchanged', mark };
-  const hash = target.service ? serviceRevisionHash(target.service) : revisionHash(target.template, target.configs);
+  const hash =
+    target.knative ??
+    (target.service ? serviceRevisionHash(target.service) : revisionHash(target.template, target.configs));
   const next: RevisionMark = { generation: target.generation, configs: digest, hash };
   if (mark && mark.hash === hash) return { signal: false, why: 'same pod template and configs', mark: next };
   if (!mark && status.lastAppliedSpec === hash) return { signal: false, why: 'revision already applied', mark: next };

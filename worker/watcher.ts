@@ -1,5 +1,5 @@
-// The watcher: informers on Canaries, Deployments, DaemonSets, Services (Service targets), ConfigMaps and Secrets
-// turn cluster changes into workflow messages the moment they happen (Flagger polls). It keeps no state a restart
+// The watcher: informers on Canaries, Deployments, DaemonSets, Services (Service targets), ConfigMaps, Secrets and
+// the Knative Services Canaries target (one watch each, started on first sight) turn cluster changes into workflow messages the moment they happen (Flagger polls). It keeps no state a restart
 // could lose: revisions are fenced by an annotation on the Canary, duplicates are no-ops in the workflow, and a
 // re-list replays everything.
 import {
@@ -50,12 +50,15 @@ import {
   OBSERVED_ANNOTATION,
   decideRevision,
   formatMark,
+  knativeState,
   parseMark,
   serviceState,
   type RevisionMark,
   type TargetState,
 } from './revision.ts';
 import { isServiceTarget } from '../activities/kubernetes/service-target.ts';
+import { isKnativeService } from '../api/canary.ts';
+import type { KnativeService } from '../activities/routers/knative-service.ts';
 
 export interface WatcherOptions {
   kube: KubeConfig;
@@ -284,6 +287,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
 
   async function onCanaryDeleted(c: RawCanary): Promise<void> {
     canaryGenerations.delete(c.metadata.uid);
+    pruneKnativeWatches();
     writtenMarks.delete(c.metadata.uid);
     const ref = refOf(c);
     clearTimeout(deletingRetries.get(`${ref.namespace}/${ref.name}`)?.timer);
@@ -299,8 +303,11 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   /** Is the Canary's target (with its configs) at a new revision? Then signal-with-start, and move the fence. */
   async function evaluate(c: RawCanary, specEdited = false): Promise<void> {
     const ref = refOf(c);
-    const service = serviceTargetOf(c);
-    const target = service ?? targetOf(c);
+    const knative = knativeTargetOf(c);
+    // Not listed yet (its first list brings us back), or no revision created yet (its status update will).
+    if (knative && (!knative.synced || (knative.svc && !knative.svc.status?.latestCreatedRevisionName))) return;
+    const service = knative ? undefined : serviceTargetOf(c);
+    const target = knative ? knative.svc : (service ?? targetOf(c));
     const bootstrap = !c.status?.phase;
     if (!target) {
       // A new Canary whose target is missing still gets its workflow: it reports the problem on the Canary.
@@ -308,7 +315,11 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         await signalWithStart(c, ref, { hash: '', generation: 0 }, 'bootstrap');
       return;
     }
-    const state = service ? serviceState(service) : await workloadState(c, target as Workload);
+    const state = knative
+      ? knativeState(target as KnativeService)
+      : service
+        ? serviceState(service)
+        : await workloadState(c, target as Workload);
     const previous = writtenMarks.get(c.metadata.uid) ?? parseMark(mark(c));
     const decision = decideRevision(state, previous, bootstrap ? {} : (c.status ?? {}));
     if (decision.signal) await signalWithStart(c, ref, decision.revision, bootstrap ? 'bootstrap' : 'new-revision');
@@ -386,6 +397,62 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     return get<V1Service>('service', c.metadata.namespace, ref.name);
   }
 
+  /**
+   * The Knative Service of a Canary that targets one, from its own watch (a field selector on the name, like the
+   * Secrets): started here on first sight and not awaited, so a cluster without Knative's CRDs holds up nothing
+   * (the watch retries with backoff and logs why). `synced`: the watch has listed, so a missing `svc` is missing.
+   */
+  function knativeTargetOf(c: RawCanary): { synced: boolean; svc: KnativeService | undefined } | undefined {
+    const ref = c.spec?.targetRef as { apiVersion?: string; kind?: string; name?: string } | undefined;
+    if (!ref?.name || !isKnativeService(ref)) return undefined;
+    const namespace = c.metadata.namespace;
+    const key = `${namespace}/${ref.name}`;
+    let w = knativeWatches.get(key);
+    if (!w && !stopped) {
+      const fieldSelector = `metadata.name=${ref.name}`;
+      const q = { group: 'serving.knative.dev', version: 'v1', plural: 'services', namespace };
+      const handler = guard<KubernetesObject>('knative service', (o) => onKnativeService(o));
+      w = new ManagedInformer(
+        opts.kube,
+        `/apis/serving.knative.dev/v1/namespaces/${namespace}/services`,
+        () =>
+          custom.listNamespacedCustomObject({ ...q, fieldSelector }) as Promise<KubernetesListObject<KubernetesObject>>,
+        { upsert: handler, remove: handler },
+        log.child({ watch: `knative service ${key}` }),
+        { ...informerOptions(), fieldSelector },
+      );
+      knativeWatches.set(key, w);
+      // Once listed, look again: a Service that does not exist sends no event.
+      void w.start().then(() => onKnativeService({ metadata: { namespace, name: ref.name } }));
+    }
+    const svc = w?.informer.get(ref.name, namespace) as KnativeService | undefined;
+    return { synced: Boolean(svc) || (w?.synced ?? false), svc };
+  }
+
+  function onKnativeService(o: KubernetesObject): void {
+    const ns = o.metadata?.namespace ?? '';
+    for (const c of canariesOf(ns)) {
+      const ref = c.spec?.targetRef as { apiVersion?: string; kind?: string; name?: string } | undefined;
+      if (isKnativeService(ref) && ref?.name === o.metadata?.name)
+        enqueue(refOf(c), 'knative service change', () => evaluate(latest(c)));
+    }
+  }
+
+  /** Stops the Knative Service watches no Canary targets any more. */
+  function pruneKnativeWatches(): void {
+    const wanted = new Set(
+      list<RawCanary>('canary').flatMap((c) => {
+        const ref = c.spec?.targetRef as { apiVersion?: string; kind?: string; name?: string } | undefined;
+        return isKnativeService(ref) && ref?.name ? [`${c.metadata.namespace}/${ref.name}`] : [];
+      }),
+    );
+    for (const [key, w] of knativeWatches)
+      if (!wanted.has(key)) {
+        knativeWatches.delete(key);
+        void w.stop();
+      }
+  }
+
   function onTarget(kind: 'Deployment' | 'DaemonSet' | 'Service', w: KubernetesObject): void {
     const ns = w.metadata?.namespace ?? '';
     for (const c of canariesOf(ns)) {
@@ -431,6 +498,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
   // -------------------------------------------------------------------------------------------------------
 
   const secretWatches = new Map<string, ManagedInformer>();
+  const knativeWatches = new Map<string, ManagedInformer>();
   const apps = opts.kube.makeApiClient(AppsV1Api);
   const core = opts.kube.makeApiClient(CoreV1Api);
   const custom = opts.kube.makeApiClient(CustomObjectsApi);
@@ -496,7 +564,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     async stop() {
       stopped = true;
       for (const r of deletingRetries.values()) clearTimeout(r.timer);
-      await Promise.all([...watches, ...secretWatches.values()].map((w) => w.stop()));
+      await Promise.all([...watches, ...secretWatches.values(), ...knativeWatches.values()].map((w) => w.stop()));
       await Promise.allSettled([...queues.values()]);
     },
   };
@@ -582,6 +650,8 @@ class ManagedInformer {
   private delay: number;
   private stopped = false;
   private failed = false;
+  /** The first list succeeded: the cache holds every object there was. */
+  synced = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly watchdog: NodeJS.Timeout;
   private readonly log: Logger;
@@ -620,7 +690,10 @@ class ManagedInformer {
     if (this.stopped) return;
     this.failed = false;
     await this.informer.start();
-    if (!this.failed) this.ready();
+    if (!this.failed) {
+      this.synced = true;
+      this.ready();
+    }
   }
 
   private onError(err: unknown): void {

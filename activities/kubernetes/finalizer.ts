@@ -4,7 +4,7 @@
 import type { V1DaemonSet, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import type { Provider } from '../../api/canary.ts';
+import { isKnativeService, type Provider } from '../../api/canary.ts';
 import type { CanaryEvent, CanaryRef } from '../../api/ports.ts';
 import { parseCanary, serviceNames } from '../../api/validate.ts';
 import { CANARIES, GROUP, VERSION, apply, isNotFound, mergePatch, readOptional, type Kube } from './client.ts';
@@ -106,8 +106,9 @@ export async function finalizeCanary(kube: Kube, raw: RawCanary, o: FinalizeOpti
     if (restored) o.log.info({ canary: id, kind: targetRef.kind }, 'target reverted and ready');
     if (restored && parsed.ok && parsed.canary.spec.service)
       await revertApex(kube, raw, serviceNames(parsed.canary).apex, restored, o);
-  } else if (!isServiceTarget(targetRef)) {
-    // A Service target has nothing to revert (Flagger's ServiceController.Finalize is a no-op).
+  } else if (!isServiceTarget(targetRef) && !isKnativeService(targetRef)) {
+    // A Service target has nothing to revert (Flagger's ServiceController.Finalize is a no-op), nor has a Knative
+    // Service (KnativeController.Finalize): the knative router's finalize puts its traffic back.
     o.log.warn({ canary: id }, 'finalizer: target kind not supported, nothing to revert');
   }
   if (parsed.ok && o.finalizeRoutes) await finalizeRoutes(ref, o);

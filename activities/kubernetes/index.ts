@@ -16,7 +16,7 @@ import type {
   TargetInput,
   TargetsPort,
 } from '../../api/ports.ts';
-import type { Canary } from '../../api/canary.ts';
+import { isKnativeService, type Canary } from '../../api/canary.ts';
 import { parseCanary, parseCanaryForRouting } from '../../api/validate.ts';
 import type { Provider } from '../../api/canary.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
@@ -35,6 +35,8 @@ import {
   readService,
   serviceRevisionHash,
 } from './service-target.ts';
+import { createKnativeTarget } from './knative-target.ts';
+import type { KnativeService } from '../routers/knative-service.ts';
 import { pauseTargetScaledObject, readScaledObject, reconcilePrimaryScaledObject } from './scaledobject.ts';
 import {
   canaryEvent,
@@ -265,6 +267,21 @@ export function createKubernetesActivities(
     return { raw, canary, target };
   }
 
+  const knative = createKnativeTarget(deps.kube);
+
+  /**
+   * The Canary and its Knative Service when `targetRef` is one (knative-target.ts), else undefined. A missing
+   * Service: the Promoted condition and a Warning say so, and a `TargetNotFound` failure.
+   */
+  async function resolveKnative(ref: CanaryRef, { raw, canary }: Loaded): Promise<KnativeService | undefined> {
+    if (!isKnativeService(canary.spec.targetRef)) return undefined;
+    const svc = await knative.read(ref.namespace, canary.spec.targetRef.name);
+    if (svc) return svc;
+    const message = `knative service ${canary.spec.targetRef.name}.${ref.namespace} not found`;
+    await reportProblem(raw, 'TargetNotFound', message);
+    throw targetNotFound(message);
+  }
+
   /** A Service target is always ready once it exists (Flagger's ServiceController.IsPrimaryReady/IsCanaryReady). */
   async function serviceReadiness(ref: CanaryRef, name: string): Promise<{ primary: Readiness; canary: Readiness }> {
     if (await readService(kube, ref.namespace, name)) return { primary: { ready: true }, canary: { ready: true } };
@@ -299,6 +316,13 @@ export function createKubernetesActivities(
       const view = parsed.ok ? { ok: true as const, canary: parsed.canary } : parseCanaryForRouting(raw, parseOptions);
       if (!view.ok) return { found: true, spec, ...unknownReadiness('invalid spec'), status, generation };
       const routes = options.getRoutes ? await options.getRoutes({ canary: ref }) : ALL_PRIMARY;
+      if (isKnativeService(view.canary.spec.targetRef)) {
+        const svc = await knative.read(ref.namespace, view.canary.spec.targetRef.name);
+        const ready = svc
+          ? await knative.readiness(svc)
+          : unknownReadiness(`knative service ${view.canary.spec.targetRef.name} not found`);
+        return { found: true, spec, ...ready, routes, status, generation };
+      }
       if (isServiceTarget(view.canary.spec.targetRef)) {
         const ready = await serviceReadiness(ref, view.canary.spec.targetRef.name);
         return { found: true, spec, ...ready, routes, status, generation };
@@ -316,6 +340,13 @@ export function createKubernetesActivities(
 
     async initializePrimary({ canary, revision }: TargetInput) {
       const loaded = await load(canary);
+      const ksvc = await resolveKnative(canary, loaded);
+      if (ksvc) {
+        await ensureFinalizer(kube, loaded.raw, loaded.canary.spec.revertOnDeletion);
+        if (!(await knative.initialize(loaded.raw, ksvc, revision)))
+          throw new Error(`knative service ${ksvc.metadata.name}.${canary.namespace} has no revision yet`);
+        return;
+      }
       const service = await resolveServiceTarget(canary, loaded);
       if (service) {
         await ensureFinalizer(kube, service.raw, service.canary.spec.revertOnDeletion);
@@ -331,6 +362,8 @@ export function createKubernetesActivities(
 
     async promotePrimary({ canary, revision }: TargetInput): Promise<PromoteResult> {
       const loaded = await load(canary);
+      const ksvc = await resolveKnative(canary, loaded);
+      if (ksvc) return knative.promote(ksvc, revision);
       const service = await resolveServiceTarget(canary, loaded);
       if (service) return promoteService(service, revision);
       const r = await resolve(canary, false, loaded);
@@ -348,6 +381,8 @@ export function createKubernetesActivities(
       // A Service target is not scaled; a new revision's "scale up" brings `<name>-canary` in line (Flagger's
       // Initialize runs at every tick), a rollback leaves it as it is.
       const loaded = await load(canary, true);
+      // Knative scales its revisions itself (Flagger's ScaleToZero/ScaleFromZero are no-ops for it).
+      if (await resolveKnative(canary, loaded)) return;
       const service = await resolveServiceTarget(canary, loaded);
       if (service) {
         if (direction === 'up') await initializeServiceTarget(kube, service.raw, service.canary, service.target);
@@ -363,6 +398,8 @@ export function createKubernetesActivities(
 
     async checkReadiness({ canary }: TargetInput) {
       const loaded = await load(canary);
+      const ksvc = await resolveKnative(canary, loaded);
+      if (ksvc) return knative.readiness(ksvc);
       const service = await resolveServiceTarget(canary, loaded);
       if (service) return serviceReadiness(canary, service.target.metadata!.name!);
       return readinessOf(await resolve(canary, false, loaded));
@@ -371,7 +408,7 @@ export function createKubernetesActivities(
     async reconcileServices({ canary }) {
       // A Service target has no generated Services (Flagger's KubernetesNoopRouter).
       const loaded = await load(canary);
-      if (await resolveServiceTarget(canary, loaded)) return;
+      if ((await resolveKnative(canary, loaded)) || (await resolveServiceTarget(canary, loaded))) return;
       const r = await resolve(canary, false, loaded);
       if (!r.canary.spec.service) return;
       const plan = servicePlan(r.raw, r.canary, r.selector, r.target.spec?.template?.spec?.containers);

@@ -5,6 +5,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { ApplicationFailure } from '@temporalio/common';
 import { MetricTemplateSpecSchema, type MetricTemplateSpec } from '../../api/metric-template.ts';
 import type { CanaryRef } from '../../api/ports.ts';
+import { isKnativeService } from '../../api/canary.ts';
 import { errorText } from './errors.ts';
 
 /** The parts of a Canary that metric analysis needs, with Flagger's fallbacks applied. */
@@ -42,7 +43,20 @@ export function createKubeReader(kube: KubeConfig): KubeReader {
         if (err instanceof NotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'CanaryNotFound');
         throw err;
       });
-      return canaryFacts(ref, raw);
+      const facts = canaryFacts(ref, raw);
+      // A Knative target's canary is its latest created revision: builtin metrics select it by `route` (Flagger
+      // sets the model's Route to LatestCreatedRevisionName).
+      if (!isKnativeService((raw as RawCanary)?.spec?.targetRef)) return facts;
+      const svc = (await get(`Knative Service ${ref.namespace}/${facts.target}`, () =>
+        custom.getNamespacedCustomObject({
+          group: 'serving.knative.dev',
+          version: 'v1',
+          namespace: ref.namespace,
+          plural: 'services',
+          name: facts.target,
+        }),
+      )) as { status?: { latestCreatedRevisionName?: string } };
+      return { ...facts, route: svc.status?.latestCreatedRevisionName || facts.route };
     },
     async template(namespace, name) {
       const raw = (await get(`metrictemplates.flagger.app "${name}"`, () =>
@@ -78,7 +92,7 @@ interface RawCanary {
   spec?: {
     provider?: string;
     metricsServer?: string;
-    targetRef?: { name?: string };
+    targetRef?: { apiVersion?: string; kind?: string; name?: string };
     service?: { name?: string };
     ingressRef?: { name?: string };
     routeRef?: { name?: string };

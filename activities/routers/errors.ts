@@ -6,7 +6,6 @@ import { RouteSpecError } from './httproute.ts';
 export const FAILURE = {
   invalidSpec: 'InvalidSpec',
   canaryNotFound: 'CanaryNotFound',
-  unsupportedProvider: 'UnsupportedProvider',
   routeRejected: 'RouteRejected',
   routeNotReady: 'RouteNotReady',
   routeNotFound: 'RouteNotFound',

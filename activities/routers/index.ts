@@ -14,7 +14,7 @@ import { routerFor } from './registry.ts';
 import type { Router, RouterDeps } from './router.ts';
 
 export type { Router, RouterDeps } from './router.ts';
-export { routerFor, ROUTER_NAMES, RESERVED_PROVIDERS } from './registry.ts';
+export { routerFor, ROUTER_NAMES } from './registry.ts';
 
 const ALL_TO_PRIMARY: Routes = { primary: 100, canary: 0, mirrored: false };
 

@@ -1,7 +1,7 @@
-// Routers by provider name. Names fledge does not implement yet are reserved (a clear "not supported yet"),
-// names Flagger never had are a validation error: never a silent fallback to some other router.
+// Routers by provider name: one for every provider Flagger v1.44 has. Names Flagger never had are a validation
+// error: never a silent fallback to some other router.
 import { ApplicationFailure } from '@temporalio/common';
-import { FLAGGER_PROVIDERS, SUPPORTED_LIST } from '../../api/canary.ts';
+import { SUPPORTED_LIST } from '../../api/canary.ts';
 import { createApisixRouter } from './apisix.ts';
 import { createAppMeshRouter } from './appmesh.ts';
 import { FAILURE } from './errors.ts';
@@ -9,6 +9,7 @@ import { createContourRouter } from './contour.ts';
 import { createGatewayApiRouter } from './gateway-api.ts';
 import { createGlooRouter } from './gloo.ts';
 import { createIstioRouter } from './istio.ts';
+import { createKnativeRouter } from './knative.ts';
 import { createKubernetesRouter } from './kubernetes.ts';
 import { createSkipperRouter } from './skipper.ts';
 import { createKumaRouter } from './kuma.ts';
@@ -27,6 +28,7 @@ const FACTORIES = {
   gatewayapi: (deps: RouterDeps) => createGatewayApiRouter({ ...deps, version: 'v1' }),
   gloo: (deps: RouterDeps) => createGlooRouter(deps),
   istio: (deps: RouterDeps) => createIstioRouter(deps),
+  knative: (deps: RouterDeps) => createKnativeRouter(deps),
   kubernetes: (deps: RouterDeps) => createKubernetesRouter(deps),
   kuma: (deps: RouterDeps) => createKumaRouter(deps),
   // SMI TrafficSplit versions as Flagger's factory maps them: linkerd → v1alpha1, osm → v1alpha2.
@@ -44,21 +46,13 @@ const FACTORIES = {
 export type RouterName = keyof typeof FACTORIES;
 export const ROUTER_NAMES = Object.keys(FACTORIES) as RouterName[];
 
-/** Flagger v1.44 provider names fledge reserves for later routers. */
-export const RESERVED_PROVIDERS: readonly string[] = FLAGGER_PROVIDERS.filter((p) => !(p in FACTORIES));
-
 export function isRouterName(name: string): name is RouterName {
   return Object.hasOwn(FACTORIES, name);
 }
 
-/** The router of a provider; throws a non-retryable ApplicationFailure for reserved and unknown names. */
+/** The router of a provider; throws a non-retryable ApplicationFailure (InvalidSpec) for an unknown name. */
 export function routerFor(provider: string, deps: RouterDeps): Router {
   if (isRouterName(provider)) return FACTORIES[provider](deps);
-  if (RESERVED_PROVIDERS.includes(provider))
-    throw ApplicationFailure.nonRetryable(
-      `provider "${provider}" is not supported yet by fledge (supported: ${SUPPORTED_LIST})`,
-      FAILURE.unsupportedProvider,
-    );
   throw ApplicationFailure.nonRetryable(
     `unknown provider "${provider}" (supported: ${SUPPORTED_LIST})`,
     FAILURE.invalidSpec,

@@ -65,6 +65,8 @@ const USED_VERBS: Record<string, string[]> = {
   'trafficroutes.kuma.io': ['create', 'delete', 'get', 'patch'],
   'upstreams.gloo.solo.io': ['create', 'delete', 'get', 'patch'],
   'routetables.gateway.solo.io': ['create', 'delete', 'get', 'patch'],
+  'services.serving.knative.dev': ['get', 'list', 'patch', 'watch'],
+  'revisions.serving.knative.dev': ['get'],
 };
 
 /** What `as` may do in `ns` (`kubectl auth can-i --list`), less what every authenticated user may do. */

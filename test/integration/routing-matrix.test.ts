@@ -17,7 +17,15 @@ import { SUPPORTED_PROVIDERS } from '../../api/canary.ts';
 import type { Routes } from '../../api/ports.ts';
 import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { contourCrdFiles, flaggerApiCrdFiles, istioCrdFile, traefikCrdFiles } from '../../dev/fixtures.ts';
+import {
+  contourCrdFiles,
+  flaggerApiCrdFiles,
+  istioCrdFile,
+  knativeCrdFiles,
+  traefikCrdFiles,
+} from '../../dev/fixtures.ts';
+import { resolveTraffic } from '../../dev/knative-standin.ts';
+import type { KnativeService } from '../../activities/routers/knative-service.ts';
 import { REPO_ROOT } from '../../dev/proc.ts';
 
 const DOC = join(REPO_ROOT, 'docs', 'routing.md');
@@ -62,6 +70,8 @@ const PROVIDER_SETUP: Record<
     objects?: { metadata: object }[];
     /** Plays the provider's controller as far as getRoutes needs: marks what the router wrote as accepted. */
     accept?: (api: Api, ns: string) => Promise<void>;
+    /** Plays the provider's controller before the first reconcile (what must be there before fledge routes). */
+    ready?: (api: Api, ns: string) => Promise<void>;
   }
 > = {
   gatewayapi: () => ({ service: { gatewayRefs: [{ name: 'gateway', namespace: 'gateways' }] } }),
@@ -83,6 +93,21 @@ const PROVIDER_SETUP: Record<
         body: [{ op: 'add', path: '/status', value: validProxyStatus(proxy.metadata.generation ?? 1) }],
       });
     },
+  }),
+  // The target is the Knative Service itself; Knative's controller (not running here) is played by writing the
+  // status it would: a first revision, then status.traffic resolved from each spec.traffic fledge writes.
+  knative: () => ({
+    spec: { targetRef: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: NAME } },
+    objects: [
+      {
+        apiVersion: 'serving.knative.dev/v1',
+        kind: 'Service',
+        metadata: { name: NAME },
+        spec: { template: { spec: { containers: [{ image: 'ghcr.io/stefanprodan/podinfo:6.0.0' }] } } },
+      },
+    ],
+    ready: (api, ns) => knativeStatus(api, ns),
+    accept: (api, ns) => knativeStatus(api, ns),
   }),
   nginx: () => ({
     spec: { ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: NAME } },
@@ -151,6 +176,29 @@ const PROVIDER_SETUP: Record<
 };
 
 const HTTPPROXIES = { group: 'projectcontour.io', version: 'v1', plural: 'httpproxies' };
+const KNATIVE_SERVICES = { group: 'serving.knative.dev', version: 'v1', plural: 'services' };
+
+/** What Knative's controller writes for the Service's current generation (revision `<name>-00001`). */
+async function knativeStatus({ custom }: Api, ns: string): Promise<void> {
+  const svc = (await custom.getNamespacedCustomObject({
+    ...KNATIVE_SERVICES,
+    namespace: ns,
+    name: NAME,
+  })) as KnativeService;
+  const revision = `${NAME}-00001`;
+  const status = {
+    observedGeneration: svc.metadata.generation ?? 1,
+    latestCreatedRevisionName: revision,
+    latestReadyRevisionName: revision,
+    traffic: resolveTraffic(svc.spec?.traffic, revision),
+  };
+  await custom.patchNamespacedCustomObjectStatus({
+    ...KNATIVE_SERVICES,
+    namespace: ns,
+    name: NAME,
+    body: [{ op: 'add', path: '/status', value: status }],
+  });
+}
 
 /** What Contour writes for an HTTPProxy it accepted. */
 function validProxyStatus(observedGeneration: number): object {
@@ -238,6 +286,7 @@ before(async () => {
       ...traefikCrdFiles(),
       ...flaggerApiCrdFiles('kuma'),
       ...flaggerApiCrdFiles('gloo'),
+      ...knativeCrdFiles(),
     ]),
     connect(flaggerApiCrdFiles('appmeshLegacy')),
   ]);
@@ -360,6 +409,7 @@ async function measure(provider: string, strategy: Strategy): Promise<Cell> {
   const api = apiFor(provider);
   const { routes } = api;
   const ns = await prepare(api, provider, strategy);
+  await PROVIDER_SETUP[provider]?.(ns).ready?.(api, ns);
   const canary = { namespace: ns, name: NAME };
   const before = await snapshot(api, ns);
   try {

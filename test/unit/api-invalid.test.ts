@@ -144,7 +144,19 @@ const required: Path[] = [
 
 /** Whole-spec conflicts, with where the error must point. */
 const conflicts: { name: string; edits: [Path, unknown][]; expectPath: string }[] = [
-  { name: 'knative provider', edits: [[['spec', 'provider'], 'knative']], expectPath: 'spec.provider' },
+  {
+    name: 'knative provider, Deployment target',
+    edits: [[['spec', 'provider'], 'knative']],
+    expectPath: 'spec.targetRef',
+  },
+  {
+    name: 'Knative Service target, other provider',
+    edits: [
+      [['spec', 'targetRef', 'apiVersion'], 'serving.knative.dev/v1'],
+      [['spec', 'targetRef', 'kind'], 'Service'],
+    ],
+    expectPath: 'spec.provider',
+  },
   {
     name: 'nginx provider without ingressRef',
     edits: [[['spec', 'provider'], 'nginx']],

@@ -359,7 +359,7 @@ test('kubernetes provider: the apex selector says which side gets the traffic', 
   assert.deepEqual(primarySelector({ app: 'podinfo' }), { app: 'podinfo-primary' });
 });
 
-test('registry: one router per supported provider; reserved Flagger providers are "not supported yet", unknown names a validation error', () => {
+test('registry: one router per Flagger v1.44 provider; unknown names a validation error', () => {
   const kube = new KubeConfig();
   kube.loadFromOptions({
     clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
@@ -368,16 +368,8 @@ test('registry: one router per supported provider; reserved Flagger providers ar
     currentContext: 'x',
   });
   assert.deepEqual([...ROUTER_NAMES].sort(), [...SUPPORTED_PROVIDERS].sort());
-  for (const name of SUPPORTED_PROVIDERS) assert.ok(routerFor(name, { kube }));
-  for (const name of FLAGGER_PROVIDERS.filter((p) => !isRouterName(p)))
-    assert.throws(
-      () => routerFor(name, { kube }),
-      (e: unknown) =>
-        e instanceof ApplicationFailure &&
-        e.nonRetryable &&
-        e.type === 'UnsupportedProvider' &&
-        e.message.includes(`"${name}" is not supported yet`),
-    );
+  assert.deepEqual([...SUPPORTED_PROVIDERS].sort(), [...FLAGGER_PROVIDERS].sort());
+  for (const name of FLAGGER_PROVIDERS) assert.ok(isRouterName(name) && routerFor(name, { kube }));
   assert.throws(
     () => routerFor('envoy', { kube }),
     (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && e.type === 'InvalidSpec',

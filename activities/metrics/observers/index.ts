@@ -5,6 +5,7 @@ import { appmesh } from './appmesh.ts';
 import { contour } from './contour.ts';
 import { gatewayapi } from './gatewayapi.ts';
 import { istio } from './istio.ts';
+import { knative } from './knative.ts';
 import { kubernetes } from './kubernetes.ts';
 import { linkerd } from './linkerd.ts';
 import { nginx } from './nginx.ts';
@@ -18,6 +19,7 @@ const OBSERVERS: Record<string, Observer> = {
   contour,
   gatewayapi,
   istio,
+  knative,
   kubernetes,
   linkerd,
   nginx,

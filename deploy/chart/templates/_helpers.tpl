@@ -133,6 +133,14 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [gateway.solo.io]
   resources: [routetables]
   verbs: [get, create, patch, delete]
+# Knative router and targets: the targeted Knative Service is watched (by name), read and merge-patched (the
+# primary-revision annotation and spec.traffic); its Revisions are read for readiness. Nothing is created.
+- apiGroups: [serving.knative.dev]
+  resources: [services]
+  verbs: [get, list, watch, patch]
+- apiGroups: [serving.knative.dev]
+  resources: [revisions]
+  verbs: [get]
 # Istio router: VirtualServices and DestinationRules read and server-side applied; a taken-over VirtualService
 # is replaced on finalize (revert), the objects fledge created are deleted.
 - apiGroups: [networking.istio.io]
