@@ -11,7 +11,8 @@ import * as k8s from '@kubernetes/client-node';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { createDeliveryActivities } from '../../activities/delivery/index.ts';
 import { DELIVERY_GROUP, DELIVERY_POLICIES, DELIVERY_VERSION } from '../../api/delivery-policy.ts';
-import { runFacts } from '../../cli/commands.ts';
+import { runFacts, type Io } from '../../cli/commands.ts';
+import { runCli } from '../../cli/fledge.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { REPO_ROOT } from '../../dev/proc.ts';
 import { controlUpdates, rolloutWorkflowId } from '../../workflows/controls.ts';
@@ -106,14 +107,19 @@ async function policy(name: string, spec: Record<string, unknown>): Promise<void
 }
 
 /**
- * When the rollout started, by the workflow's own history: the time the first scaleCanary (scale up) activity was
- * scheduled, i.e. the end of the workflow task that decided to start (server clock, ms).
+ * When the rollout started, by the workflow's own history: `decided`, the start of the workflow task that started
+ * it (the task that scheduled the first scaleCanary: it woke at the opening, checked the policies and scaled the
+ * canary up), and `scheduled`, the end of that task (server clock, ms). The two local activities of that task
+ * (observe, checkDelivery) take their time on a loaded machine, between the two.
  */
-async function scaleUpScheduled(handle: WorkflowHandle): Promise<number> {
+async function rolloutStart(handle: WorkflowHandle): Promise<{ decided: number; scheduled: number }> {
   const events = (await handle.fetchHistory()).events ?? [];
-  const e = events.find((ev) => ev.activityTaskScheduledEventAttributes?.activityType?.name === 'scaleCanary');
-  assert.ok(e?.eventTime, 'no scaleCanary in the history');
-  return Number(e.eventTime.seconds ?? 0) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6);
+  const ms = (t: (typeof events)[number]['eventTime']) =>
+    Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+  const i = events.findIndex((ev) => ev.activityTaskScheduledEventAttributes?.activityType?.name === 'scaleCanary');
+  assert.ok(i >= 0, 'no scaleCanary in the history');
+  const task = events.slice(0, i).findLast((ev) => ev.workflowTaskStartedEventAttributes);
+  return { decided: ms(task?.eventTime), scheduled: ms(events[i]!.eventTime) };
 }
 
 /** The history from `from` on, one event a line with its offset (diagnostics of a timing assertion). */
@@ -128,6 +134,28 @@ async function timeline(handle: WorkflowHandle, from: number): Promise<string> {
     .filter((e) => e.t >= from - 2000)
     .map((e) => e.line)
     .join('\n');
+}
+
+/** The fledge CLI in-process, as user carol, against the test servers. */
+async function fledge(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    isTTY: false,
+    interrupted: new Promise<void>(() => {}),
+    sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)),
+  };
+  const vars = {
+    HOME: '/nonexistent-home',
+    TEMPORAL_ADDRESS: env.temporal.address,
+    TEMPORAL_NAMESPACE: env.temporal.namespace,
+    FLEDGE_USER: 'carol',
+    KUBECONFIG: cluster.kubeconfigPath,
+  };
+  const code = await runCli(['-n', NAMESPACE, ...args], io, vars);
+  return { code, out, err };
 }
 
 const hasEvent = (c: WorldCanary, re: RegExp) => () => c.log.events.some((e) => re.test(e.message));
@@ -156,11 +184,11 @@ describe('delivery windows and freezes', () => {
     worker = await startWorkerProcess();
     const ready = Date.now();
     await waitUntil('the rollout to start', scaledUp(world), 60_000);
-    const started = await scaleUpScheduled(handle);
-    assert.ok(started >= until.getTime(), `started ${started - until.getTime()} ms before the freeze ended`);
-    // At the end of the freeze, or as soon as the new worker is up if that is later.
+    const { decided } = await rolloutStart(handle);
+    assert.ok(decided >= until.getTime(), `started ${decided - until.getTime()} ms before the freeze ended`);
+    // At the end of the freeze, or once the new worker is up if that is later (it replays the history first).
     const due = Math.max(until.getTime(), ready);
-    assert.ok(started - due < 5_000, `started ${started - due} ms after it was due`);
+    assert.ok(decided - due < 30_000, `started ${decided - due} ms after it was due`);
     await waitUntil(
       'the release event',
       hasEvent(world, /^Delivery freeze no longer holds frozen\.test: starting the rollout/),
@@ -204,11 +232,13 @@ describe('delivery windows and freezes', () => {
       assert.match(message, /^delivery window: test\/window-windowed has no open window \(soon \(/);
       assert.ok(message.includes(`the rollout starts at ${new Date(opening).toISOString()}`), message);
       await waitUntil('the rollout to start', scaledUp(world), 120_000);
-      const started = await scaleUpScheduled(handle);
+      const { decided, scheduled } = await rolloutStart(handle);
+      const story = `:\n${await timeline(handle, opening)}`;
       assert.ok(
-        started >= opening && started - opening <= 1000,
-        `started ${started - opening} ms from the opening:\n${await timeline(handle, opening)}`,
+        decided >= opening && decided - opening <= 1000,
+        `started ${decided - opening} ms from the opening${story}`,
       );
+      assert.ok(scheduled - opening <= 5000, `canary scaled up ${scheduled - opening} ms after the opening${story}`);
       assert.equal(((await handle.result()) as RolloutResult).phase, 'Succeeded');
     });
 
@@ -243,6 +273,39 @@ describe('delivery windows and freezes', () => {
         [['promote', 'alice', 'hotfix for CVE-2026-1']],
       );
       assert.ok(!world.log.actions.includes('scale-canary up'), 'promoted without analysis');
+    });
+
+    it('fledge freeze holds a new rollout; fledge unfreeze ends the freeze and the rollout starts at once', async () => {
+      const name = 'cli-frozen';
+      const world = await canary(name, { app: name });
+      const frozen = await fledge(
+        ...['freeze', '--selector', `app=${name}`, '--until', '10m', '--reason', 'cli test', '--name', 'cli-freeze'],
+      );
+      assert.equal(frozen.code, 0, frozen.err);
+      assert.match(
+        frozen.out,
+        /^frozen test \(app=cli-frozen\) until \S+ by carol: cli test \[DeliveryPolicy test\/cli-freeze/,
+      );
+      const handle = await start(name);
+      await waitUntil(
+        'the freeze event',
+        hasEvent(world, /^Halt cli-frozen\.test advancement: delivery freeze: /),
+        60_000,
+      );
+      assert.match(world.status.projection?.message ?? '', /freeze cli-\S+ \(cli test, by carol\)/);
+      const ended = Date.now();
+      const r = await fledge('unfreeze', '--name', 'cli-freeze');
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^ended cli-\S+ in DeliveryPolicy test\/cli-freeze; 1 rollout\(s\) told/);
+      // The signal wakes the held rollout: it starts now, not when its 10-minute timer would have ended.
+      await waitUntil('the rollout to start', scaledUp(world), 60_000);
+      assert.ok((await rolloutStart(handle)).decided - ended < 30_000);
+      assert.equal(((await handle.result()) as RolloutResult).phase, 'Succeeded');
+      const again = await fledge('unfreeze', '--name', 'cli-freeze');
+      assert.match(again.out, /no freeze in force/);
+      const bad = await fledge('freeze', '--until', 'tomorrow', '--reason', 'x');
+      assert.equal(bad.code, 2);
+      assert.match(bad.err, /--until "tomorrow": use a time \(RFC 3339\) or a duration/);
     });
   });
 });
