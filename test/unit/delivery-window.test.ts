@@ -25,6 +25,8 @@ import {
   overrideRejection,
 } from '../../workflows/delivery.ts';
 import { initialState } from '../../workflows/state.ts';
+import { endFreezes, untilTime, withFreeze } from '../../cli/freeze.ts';
+import type { CliError } from '../../cli/context.ts';
 
 const t = (iso: string) => Date.parse(iso);
 const at = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -306,5 +308,41 @@ describe('the workflow side (workflows/delivery.ts) with a fake verdict', () => 
     assert.equal(await heldAtStart(state, env, 'c.test'), false);
     assert.equal(await freezeAtStep(state, env, 'c.test'), undefined);
     assert.equal(calls, 0);
+  });
+});
+
+describe('fledge freeze / unfreeze (pure parts)', () => {
+  const now = t('2026-05-13T10:00:00Z');
+
+  it('--until takes an RFC 3339 time or a duration from now; anything else is a usage error', () => {
+    assert.equal(untilTime('2h', now), t('2026-05-13T12:00:00Z'));
+    assert.equal(untilTime('2026-05-14T00:00:00+02:00', now), t('2026-05-13T22:00:00Z'));
+    assert.throws(
+      () => untilTime('tomorrow', now),
+      (e: CliError) => e.code === 2,
+    );
+  });
+
+  it('withFreeze creates the policy or adds to it (same name replaced); endFreezes ends only those in force', () => {
+    const f = (name: string, from: string | undefined, until: string) =>
+      ({ name, ...(from ? { from } : {}), until, reason: 'r', policy: 'hold' }) as const;
+    const created = withFreeze(undefined, 'fledge-freeze', 'test', f('a', undefined, '2026-05-13T11:00:00Z'), {
+      matchLabels: { app: 'x' },
+    });
+    assert.equal(created.metadata.name, 'fledge-freeze');
+    assert.deepEqual(created.spec.selector, { matchLabels: { app: 'x' } });
+    let p = withFreeze(created, 'fledge-freeze', 'test', f('b', '2026-05-13T12:00:00Z', '2026-05-13T13:00:00Z'));
+    p = withFreeze(p, 'fledge-freeze', 'test', f('a', undefined, '2026-05-13T11:30:00Z'));
+    assert.deepEqual(
+      p.spec.freezes?.map((x) => [x.name, x.until]),
+      [
+        ['b', '2026-05-13T13:00:00Z'],
+        ['a', '2026-05-13T11:30:00Z'],
+      ],
+    );
+    const { policy: ended, ended: names } = endFreezes(p, now);
+    assert.deepEqual(names, ['a']);
+    assert.equal(ended.spec.freezes?.[1]?.until, '2026-05-13T10:00:00.000Z');
+    assert.equal(ended.spec.freezes?.[0]?.until, '2026-05-13T13:00:00Z', 'a freeze that has not begun stays');
   });
 });
