@@ -162,7 +162,8 @@ const hasEvent = (c: WorldCanary, re: RegExp) => () => c.log.events.some((e) => 
 const scaledUp = (c: WorldCanary) => () => c.log.actions.includes('scale-canary up');
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
-describe('delivery windows and freezes', () => {
+// Test 1 has a worker process of its own (it kills it); the others share an in-process worker: all run at once.
+describe('delivery windows and freezes', { concurrency: true }, () => {
   it('a freeze holds a new revision in Waiting through a worker SIGKILL; the rollout starts when it ends', async () => {
     const name = 'frozen';
     const world = await canary(name, { app: name });
