@@ -136,6 +136,14 @@ async function timeline(handle: WorkflowHandle, from: number): Promise<string> {
     .join('\n');
 }
 
+async function waitUntilAsync(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** The fledge CLI in-process, as user carol, against the test servers. */
 async function fledge(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -162,8 +170,9 @@ const hasEvent = (c: WorldCanary, re: RegExp) => () => c.log.events.some((e) => 
 const scaledUp = (c: WorldCanary) => () => c.log.actions.includes('scale-canary up');
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
-// Test 1 has a worker process of its own (it kills it); the others share an in-process worker: all run at once.
-describe('delivery windows and freezes', { concurrency: true }, () => {
+// Test 1 has a worker process of its own (it kills it); the others share an in-process worker and run at once,
+// after it (a worker process starting beside them would delay the timer of the window test on two cores).
+describe('delivery windows and freezes', () => {
   it('a freeze holds a new revision in Waiting through a worker SIGKILL; the rollout starts when it ends', async () => {
     const name = 'frozen';
     const world = await canary(name, { app: name });
@@ -181,6 +190,11 @@ describe('delivery windows and freezes', { concurrency: true }, () => {
     assert.ok(message.includes(`the rollout starts at ${until.toISOString()}`), message);
     assert.ok(!world.log.actions.includes('scale-canary up'));
     // The controller dies during the freeze and a new one comes up: the hold is a timer on the Temporal server.
+    // Killed once the hold's workflow task is in the history (its first timer), so the new worker replays the hold
+    // rather than running that first tick again.
+    await waitUntilAsync('the hold in the history', async () =>
+      Boolean((await handle.fetchHistory()).events?.some((e) => e.timerStartedEventAttributes)),
+    );
     await kill(worker);
     worker = await startWorkerProcess();
     const ready = Date.now();
