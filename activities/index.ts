@@ -6,6 +6,7 @@ import type { ActivityDeps, AreaOptions } from './deps.ts';
 import { makeKube, withRequestTimeout } from './kubernetes/client.ts';
 import { readCanary, type RawCanary } from './kubernetes/canary.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
+import { createDeliveryActivities, type DeliveryPort } from './delivery/index.ts';
 import { createMetricsActivities } from './metrics/index.ts';
 import { createAlertActivities } from './notifiers/index.ts';
 import { createRoutesActivities, type RoutesActivities } from './routers/index.ts';
@@ -13,7 +14,10 @@ import { createWebhookActivities, postEvent, type WebhookDeps } from './webhooks
 
 export type { ActivityDeps, AreaOptions } from './deps.ts';
 
-export type FledgeActivities = RolloutActivities & KubernetesActivities & Pick<RoutesActivities, 'finalizeRoutes'>;
+export type FledgeActivities = RolloutActivities &
+  KubernetesActivities &
+  Pick<RoutesActivities, 'finalizeRoutes'> &
+  DeliveryPort;
 
 export function createActivities(input: ActivityDeps & AreaOptions): FledgeActivities {
   const deps = { ...input, kube: withRequestTimeout(input.kube) };
@@ -87,6 +91,7 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
       noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
     }),
     ...createWebhookActivities(webhookDeps),
+    ...createDeliveryActivities({ kube, log }),
     ...createAlertActivities({
       kube,
       log,

@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { isEntrypoint } from '../worker/entry.ts';
 import { CONTROL_NAMES, type ControlName } from '../workflows/controls.ts';
 import { control, describe, get, history, status, type Io } from './commands.ts';
+import { freeze, unfreeze } from './freeze.ts';
 import { CliError, createContext, message, type CliContext, type GlobalOptions } from './context.ts';
 
 const CONTROL_HELP: Record<ControlName, string> = {
@@ -72,6 +73,29 @@ export function buildProgram(
       .option('--signal', 'send a signal instead of an update (no validation, no answer)')
       .option('--timeout <seconds>', 'how long to wait for the workflow to answer', '30')
       .action((canary: string, o) => run((ctx) => control(ctx, ioOf(), name, canary, o)));
+
+  program
+    .command('freeze')
+    .description(
+      'declare a delivery freeze: no rollout starts (and, with --policy rollback, none goes on) until it ends',
+    )
+    .requiredOption('--until <time|duration>', 'end of the freeze: a time (RFC 3339) or a duration from now (2h)')
+    .requiredOption('--reason <text>', 'why (shown in status messages and events)')
+    .addOption(
+      new Option('--policy <policy>', 'rollouts under way: hold at their step, or roll back')
+        .choices(['hold', 'rollback'])
+        .default('hold'),
+    )
+    .option('--selector <k=v,...>', 'only canaries with these labels (default: every canary of the namespace)')
+    .option('--name <policy>', 'DeliveryPolicy that holds the freeze', 'fledge-freeze')
+    .option('--by <who>', 'who (default: FLEDGE_USER or user@host)')
+    .action((o) => run((ctx) => freeze(ctx, ioOf(), o)));
+
+  program
+    .command('unfreeze')
+    .description('end the delivery freezes in force (held rollouts start at once)')
+    .option('--name <policy>', 'DeliveryPolicy that holds the freeze', 'fledge-freeze')
+    .action((o) => run((ctx) => unfreeze(ctx, ioOf(), o)));
 
   program
     .command('history')

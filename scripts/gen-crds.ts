@@ -1,5 +1,6 @@
 // Generates crds/*.yaml from the zod schemas in api/, so the CRDs and fledge's validation cannot drift apart.
-//   node scripts/gen-crds.ts          write crds/canaries.yaml, crds/metrictemplates.yaml, crds/alertproviders.yaml
+//   node scripts/gen-crds.ts          write crds/canaries.yaml, crds/metrictemplates.yaml, crds/alertproviders.yaml,
+//                                     crds/deliverypolicies.yaml (fledge.dev, fledge's own group)
 //   node scripts/gen-crds.ts --check  exit 1 and say what differs if the committed files are stale
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -8,6 +9,7 @@ import { z } from 'zod';
 import { stringify } from 'yaml';
 import { AlertProviderSchema } from '../api/alert-provider.ts';
 import { CanarySchema } from '../api/canary.ts';
+import { DELIVERY_GROUP, DELIVERY_VERSION, DeliveryPolicySchema } from '../api/delivery-policy.ts';
 import { MetricTemplateSchema } from '../api/metric-template.ts';
 
 type Json = Record<string, unknown>;
@@ -26,6 +28,11 @@ type KindSpec = {
   shortNames?: string[];
   schema: z.ZodType;
   columns: PrinterColumn[];
+  /** API group and version; default Flagger's (flagger.app/v1beta1). */
+  group?: string;
+  version?: string;
+  /** Has a status subresource (default true). */
+  status?: boolean;
 };
 
 const wide = (name: string, type: string, jsonPath: string): PrinterColumn => ({ name, type, jsonPath, priority: 1 });
@@ -67,6 +74,18 @@ const KINDS: KindSpec[] = [
     singular: 'alertprovider',
     schema: AlertProviderSchema,
     columns: [{ name: 'Type', type: 'string', jsonPath: '.spec.type' }],
+  },
+  {
+    file: 'deliverypolicies.yaml',
+    kind: 'DeliveryPolicy',
+    plural: 'deliverypolicies',
+    singular: 'deliverypolicy',
+    shortNames: ['dp'],
+    schema: DeliveryPolicySchema,
+    group: DELIVERY_GROUP,
+    version: DELIVERY_VERSION,
+    status: false,
+    columns: [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
   },
 ];
 
@@ -177,20 +196,21 @@ export function crdFor(k: KindSpec): Json {
   const names: Json = { kind: k.kind, listKind: `${k.kind}List`, plural: k.plural, singular: k.singular };
   if (k.shortNames) names.shortNames = k.shortNames;
   names.categories = ['all'];
+  const group = k.group ?? GROUP;
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${k.plural}.${GROUP}`, annotations: { 'helm.sh/resource-policy': 'keep' } },
+    metadata: { name: `${k.plural}.${group}`, annotations: { 'helm.sh/resource-policy': 'keep' } },
     spec: {
-      group: GROUP,
+      group,
       names,
       scope: 'Namespaced',
       versions: [
         {
-          name: VERSION,
+          name: k.version ?? VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          ...(k.status === false ? {} : { subresources: { status: {} } }),
           additionalPrinterColumns: k.columns,
           schema: { openAPIV3Schema: openApiSchema(k.schema) },
         },

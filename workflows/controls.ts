@@ -4,6 +4,7 @@
 
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CanaryPhase, CanaryRef, MetricResult, Revision, Routes } from '../api/ports.ts';
+import { overrideRejection } from './delivery.ts';
 import { phaseRejection, type ControlRequest, type RolloutState, type StepRecord } from './state.ts';
 
 export type SearchAttributeType = 'Keyword' | 'Text' | 'Int' | 'Datetime' | 'Bool' | 'Double';
@@ -124,7 +125,7 @@ export function rejectControl(control: ControlName, state: RolloutState, input: 
   switch (control) {
     case 'promote':
       if (state.promoteRequested) return 'promotion already requested';
-      return phaseRejection(control, state.phase, state.final);
+      return phaseRejection(control, state.phase, state.final) ?? overrideRejection(state, input);
     case 'abort':
       if (state.abortRequested) return 'abort already requested';
       return phaseRejection(control, state.phase, state.final);

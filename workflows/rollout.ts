@@ -49,6 +49,8 @@ import {
 } from './controls.ts';
 import { MAX_WEBHOOK_RETRIES } from '../api/canary.ts';
 import { emit, initialState, recordStep, settleControl, type ControlOutcome, type RolloutState } from './state.ts';
+import { deliveryPolicyChangedSignal, holdWaitMs } from './delivery.ts';
+import type { DeliveryPort } from '../api/delivery-policy.ts';
 import { InfrastructureError, runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
 import {
   analysisSummary,
@@ -138,6 +140,12 @@ function activityGroups(options: RolloutOptions | undefined) {
       startToCloseTimeout: '30s',
       retry: { ...retry, maximumAttempts: 6 },
     }),
+    // DeliveryPolicy verdicts: a read, like observe; a check that fails through its attempts holds nothing.
+    delivery: proxyLocalActivities<DeliveryPort>({
+      startToCloseTimeout: '30s',
+      localRetryThreshold: '10s',
+      retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
+    }),
     notify: proxyLocalActivities<Pick<RolloutActivities, 'sendAlert'>>({
       startToCloseTimeout: '30s',
       retry: { ...retry, maximumAttempts: 3 },
@@ -162,6 +170,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   installHandlers(state, wake, interrupts, answers);
   const acts = activityGroups(input.options);
   const env = tickEnv(acts, interrupts);
+  env.checkDelivery = (i) => checkDelivery(acts, i);
   const visibility = new Visibility();
   visibility.update(state);
   const projected: Projected = { lastStatus: '' };
@@ -181,9 +190,15 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     }
     // A control accepted but not yet acted on is acted on by this run (its update waits for the answer).
     if (runIsLong(state, input) && !state.abortRequested && !state.promoteRequested) return carryOn(input, state);
+    // A delivery window or freeze holds the rollout: one timer until it opens (workflows/delivery.ts). Workflow
+    // time is the start of this task, which ran the tick and its projection: a 1 ms timer refreshes it first, so
+    // the hold's timer ends at the opening, not that long after it.
+    if (holdWaitMs(state, Date.now()) !== undefined && !wake.arrived)
+      await sleep(1, { summary: 'read the clock before waiting for the delivery window or freeze' });
+    const waitMs = holdWaitMs(state, Date.now()) ?? state.intervalMs;
     if (!wake.arrived)
-      await condition(() => wake.arrived || state.deleted, state.intervalMs, {
-        summary: waitSummary(state.intervalMs, state.waitingFor),
+      await condition(() => wake.arrived || state.deleted, waitMs, {
+        summary: waitSummary(waitMs, state.waitingFor),
       });
   }
   settlePending(state);
@@ -381,6 +396,27 @@ async function carryOn(input: RolloutInput, state: RolloutState): Promise<never>
 }
 
 /**
+ * The DeliveryPolicy verdict (workflows/delivery.ts). A check that fails through its attempts (apiserver down,
+ * RBAC missing) holds nothing: it is logged and the rollout goes on as if no policy applied.
+ */
+async function checkDelivery(
+  { delivery }: ActivityGroups,
+  input: Parameters<DeliveryPort['checkDelivery']>[0],
+): Promise<Awaited<ReturnType<DeliveryPort['checkDelivery']>> | undefined> {
+  try {
+    return await delivery.checkDelivery.executeWithOptions(
+      { summary: `check delivery windows and freezes of ${input.canary.namespace}/${input.canary.name}` },
+      [input],
+    );
+  } catch (err) {
+    const failure = activityFailure(err);
+    if (!failure) throw err;
+    log.warn('delivery policies not read; the rollout is not held', { error: failure.message });
+    return undefined;
+  }
+}
+
+/**
  * A read whose attempts for this tick ran out (retryable failure, timeout) is the tick's InfrastructureError;
  * non-retryable failures (target not found, invalid spec) and cancellations pass through.
  */
@@ -533,6 +569,9 @@ function installHandlers(
     interrupts.interrupt();
   });
   setHandler(statusQuery, () => statusView(state));
+  setHandler(deliveryPolicyChangedSignal, () => {
+    if (state.deliveryHold) wake.arrived = true;
+  });
 }
 
 function accept(

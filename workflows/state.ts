@@ -11,6 +11,7 @@ import type {
   RolloutSpec,
   Routes,
 } from '../api/ports.ts';
+import type { DeliveryHold } from './delivery.ts';
 
 /** Who asked for a control, and why; recorded in the step list. */
 export interface ControlRequest {
@@ -121,6 +122,8 @@ export interface RolloutState {
    * back only once it is (never towards pods that cannot serve).
    */
   rollingBack?: boolean;
+  /** A DeliveryPolicy window or freeze holds the rollout (workflows/delivery.ts). */
+  deliveryHold?: DeliveryHold;
 }
 
 export function initialState(canary: CanaryRef, revision: Revision, cause: string): RolloutState {

@@ -23,6 +23,7 @@ import type {
   WebhookRef,
   WebhookType,
 } from '../api/ports.ts';
+import { freezeAtStep, heldAtStart, overrideHold, type DeliveryEnv } from './delivery.ts';
 import { formatDuration, hooksOfType, strategyOf } from './spec.ts';
 import { alert, emit, phaseRejection, settleControl, type RolloutState } from './state.ts';
 import {
@@ -57,6 +58,8 @@ export interface TickEnv {
    * the old steps), true otherwise. Absent (unit tests): always true.
    */
   patched?(id: string): boolean;
+  /** DeliveryPolicy verdicts (workflows/delivery.ts); absent (unit tests): no policies. */
+  checkDelivery?: DeliveryEnv['checkDelivery'];
 }
 
 /** The readiness ordering of initialization, promotion, rollback and restart, and the invalid-spec deadline. */
@@ -206,6 +209,7 @@ async function initialize(t: Tick): Promise<TickOutcome> {
 /** Confirm-rollout gate, then scale the canary up and enter Progressing (Flagger's checkCanaryStatus). */
 async function startRollout(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
+  if (await heldAtStart(state, env, name(t))) return 'continue';
   const primary = t.spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
   if (primary !== 'ready') return primary;
   // Flagger sends the canary's current phase (Initialized, Succeeded, Failed or Waiting) to confirm-rollout hooks.
@@ -256,6 +260,10 @@ function acceptNewRevision(t: Tick): boolean {
 
 async function advance(t: Tick): Promise<TickOutcome> {
   const { state, spec } = t;
+  if (state.phase === 'Progressing' || state.phase === 'WaitingPromotion') {
+    const frozen = await freezeAtStep(state, t.env, name(t));
+    if (frozen) return frozen === 'hold' ? 'continue' : rollback(t);
+  }
   // Promotion routes traffic back to the primary: it waits for the primary's rollout even with skipAnalysis.
   const promoting = state.phase === 'Promoting' || state.phase === 'Finalising';
   const skip = spec.skipAnalysis && !(promoting && ordered(t));
@@ -636,6 +644,7 @@ async function promoteNow(t: Tick): Promise<TickOutcome> {
   const req = state.promoteRequested!;
   state.promoteRequested = undefined;
   settleControl(state, 'promote', req, true, 'promoting');
+  overrideHold(state, req, name(t), t.env.now());
   emit(state, 'Normal', `Promotion requested by ${req.by}${req.reason ? `: ${req.reason}` : ''}`);
   state.started = true;
   return promote(t);

@@ -6,6 +6,7 @@ import type { CanaryEvent, CanaryPhase, StatusProjection } from '../../api/ports
 import type { CanaryCondition, CanaryStatus } from '../../api/status.ts';
 import { CANARIES, GROUP, VERSION, isConflict, mergePatch, type Kube } from './client.ts';
 import type { RawCanary } from './canary.ts';
+import { deliveryHoldReason } from '../delivery/status.ts';
 
 export const PROMOTED = 'Promoted';
 export const EVENT_REASON = 'Synced';
@@ -89,7 +90,7 @@ export function statusPatch(raw: RawCanary, p: StatusProjection, now: Date): Par
     ? 'InvalidSpec'
     : p.message.startsWith(INFRASTRUCTURE_FAULT_PREFIX)
       ? 'InfrastructureFault'
-      : undefined;
+      : deliveryHoldReason(p.message);
   const promoted = held
     ? { status: promotedFor(kind, p.phase).status, reason: held, message: p.message }
     : { ...promotedFor(kind, p.phase), reason: p.phase };

@@ -4,6 +4,7 @@
 
 import { ApplicationFailure } from '@temporalio/common';
 import type { CanaryRef, Observation, RolloutActivities } from '../../api/ports.ts';
+import type { DeliveryPort } from '../../api/delivery-policy.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 
@@ -11,7 +12,7 @@ export function canaryKey(ref: CanaryRef): string {
   return `${ref.namespace}/${ref.name}`;
 }
 
-export function createScriptedActivities(worldUrl: string): RolloutActivities {
+export function createScriptedActivities(worldUrl: string): RolloutActivities & DeliveryPort {
   async function call<T>(op: string, canary: CanaryRef, args: object = {}): Promise<T> {
     const res = await fetch(`${worldUrl}/rpc`, {
       method: 'POST',
@@ -56,6 +57,8 @@ export function createScriptedActivities(worldUrl: string): RolloutActivities {
     sendAlert: (i) => call('sendAlert', i.canary, { message: i.message, severity: i.severity }),
     writeStatus: (i) => call('writeStatus', i.canary, i),
     recordEvents: (i) => call('recordEvents', i.canary, i),
+    // The scripted world has no DeliveryPolicies (test/integration/delivery-policy.test.ts uses the real activity).
+    checkDelivery: async () => ({ policies: [] }),
   };
 }
 

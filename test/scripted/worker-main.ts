@@ -1,9 +1,12 @@
 // A worker process over the scripted world, for crash tests: the test SIGKILLs it mid-rollout and starts another.
-// Usage: node test/scripted/worker-main.ts <address> <namespace> <taskQueue> <worldUrl> <bundlePath>
+// Usage: node test/scripted/worker-main.ts <address> <namespace> <taskQueue> <worldUrl> <bundlePath> [kubeconfig]
+// With a kubeconfig, DeliveryPolicies are read from that apiserver by the real delivery activity.
+import { KubeConfig } from '@kubernetes/client-node';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { createDeliveryActivities } from '../../activities/delivery/index.ts';
 import { createScriptedActivities } from './activities.ts';
 
-const [address, namespace, taskQueue, worldUrl, bundlePath] = process.argv.slice(2);
+const [address, namespace, taskQueue, worldUrl, bundlePath, kubeconfig] = process.argv.slice(2);
 if (!address || !namespace || !taskQueue || !worldUrl || !bundlePath) {
   console.error('usage: worker-main.ts <address> <namespace> <taskQueue> <worldUrl> <bundlePath>');
   process.exit(2);
@@ -15,10 +18,16 @@ const worker = await Worker.create({
   namespace,
   taskQueue,
   workflowBundle: { codePath: bundlePath },
-  activities: createScriptedActivities(worldUrl),
+  activities: { ...createScriptedActivities(worldUrl), ...(kubeconfig ? delivery(kubeconfig) : {}) },
   // A killed worker's sticky queue is abandoned quickly, so its successor picks the rollout up in about a second.
   stickyQueueScheduleToStartTimeout: '1s',
 });
+function delivery(path: string) {
+  const kube = new KubeConfig();
+  kube.loadFromFile(path);
+  return createDeliveryActivities({ kube });
+}
+
 process.on('SIGTERM', () => worker.shutdown());
 console.log('worker ready');
 await worker.run();

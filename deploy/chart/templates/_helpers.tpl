@@ -68,6 +68,10 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [flagger.app]
   resources: [metrictemplates, alertproviders]
   verbs: [get]
+# DeliveryPolicies (fledge.dev): listed by the delivery activity before a rollout starts and at each analysis tick.
+- apiGroups: [fledge.dev]
+  resources: [deliverypolicies]
+  verbs: [list]
 # Targets: watched, read, scaled (merge patch); <target>-primary server-side applied.
 - apiGroups: [apps]
   resources: [deployments, daemonsets]
