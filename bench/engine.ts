@@ -107,6 +107,7 @@ async function main(): Promise<void> {
     await sleep(5000);
     const idle = percentile(sampler.of('idle'), 50);
     const cpu0 = procUsage(pid)!.cpuSeconds;
+    const serverCpu0 = procUsage(temporal.pid)?.cpuSeconds ?? 0;
 
     sampler.stage = 'starting';
     const t0 = now();
@@ -134,6 +135,7 @@ async function main(): Promise<void> {
     }
     const wall = now() - t0;
     const cpu = procUsage(pid)!.cpuSeconds - cpu0;
+    const serverCpu = (procUsage(temporal.pid)?.cpuSeconds ?? 0) - serverCpu0;
     sampler.stage = 'after';
     await sleep(Math.min(10_000, Math.max(0, left())));
     const final = await stats(child);
@@ -168,6 +170,9 @@ async function main(): Promise<void> {
     console.log(`  per open rollout above idle: ${((openMedian - idle) / 1024 / ROLLOUTS).toFixed(3)} MiB (median)`);
     console.log(
       `worker CPU: ${cpu.toFixed(1)} s for ${ROLLOUTS} rollouts = ${((cpu / ROLLOUTS) * 1000).toFixed(0)} ms per rollout`,
+    );
+    console.log(
+      `Temporal dev server CPU: ${serverCpu.toFixed(1)} s = ${((serverCpu / ROLLOUTS) * 1000).toFixed(0)} ms per rollout`,
     );
     console.log(
       `history events per rollout: median ${percentile(lengths, 50)} (min ${Math.min(...lengths)}, max ${Math.max(...lengths)}, n=${lengths.length})`,
