@@ -190,6 +190,10 @@ async function concurrentRss(stack: Stack): Promise<void> {
     stage = 'initialized';
     await sleep(10_000);
     const idle = samples.filter((s) => s[2] === 'initialized').map((s) => s[1]);
+    console.log(
+      `controller RSS before ${mib(before)}, ${CANARIES} Initialized (idle) ${mib(percentile(idle, 50))}: ` +
+        `${((percentile(idle, 50) - before) / 1024 / CANARIES).toFixed(2)} MiB per idle canary`,
+    );
     stage = 'rolling';
     const t1 = now();
     await Promise.all(targets.map((t) => setImage(stack, t.ns, t.name, nextImage())));
