@@ -16,6 +16,8 @@ export interface EngineWorkerSettings {
   maxCachedWorkflows?: number;
   /** WorkerOptions.reuseV8Context; absent: the SDK default (true). */
   reuseV8Context?: boolean;
+  /** WorkerOptions.maxConcurrentWorkflowTaskExecutions; absent: the SDK default (40). */
+  maxConcurrentWorkflowTasks?: number;
 }
 
 export interface EngineWorkerStats {
@@ -38,6 +40,9 @@ const options: WorkerOptions = {
   activities: ports.activities,
   ...(settings.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: settings.maxCachedWorkflows } : {}),
   ...(settings.reuseV8Context !== undefined ? { reuseV8Context: settings.reuseV8Context } : {}),
+  ...(settings.maxConcurrentWorkflowTasks !== undefined
+    ? { maxConcurrentWorkflowTaskExecutions: settings.maxConcurrentWorkflowTasks }
+    : {}),
 };
 const worker = await Worker.create(options);
 process.on('message', (msg: { type?: string }) => {

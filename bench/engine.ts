@@ -5,6 +5,8 @@
 //   node bench/engine.ts --rollouts 1000                        1,000 concurrent 10-step rollouts, interval 10 s
 //   node bench/engine.ts --rollouts 1000 --max-cached 100       the same with a small sticky cache (evictions)
 //   node bench/engine.ts --rollouts 5 --interval 1              a quick run
+//   options: --steps N (divides 100), --interval S, --max-cached N, --reuse-v8-context true|false,
+//            --max-concurrent-wft N (workflow tasks the worker runs at once), --start-batch N, --timeout S
 //
 // Prints: step jitter p50/p99/max (time between two weight steps − interval), worker RSS idle vs. while every
 // rollout is open (MiB per open rollout), worker CPU-seconds per rollout, history events per rollout. Every run
@@ -28,6 +30,7 @@ const { values: args } = parseArgs({
     interval: { type: 'string', default: '10' },
     'max-cached': { type: 'string' },
     'reuse-v8-context': { type: 'string' },
+    'max-concurrent-wft': { type: 'string' },
     'start-batch': { type: 'string', default: '50' },
     timeout: { type: 'string', default: '900' },
   },
@@ -91,6 +94,9 @@ async function main(): Promise<void> {
       steps: STEPS,
       ...(args['max-cached'] !== undefined ? { maxCachedWorkflows: Number(args['max-cached']) } : {}),
       ...(args['reuse-v8-context'] !== undefined ? { reuseV8Context: args['reuse-v8-context'] !== 'false' } : {}),
+      ...(args['max-concurrent-wft'] !== undefined
+        ? { maxConcurrentWorkflowTasks: Number(args['max-concurrent-wft']) }
+        : {}),
     });
     const pid = child.pid!;
     const sampler = new RssSampler(pid, 1000);
@@ -155,7 +161,8 @@ async function main(): Promise<void> {
     const openMedian = percentile(open, 50);
     console.log(`\n## ${ROLLOUTS} concurrent rollouts, ${STEPS} steps, interval ${INTERVAL_S} s`);
     console.log(
-      `worker: maxCachedWorkflows ${args['max-cached'] ?? 'SDK default'}, reuseV8Context ${args['reuse-v8-context'] ?? 'SDK default (true)'}`,
+      `worker: maxCachedWorkflows ${args['max-cached'] ?? 'SDK default'}, reuseV8Context ${args['reuse-v8-context'] ?? 'SDK default (true)'}, ` +
+        `maxConcurrentWorkflowTaskExecutions ${args['max-concurrent-wft'] ?? 'SDK default (40)'}`,
     );
     console.log(
       `started all in ${s(startedIn)}; ${done}/${ROLLOUTS} ended in ${s(wall)}; phases ${JSON.stringify(final.phases)}`,
