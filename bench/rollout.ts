@@ -12,7 +12,7 @@
 //             watch on the apiserver
 //   overhead  image patch → Canary phase Succeeded (watch), minus 10 × interval
 //   RSS       VmRSS of the controller process (/proc/<pid>/status) every second: before the N canaries, with
-//             them Initialized (idle), while they roll at once, and --after seconds (default 30) after the last
+//             them Initialized (idle: the last 10 s of --idle seconds, default 40), while they roll at once, and --after seconds (default 30) after the last
 //             ended; printed also per canary (idle − before, rolling − idle) and as after vs idle
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
     'min-ready-seconds': { type: 'string', default: '0' },
     'rss-timeout': { type: 'string', default: '600' },
     after: { type: 'string', default: '30' },
+    idle: { type: 'string', default: '40' },
   },
 });
 const RUNS = Number(args.runs);
@@ -47,6 +48,7 @@ const NAMESPACES = Math.max(1, Math.min(Number(args.namespaces), CANARIES || 1))
 const MIN_READY = Number(args['min-ready-seconds']);
 const RSS_TIMEOUT_MS = Number(args['rss-timeout']) * 1000;
 const AFTER_MS = Math.max(10, Number(args.after)) * 1000;
+const IDLE_MS = Math.max(10, Number(args.idle)) * 1000;
 
 const INTERVAL_S = 1;
 const STEPS = 10;
@@ -188,8 +190,9 @@ async function concurrentRss(stack: Stack): Promise<void> {
     );
     console.log(`${CANARIES} canaries Initialized in ${((now() - t0) / 1000).toFixed(0)} s`);
     stage = 'initialized';
-    await sleep(10_000);
-    const idle = samples.filter((s) => s[2] === 'initialized').map((s) => s[1]);
+    await sleep(IDLE_MS);
+    // The last 10 s of the idle wait: V8 frees the bootstrap runs' garbage only some seconds after they end.
+    const idle = samples.filter((s) => s[2] === 'initialized' && s[0] >= now() - 10_000).map((s) => s[1]);
     console.log(
       `controller RSS before ${mib(before)}, ${CANARIES} Initialized (idle) ${mib(percentile(idle, 50))}: ` +
         `${((percentile(idle, 50) - before) / 1024 / CANARIES).toFixed(2)} MiB per idle canary`,
