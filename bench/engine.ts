@@ -84,6 +84,10 @@ async function main(): Promise<void> {
   const taskQueue = 'fledge-engine-bench';
   const kill = () => child?.kill('SIGKILL');
   process.once('exit', kill);
+  // `timeout` sends SIGTERM: the dev server runs in a process group of its own and would outlive us otherwise.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => void temporal.stop().finally(() => process.exit(130)));
+  }
   try {
     child = await startWorker({
       address: temporal.address,

@@ -252,7 +252,8 @@ async function main(): Promise<void> {
     await stack.stop();
     process.exit(130);
   };
-  process.once('SIGINT', () => void stop());
+  // `timeout` sends SIGTERM: the servers run in process groups of their own and would outlive us otherwise.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stop());
   try {
     console.log(`stack up in ${((now() - t0) / 1000).toFixed(0)} s (${nodes} kwok nodes, 1 controller)`);
     if (RUNS > 0) await latencyAndOverhead(stack);

@@ -222,7 +222,11 @@ async function main(): Promise<void> {
   const which = args.only ? [args.only] : ['fledge', 'flagger'];
   const flaggerBin = which.includes('flagger') ? flaggerBinary() : '';
   const stack = await startStack({ controllers: which.includes('fledge') ? 1 : 0, nodes: 2 });
-  process.once('SIGINT', () => void stack.stop().then(() => process.exit(130)));
+  // `timeout` sends SIGTERM: the servers run in process groups of their own and would outlive us otherwise.
+  let flagger: ControllerRun | undefined;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => void Promise.all([flagger?.stop(), stack.stop()]).finally(() => process.exit(130)));
+  }
   const results: [string, Timings][] = [];
   try {
     if (which.includes('fledge')) {
@@ -235,6 +239,7 @@ async function main(): Promise<void> {
     if (which.includes('flagger')) {
       const ns = await stack.createNamespace('flagger');
       const run = await startFlagger(stack, flaggerBin, ns);
+      flagger = run;
       try {
         results.push(['Flagger v1.44.0', await measure(stack, run, ns)]);
       } finally {
