@@ -11,14 +11,23 @@
 //   latency   image patch sent to the apiserver → first HTTPRoute change giving the canary weight > 0, seen by a
 //             watch on the apiserver
 //   overhead  image patch → Canary phase Succeeded (watch), minus 10 × interval
-//   RSS       VmRSS of the controller process (/proc/<pid>/status) every second while N canaries roll at once
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+//   RSS       VmRSS of the controller process (/proc/<pid>/status) every second: before the N canaries, with
+//             them Initialized (idle: the last 10 s of --idle seconds, default 40), while they roll at once, and --after seconds (default 30) after the last
+//             ended; printed also per canary (idle − before, rolling − idle) and as after vs idle
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import YAML from 'yaml';
 import { waitFor } from '../dev/cluster.ts';
-import { PODINFO_DIR, podinfoCanary, startStack, type Stack } from '../dev/stack.ts';
+import { procUsage } from '../dev/procstat.ts';
+import { startStack, type Stack } from '../dev/stack.ts';
+import {
+  applyCanary as applyBenchCanary,
+  nextImage,
+  now,
+  NamespaceWatch,
+  setImage,
+  sleep,
+  type CanaryObj,
+} from './kube.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +37,8 @@ const { values: args } = parseArgs({
     namespaces: { type: 'string', default: '5' },
     'min-ready-seconds': { type: 'string', default: '0' },
     'rss-timeout': { type: 'string', default: '600' },
+    after: { type: 'string', default: '30' },
+    idle: { type: 'string', default: '40' },
   },
 });
 const RUNS = Number(args.runs);
@@ -36,15 +47,12 @@ const CANARIES = Number(args.canaries);
 const NAMESPACES = Math.max(1, Math.min(Number(args.namespaces), CANARIES || 1));
 const MIN_READY = Number(args['min-ready-seconds']);
 const RSS_TIMEOUT_MS = Number(args['rss-timeout']) * 1000;
+const AFTER_MS = Math.max(10, Number(args.after)) * 1000;
+const IDLE_MS = Math.max(10, Number(args.idle)) * 1000;
 
 const INTERVAL_S = 1;
 const STEPS = 10;
 const ANALYSIS = { interval: `${INTERVAL_S}s`, stepWeight: 10, maxWeight: 100, threshold: 2 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const now = () => performance.now();
-let imageSeq = 0;
-const nextImage = () => `ghcr.io/stefanprodan/podinfo:6.${Math.floor(++imageSeq / 100)}.${imageSeq % 100}`;
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -53,119 +61,6 @@ function percentile(values: number[], p: number): number {
 }
 const ms = (v: number) => `${v.toFixed(0)} ms`;
 const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
-
-/** podinfo renamed (labels and selector too, so several live in one namespace), without its HPA. */
-function deployment(name: string): k8s.V1Deployment {
-  const d = YAML.parse(readFileSync(join(PODINFO_DIR, 'deployment.yaml'), 'utf8')) as k8s.V1Deployment;
-  d.metadata = { ...d.metadata, name, labels: { app: name } };
-  d.spec!.minReadySeconds = MIN_READY;
-  d.spec!.replicas = 1;
-  d.spec!.selector = { matchLabels: { app: name } };
-  d.spec!.template.metadata = { ...d.spec!.template.metadata, labels: { app: name } };
-  return d;
-}
-
-async function applyCanary(stack: Stack, namespace: string, name: string): Promise<void> {
-  stack.metrics.set(namespace, name, {});
-  await stack.kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({ namespace, body: deployment(name) });
-  const canary = podinfoCanary(namespace, { name, analysis: ANALYSIS }) as { spec: Record<string, unknown> };
-  delete canary.spec.autoscalerRef;
-  await stack.kubectl(['apply', '-f', '-'], JSON.stringify(canary));
-}
-
-async function setImage(stack: Stack, namespace: string, name: string, image: string): Promise<void> {
-  await stack.kubeConfig.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment(
-    {
-      namespace,
-      name,
-      body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: image }],
-    },
-    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-  );
-}
-
-interface RouteObj {
-  metadata: { name: string };
-  spec?: { rules?: { backendRefs?: { name: string; weight?: number }[] }[] };
-}
-interface CanaryObj {
-  metadata: { name: string; namespace: string };
-  status?: { phase?: string };
-}
-
-/** Watches a namespace's HTTPRoutes and Canaries; callers wait for a predicate on what was seen after a time. */
-class NamespaceWatch {
-  private waiters: { check: () => boolean; resolve: () => void }[] = [];
-  /** name → [time, canary weight] of every route event. */
-  readonly weights = new Map<string, [number, number][]>();
-  /** name → [time, phase] of every canary event. */
-  readonly phases = new Map<string, [number, string][]>();
-  private aborts: AbortController[] = [];
-
-  private readonly kc: k8s.KubeConfig;
-  private readonly namespace: string;
-
-  constructor(kc: k8s.KubeConfig, namespace: string) {
-    this.kc = kc;
-    this.namespace = namespace;
-  }
-
-  async start(): Promise<void> {
-    const w = new k8s.Watch(this.kc);
-    const on = <T>(path: string, handle: (obj: T, t: number) => void) =>
-      w.watch(
-        path,
-        {},
-        (_type, obj: T) => {
-          handle(obj, now());
-          this.waiters = this.waiters.filter((x) => (x.check() ? (x.resolve(), false) : true));
-        },
-        () => undefined,
-      );
-    this.aborts.push(
-      await on<RouteObj>(`/apis/gateway.networking.k8s.io/v1/namespaces/${this.namespace}/httproutes`, (r, t) => {
-        const refs = r.spec?.rules?.[0]?.backendRefs ?? [];
-        const canary = refs.find((b) => b.name.endsWith('-canary'))?.weight ?? 0;
-        const list = this.weights.get(r.metadata.name) ?? [];
-        if (list.at(-1)?.[1] !== canary) list.push([t, canary]);
-        this.weights.set(r.metadata.name, list);
-      }),
-      await on<CanaryObj>(`/apis/flagger.app/v1beta1/namespaces/${this.namespace}/canaries`, (c, t) => {
-        const list = this.phases.get(c.metadata.name) ?? [];
-        const phase = c.status?.phase ?? '';
-        if (list.at(-1)?.[1] !== phase) list.push([t, phase]);
-        this.phases.set(c.metadata.name, list);
-      }),
-    );
-  }
-
-  /** Resolves with the result of `find` once it is defined (checked on every event). */
-  until<T>(find: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
-      const check = () => {
-        const v = find();
-        if (v === undefined) return false;
-        clearTimeout(timer);
-        resolve(v);
-        return true;
-      };
-      if (!check()) this.waiters.push({ check, resolve: () => undefined });
-    });
-  }
-
-  firstWeightAfter(name: string, t0: number): number | undefined {
-    return this.weights.get(name)?.find(([t, w]) => t >= t0 && w > 0)?.[0];
-  }
-
-  phaseAfter(name: string, t0: number, phases: string[]): [number, string] | undefined {
-    return this.phases.get(name)?.find(([t, p]) => t >= t0 && phases.includes(p));
-  }
-
-  stop(): void {
-    for (const a of this.aborts) a.abort();
-  }
-}
 
 interface Run {
   latencyMs: number;
@@ -251,14 +146,9 @@ async function latencyAndOverhead(stack: Stack): Promise<void> {
   );
 }
 
-function vmRssKiB(pid: number): number | undefined {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const vmRssKiB = (pid: number): number | undefined => procUsage(pid)?.rssKiB;
+const applyCanary = (stack: Stack, namespace: string, name: string) =>
+  applyBenchCanary(stack, namespace, name, { analysis: ANALYSIS, minReadySeconds: MIN_READY });
 
 async function concurrentRss(stack: Stack): Promise<void> {
   const pid = stack.controllers[0]!.server.pid;
@@ -300,8 +190,13 @@ async function concurrentRss(stack: Stack): Promise<void> {
     );
     console.log(`${CANARIES} canaries Initialized in ${((now() - t0) / 1000).toFixed(0)} s`);
     stage = 'initialized';
-    await sleep(10_000);
-    const idle = samples.filter((s) => s[2] === 'initialized').map((s) => s[1]);
+    await sleep(IDLE_MS);
+    // The last 10 s of the idle wait: V8 frees the bootstrap runs' garbage only some seconds after they end.
+    const idle = samples.filter((s) => s[2] === 'initialized' && s[0] >= now() - 10_000).map((s) => s[1]);
+    console.log(
+      `controller RSS before ${mib(before)}, ${CANARIES} Initialized (idle) ${mib(percentile(idle, 50))}: ` +
+        `${((percentile(idle, 50) - before) / 1024 / CANARIES).toFixed(2)} MiB per idle canary`,
+    );
     stage = 'rolling';
     const t1 = now();
     await Promise.all(targets.map((t) => setImage(stack, t.ns, t.name, nextImage())));
@@ -321,9 +216,10 @@ async function concurrentRss(stack: Stack): Promise<void> {
     const wall = (now() - t1) / 1000;
     const failed = count(await listPhases(), ['Failed']);
     stage = 'after';
-    await sleep(10_000);
+    await sleep(AFTER_MS);
     const rolling = samples.filter((s) => s[2] === 'rolling').map((s) => s[1]);
-    const after = samples.filter((s) => s[2] === 'after').map((s) => s[1]);
+    // The last 10 s of the wait after the rollouts: what the process settles at.
+    const after = samples.filter((s) => s[2] === 'after' && s[0] >= now() - 10_000).map((s) => s[1]);
     console.log(
       `\n${done}/${CANARIES} rollouts ended in ${wall.toFixed(0)} s (${failed} Failed; alone one takes ~${STEPS} s of intervals)`,
     );
@@ -333,7 +229,15 @@ async function concurrentRss(stack: Stack): Promise<void> {
       `controller RSS while ${CANARIES} roll at once: peak ${mib(Math.max(...rolling))}, ` +
         `steady state (median) ${mib(percentile(rolling, 50))}, n=${rolling.length} samples`,
     );
-    console.log(`controller RSS 10 s after the last rollout: ${mib(percentile(after, 50))}`);
+    console.log(`controller RSS ${AFTER_MS / 1000} s after the last rollout: ${mib(percentile(after, 50))}`);
+    const idleMedian = percentile(idle, 50);
+    const perCanary = (kib: number) => `${(kib / 1024 / CANARIES).toFixed(2)} MiB`;
+    console.log(
+      `per idle (Initialized) canary: ${perCanary(idleMedian - before)} (target ≤ 0.5); ` +
+        `per rolling canary above idle: ${perCanary(percentile(rolling, 50) - idleMedian)} median, ` +
+        `${perCanary(Math.max(...rolling) - idleMedian)} peak (target ≤ 1); ` +
+        `after vs idle: ${(((percentile(after, 50) - idleMedian) / idleMedian) * 100).toFixed(0)} % (target ≤ 10 %)`,
+    );
   } finally {
     clearInterval(sampler);
   }
@@ -348,7 +252,8 @@ async function main(): Promise<void> {
     await stack.stop();
     process.exit(130);
   };
-  process.once('SIGINT', () => void stop());
+  // `timeout` sends SIGTERM: the servers run in process groups of their own and would outlive us otherwise.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stop());
   try {
     console.log(`stack up in ${((now() - t0) / 1000).toFixed(0)} s (${nodes} kwok nodes, 1 controller)`);
     if (RUNS > 0) await latencyAndOverhead(stack);

@@ -18,6 +18,9 @@ TRAEFIK_VERSION=v3.6.12
 # controller-gen generates CRDs from the Go API types Flagger ships (App Mesh, SMI) whose upstream CRDs the Go
 # module proxy does not serve; see dev/fixtures.ts flaggerApiCrdFiles.
 CONTROLLER_TOOLS_VERSION=v0.19.0
+# Flagger: only for the side-by-side benchmark (bench/side-by-side.ts asks for it by name; never in the default
+# list, so the test command and the sandbox never build it).
+FLAGGER_VERSION=v1.44.0
 
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--trimpath}"
 
@@ -67,6 +70,13 @@ build_kwok() {
   echo "$dir/kwok"
 }
 
+build_flagger() {
+  local dir="$FLEDGE_CACHE/flagger-$FLAGGER_VERSION"
+  [ -x "$dir/flagger" ] || timed_build "flagger $FLAGGER_VERSION" \
+    env GOBIN="$dir" go install -ldflags "-s -w" "github.com/fluxcd/flagger/cmd/flagger@$FLAGGER_VERSION"
+  echo "$dir/flagger"
+}
+
 build_controller_gen() {
   local dir="$FLEDGE_CACHE/controller-tools-$CONTROLLER_TOOLS_VERSION"
   [ -x "$dir/controller-gen" ] || timed_build "controller-gen $CONTROLLER_TOOLS_VERSION" \
@@ -113,6 +123,7 @@ one() {
       temporal) path=$(build_temporal) ;;
       kwok) path=$(build_kwok) ;;
       controller-gen) path=$(build_controller_gen) ;;
+      flagger) path=$(build_flagger) ;;
       etcd) path=$(build_etcd) ;;
       traefik) path=$(build_traefik) ;;
       kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) path=$(build_k8s "$name") ;;

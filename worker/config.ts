@@ -47,6 +47,12 @@ export interface WorkerConfig {
   temporal: TemporalConfig;
   /** Path to a prebuilt workflow bundle (container images ship one); absent: bundle workflows/ at start. */
   workflowBundle?: string;
+  /**
+   * Worker.create's maxCachedWorkflows (--max-cached-workflows): open rollouts whose workflow state the worker keeps
+   * in memory between tasks (about 1 MiB each, docs/benchmarks.md); absent: the SDK's default, derived from the heap
+   * limit. 0 keeps none (each task replays the history).
+   */
+  maxCachedWorkflows?: number;
   /** Set with --worker-deployment-name: the worker uses Worker Versioning; absent: unversioned. */
   versioning?: WorkerVersioningConfig;
   kubeconfig?: string;
@@ -150,6 +156,12 @@ const OPTIONS: readonly OptionSpec[] = [
     flags: '--workflow-bundle <file>',
     env: 'FLEDGE_WORKFLOW_BUNDLE',
     help: 'prebuilt workflow bundle (node worker/bundle.ts)',
+  },
+  {
+    key: 'maxCachedWorkflows',
+    flags: '--max-cached-workflows <n>',
+    env: 'FLEDGE_MAX_CACHED_WORKFLOWS',
+    help: 'open rollouts kept in worker memory (sticky cache); default: the Temporal SDK default, from the heap size',
   },
   {
     key: 'workerDeploymentName',
@@ -370,6 +382,9 @@ function buildConfig(raw: Record<string, string | undefined>, env: Record<string
     taskQueue: raw.taskQueue ?? 'fledge',
     temporal: temporalConfig(raw, env),
     workflowBundle: raw.workflowBundle,
+    ...(raw.maxCachedWorkflows !== undefined
+      ? { maxCachedWorkflows: count('--max-cached-workflows', raw.maxCachedWorkflows) }
+      : {}),
     ...versioningConfig(raw),
     kubeconfig: raw.kubeconfig,
     meshProvider: raw.meshProvider ?? 'kubernetes',
@@ -464,6 +479,12 @@ function bool(flag: string, value: string): boolean {
   throw new ConfigError(`${flag} must be true or false, not ${JSON.stringify(value)}`);
 }
 
+function count(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${flag} must be a whole number ≥ 0, not ${value}`);
+  return n;
+}
+
 function port(flag: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${flag} must be a port number, not ${value}`);
@@ -502,7 +523,7 @@ export type ActivitySettings = Required<
  *   activities  --selector-labels --include-label-prefix --mesh-provider --enable-config-tracking
  *               --forbid-cross-namespace-refs --metrics-server --event-webhook --slack-* --msteams-*
  *               --ingress-annotations-prefix --ingress-class (routers)
- *   worker      --task-queue, --temporal-namespace, --workflow-bundle, --worker-deployment-name
+ *   worker      --task-queue, --temporal-namespace, --workflow-bundle, --max-cached-workflows, --worker-deployment-name
  *               --worker-build-id --worker-versioning-behavior
  *   watcher     --task-queue --namespace --enable-config-tracking (Secrets and ConfigMaps are watched only with it)
  *   loadTester  --listen-address --loadtester-port --log-level
@@ -520,6 +541,8 @@ export interface ComponentSettings {
     taskQueue: string;
     namespace: string;
     workflowBundle?: string;
+    /** Worker.create's maxCachedWorkflows; absent: the SDK default. */
+    maxCachedWorkflows?: number;
     /** Worker.create's workerDeploymentOptions; absent: an unversioned worker. */
     deployment?: WorkerDeploymentOptions;
   };
@@ -564,6 +587,7 @@ export function componentSettings(config: WorkerConfig): ComponentSettings {
       taskQueue: config.taskQueue,
       namespace: t.namespace,
       ...(config.workflowBundle ? { workflowBundle: config.workflowBundle } : {}),
+      ...(config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
       ...(config.versioning ? { deployment: workerDeploymentOptions(config.versioning) } : {}),
     },
     watcher: {

@@ -260,7 +260,7 @@ async function startWorker(
   warnUnsupported(config, log);
   const activities = withMetrics(createActivities(activityDeps(config, log, env.kube)), log);
   running.native = await NativeConnection.connect(env.connection);
-  const { deployment } = componentSettings(config).worker;
+  const { deployment, maxCachedWorkflows } = componentSettings(config).worker;
   running.worker = await Worker.create({
     connection: running.native,
     namespace: config.temporal.namespace,
@@ -269,6 +269,8 @@ async function startWorker(
     activities,
     // Worker Versioning (--worker-deployment-name): poll as deploymentName.buildId; docs/upgrading.md.
     ...(deployment ? { workerDeploymentOptions: deployment } : {}),
+    // --max-cached-workflows bounds the memory of open rollouts (docs/benchmarks.md, "Engine").
+    ...(maxCachedWorkflows !== undefined ? { maxCachedWorkflows } : {}),
     // On SIGTERM running activities get this long to finish before they are cancelled (and retried elsewhere);
     // the chart's terminationGracePeriodSeconds is longer.
     shutdownGraceTime: '30s',

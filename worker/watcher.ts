@@ -34,6 +34,7 @@ import {
 } from '../workflows/controls.ts';
 import type { RolloutInput } from '../workflows/rollout.ts';
 import { CANARIES, GROUP, VERSION, describeError, makeKube, mergePatch } from '../activities/kubernetes/client.ts';
+import { slimForCache } from './cache-slim.ts';
 import type { RawCanary } from '../activities/kubernetes/canary.ts';
 import {
   checksums,
@@ -671,8 +672,8 @@ class ManagedInformer {
       this.lastActivity = Date.now();
       this.delay = opts.backoff.initial;
     };
-    this.informer.on('add', (o) => (alive(), on.upsert(o)));
-    this.informer.on('update', (o) => (alive(), on.upsert(o)));
+    this.informer.on('add', (o) => (alive(), on.upsert(slimForCache(o))));
+    this.informer.on('update', (o) => (alive(), on.upsert(slimForCache(o))));
     this.informer.on('delete', (o) => (alive(), on.remove(o)));
     this.informer.on('connect', () => (this.lastActivity = Date.now()));
     this.informer.on('error', (err) => this.onError(err));

@@ -79,6 +79,13 @@ test('bad values are one clear ConfigError', () => {
   assert.throws(() => parseWorkerConfig(['--port', '99999'], BASE), /--port must be a port number/);
   assert.throws(() => parseWorkerConfig(['--enable-config-tracking', 'maybe'], BASE), /true or false/);
   assert.throws(() => parseWorkerConfig(['--unknown'], BASE), ConfigError);
+  assert.throws(() => parseWorkerConfig(['--max-cached-workflows', '-1'], BASE), /whole number ≥ 0, not -1/);
+});
+
+test('--max-cached-workflows: the SDK default unless given; 0 (no cache) is a value', () => {
+  assert.equal(componentSettings(parseWorkerConfig([], BASE)).worker.maxCachedWorkflows, undefined);
+  const c = parseWorkerConfig([], { ...BASE, FLEDGE_MAX_CACHED_WORKFLOWS: '0' });
+  assert.equal(componentSettings(c).worker.maxCachedWorkflows, 0);
 });
 
 test('Worker Versioning: off by default; deployment name needs a build id; behavior defaults to auto-upgrade', () => {
@@ -242,6 +249,7 @@ test('every flag with a non-default value reaches every component that uses it',
     '--dev-server-port': '17233',
     '--dev-server-ui-port': '18233',
     '--workflow-bundle': join(dir, 'bundle.js'),
+    '--max-cached-workflows': '250',
     '--worker-deployment-name': 'fledge-test',
     '--worker-build-id': '1.2.3',
     '--worker-versioning-behavior': 'pinned',
@@ -308,6 +316,7 @@ test('every flag with a non-default value reaches every component that uses it',
     taskQueue: 'tq-test',
     namespace: 'ns-test',
     workflowBundle: values['--workflow-bundle'],
+    maxCachedWorkflows: 250,
     deployment: {
       useWorkerVersioning: true,
       version: { deploymentName: 'fledge-test', buildId: '1.2.3' },

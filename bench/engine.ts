@@ -1,0 +1,204 @@
+// Engine benchmark: many concurrent rollouts on a real Temporal dev server and one real worker process
+// (bench/engine-worker.ts) whose activities are scripted in-process (dev/scripted-ports.ts), so only Temporal and
+// the workflow are measured, not Kubernetes.
+//
+//   node bench/engine.ts --rollouts 1000                        1,000 concurrent 10-step rollouts, interval 10 s
+//   node bench/engine.ts --rollouts 1000 --max-cached 100       the same with a small sticky cache (evictions)
+//   node bench/engine.ts --rollouts 5 --interval 1              a quick run
+//   options: --steps N (divides 100), --interval S, --max-cached N, --reuse-v8-context true|false,
+//            --max-concurrent-wft N (workflow tasks the worker runs at once), --start-batch N, --timeout S
+//
+// Prints: step jitter p50/p99/max (time between two weight steps − interval), worker RSS idle vs. while every
+// rollout is open (MiB per open rollout), worker CPU-seconds per rollout, history events per rollout. Every run
+// stops by itself (--timeout, default 900 s).
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { REPO_ROOT } from '../dev/proc.ts';
+import { percentile, procUsage, RssSampler } from '../dev/procstat.ts';
+import { startTemporal } from '../dev/temporal.ts';
+import { workflowBundlePath } from '../dev/workflow-bundle.ts';
+import type { RolloutInput } from '../workflows/rollout.ts';
+import { rolloutWorkflowId } from '../workflows/controls.ts';
+import type { EngineWorkerSettings, EngineWorkerStats } from './engine-worker.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    rollouts: { type: 'string', default: '1000' },
+    steps: { type: 'string', default: '10' },
+    interval: { type: 'string', default: '10' },
+    'max-cached': { type: 'string' },
+    'reuse-v8-context': { type: 'string' },
+    'max-concurrent-wft': { type: 'string' },
+    'start-batch': { type: 'string', default: '50' },
+    timeout: { type: 'string', default: '900' },
+  },
+});
+const ROLLOUTS = Number(args.rollouts);
+const STEPS = Number(args.steps);
+const INTERVAL_S = Number(args.interval);
+const TIMEOUT_MS = Number(args.timeout) * 1000;
+const BATCH = Math.max(1, Number(args['start-batch']));
+if (!Number.isInteger(100 / STEPS)) throw new Error('--steps must divide 100');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = () => performance.now();
+const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** Asks the worker for its stats over IPC. */
+function stats(child: ChildProcess): Promise<EngineWorkerStats> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the worker did not answer a stats request in 30 s')), 30_000);
+    const on = (msg: { type?: string }) => {
+      if (msg.type !== 'stats') return;
+      clearTimeout(timer);
+      child.off('message', on);
+      resolve(msg as EngineWorkerStats);
+    };
+    child.on('message', on);
+    child.send({ type: 'stats' });
+  });
+}
+
+function startWorker(settings: EngineWorkerSettings): Promise<ChildProcess> {
+  const child = fork(join(REPO_ROOT, 'bench', 'engine-worker.ts'), [], {
+    env: { ...process.env, FLEDGE_ENGINE_WORKER: JSON.stringify(settings) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
+    child.once('message', () => resolve(child));
+  });
+}
+
+async function main(): Promise<void> {
+  const deadline = now() + TIMEOUT_MS;
+  const left = () => deadline - now();
+  console.log(`# fledge engine benchmark: ${process.argv.slice(2).join(' ') || '(defaults)'}`);
+  const [temporal, bundlePath] = await Promise.all([startTemporal(), workflowBundlePath()]);
+  let child: ChildProcess | undefined;
+  const connection = await Connection.connect({ address: temporal.address });
+  const client = new Client({ connection, namespace: temporal.namespace });
+  const taskQueue = 'fledge-engine-bench';
+  const kill = () => child?.kill('SIGKILL');
+  process.once('exit', kill);
+  // `timeout` sends SIGTERM: the dev server runs in a process group of its own and would outlive us otherwise.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => void temporal.stop().finally(() => process.exit(130)));
+  }
+  try {
+    child = await startWorker({
+      address: temporal.address,
+      namespace: temporal.namespace,
+      taskQueue,
+      bundlePath,
+      intervalS: INTERVAL_S,
+      steps: STEPS,
+      ...(args['max-cached'] !== undefined ? { maxCachedWorkflows: Number(args['max-cached']) } : {}),
+      ...(args['reuse-v8-context'] !== undefined ? { reuseV8Context: args['reuse-v8-context'] !== 'false' } : {}),
+      ...(args['max-concurrent-wft'] !== undefined
+        ? { maxConcurrentWorkflowTasks: Number(args['max-concurrent-wft']) }
+        : {}),
+    });
+    const pid = child.pid!;
+    const sampler = new RssSampler(pid, 1000);
+    const start = (name: string) => {
+      const canary = { namespace: 'bench', name };
+      const input: RolloutInput = { canary, revision: { hash: 'rev-2', generation: 2 }, cause: 'new-revision' };
+      return client.workflow.start('rollout', { taskQueue, workflowId: rolloutWorkflowId(canary), args: [input] });
+    };
+    // Warm-up: one rollout to its end loads the bundle into the worker's V8 context; then the worker is idle.
+    sampler.stage = 'warm-up';
+    const warm = await start('warm-up');
+    await warm.result();
+    sampler.stage = 'idle';
+    await sleep(5000);
+    const idle = percentile(sampler.of('idle'), 50);
+    const cpu0 = procUsage(pid)!.cpuSeconds;
+    const serverCpu0 = procUsage(temporal.pid)?.cpuSeconds ?? 0;
+
+    sampler.stage = 'starting';
+    const t0 = now();
+    const names = Array.from({ length: ROLLOUTS }, (_, i) => `podinfo${i}`);
+    for (let i = 0; i < names.length; i += BATCH) await Promise.all(names.slice(i, i + BATCH).map(start));
+    const startedIn = now() - t0;
+    sampler.stage = 'open';
+    let done = 0;
+    let firstDoneAt: number | undefined;
+    let lastLog = 0;
+    while (left() > 0) {
+      const st = await stats(child);
+      done = (st.phases.Succeeded ?? 0) + (st.phases.Failed ?? 0) - 1; // minus the warm-up canary
+      if (done > 0 && firstDoneAt === undefined) {
+        firstDoneAt = now();
+        sampler.stage = 'ending';
+      }
+      if (now() - lastLog > 10_000) {
+        lastLog = now();
+        const u = procUsage(pid);
+        console.log(`  ${s(now() - t0)}: ${done}/${ROLLOUTS} ended, worker RSS ${mib(u?.rssKiB ?? 0)}`);
+      }
+      if (done >= ROLLOUTS) break;
+      await sleep(1000);
+    }
+    const wall = now() - t0;
+    const cpu = procUsage(pid)!.cpuSeconds - cpu0;
+    const serverCpu = (procUsage(temporal.pid)?.cpuSeconds ?? 0) - serverCpu0;
+    sampler.stage = 'after';
+    await sleep(Math.min(10_000, Math.max(0, left())));
+    const final = await stats(child);
+    const open = sampler.of('open');
+    const after = percentile(sampler.of('after'), 50);
+    const hwm = procUsage(pid)!.hwmKiB;
+    sampler.stop();
+    // History length of a sample of rollouts (each describe is one call to the server).
+    const sample = names.filter((_, i) => i % Math.max(1, Math.floor(ROLLOUTS / 20)) === 0);
+    const lengths = await Promise.all(
+      sample.map(async (n) => {
+        const d = await client.workflow.getHandle(rolloutWorkflowId({ namespace: 'bench', name: n })).describe();
+        return d.historyLength;
+      }),
+    );
+    const j = final.jitterMs;
+    const openMedian = percentile(open, 50);
+    console.log(`\n## ${ROLLOUTS} concurrent rollouts, ${STEPS} steps, interval ${INTERVAL_S} s`);
+    console.log(
+      `worker: maxCachedWorkflows ${args['max-cached'] ?? 'SDK default'}, reuseV8Context ${args['reuse-v8-context'] ?? 'SDK default (true)'}, ` +
+        `maxConcurrentWorkflowTaskExecutions ${args['max-concurrent-wft'] ?? 'SDK default (40)'}`,
+    );
+    console.log(
+      `started all in ${s(startedIn)}; ${done}/${ROLLOUTS} ended in ${s(wall)}; phases ${JSON.stringify(final.phases)}`,
+    );
+    console.log(
+      `step jitter (step time − interval): p50 ${s(percentile(j, 50))}, p99 ${s(percentile(j, 99))}, max ${s(Math.max(...j))} (n=${j.length})`,
+    );
+    console.log(
+      `worker RSS: idle ${mib(idle)}, ${ROLLOUTS} open: median ${mib(openMedian)} (n=${open.length}), peak ${mib(Math.max(...open))}, ` +
+        `VmHWM ${mib(hwm)}; 10 s after the last ended ${mib(after)}`,
+    );
+    console.log(`  per open rollout above idle: ${((openMedian - idle) / 1024 / ROLLOUTS).toFixed(3)} MiB (median)`);
+    console.log(
+      `worker CPU: ${cpu.toFixed(1)} s for ${ROLLOUTS} rollouts = ${((cpu / ROLLOUTS) * 1000).toFixed(0)} ms per rollout`,
+    );
+    console.log(
+      `Temporal dev server CPU: ${serverCpu.toFixed(1)} s = ${((serverCpu / ROLLOUTS) * 1000).toFixed(0)} ms per rollout`,
+    );
+    console.log(
+      `history events per rollout: median ${percentile(lengths, 50)} (min ${Math.min(...lengths)}, max ${Math.max(...lengths)}, n=${lengths.length})`,
+    );
+    if (done < ROLLOUTS) process.exitCode = 1;
+  } finally {
+    child?.kill('SIGTERM');
+    await connection.close();
+    await temporal.stop();
+  }
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exitCode = 1;
+  })
+  .finally(() => process.exit());
