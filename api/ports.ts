@@ -204,6 +204,21 @@ export interface TargetsPort {
   promotePrimary(input: TargetInput): Promise<PromoteResult | void>;
   /** Readiness of both workloads (observe already reports it; this is for callers outside a tick). */
   checkReadiness(input: TargetInput): Promise<{ primary: Readiness; canary: Readiness }>;
+  /**
+   * Wait on the cluster until one workload is ready: polls checkReadiness every `pollMs` (default 300 ms),
+   * heartbeating each poll, and returns its readiness as soon as it is ready or the cluster reports its progress
+   * deadline exceeded, or the last one read after `timeoutMs`. The workflow's wait for the canary after scale-up and
+   * for the primary after promotion (instead of an analysis interval). Cancelled through its heartbeats.
+   */
+  awaitReadiness(input: AwaitReadinessInput): Promise<Readiness>;
+}
+
+export interface AwaitReadinessInput extends TargetInput {
+  which: 'primary' | 'canary';
+  /** Longest wait, ms (the workflow passes what is left of the progress deadline). */
+  timeoutMs: number;
+  /** Poll period, ms; default 300. */
+  pollMs?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------

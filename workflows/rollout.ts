@@ -49,7 +49,14 @@ import {
 } from './controls.ts';
 import { MAX_WEBHOOK_RETRIES } from '../api/canary.ts';
 import { emit, initialState, recordStep, settleControl, type ControlOutcome, type RolloutState } from './state.ts';
-import { InfrastructureError, runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
+import {
+  EVENT_DRIVEN_PHASES,
+  InfrastructureError,
+  runTick,
+  type TickEnv,
+  type TickOutcome,
+  type TickPorts,
+} from './tick.ts';
 import {
   analysisSummary,
   currentDetails,
@@ -118,6 +125,27 @@ function activityGroups(options: RolloutOptions | undefined) {
       startToCloseTimeout: timeout,
       retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
     }),
+    // event-driven-phases: the analysis tick's metrics and weight run as local activities (a marker each instead
+    // of three events and a workflow task each), which keeps a 10-step rollout under 200 history events. Same
+    // timeouts and retries as above; a local activity retried past localRetryThreshold backs off on a timer.
+    localChecks: proxyLocalActivities<Pick<RolloutActivities, 'runMetrics'>>({
+      startToCloseTimeout: timeout,
+      localRetryThreshold: '10s',
+      retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
+    }),
+    localRoutes: proxyLocalActivities<Pick<RolloutActivities, 'setRoutes'>>({
+      startToCloseTimeout: timeout,
+      localRetryThreshold: '10s',
+      retry: { ...retry, nonRetryableErrorTypes },
+    }),
+    // Waits on the cluster (event-driven-phases): polled every 300 ms with a heartbeat each poll, so a dead worker
+    // is noticed within the heartbeat timeout and a control cancels the wait. Bounded by the progress deadline
+    // (start-to-close and schedule-to-close are set per call, see awaitReady).
+    waits: proxyActivities<Pick<RolloutActivities, 'awaitReadiness'>>({
+      startToCloseTimeout: timeout,
+      heartbeatTimeout: READINESS_HEARTBEAT_TIMEOUT,
+      retry: { ...retry, nonRetryableErrorTypes },
+    }),
     // A webhook's retries are attempts of this activity: it throws a retryable failure with Flagger's backoff as
     // the next delay until its own `retries` are used up, then returns the outcome; the cap here only ends the
     // retries when attempts die with their worker (then the call is one failed check, see tickEnv).
@@ -148,6 +176,16 @@ type ActivityGroups = ReturnType<typeof activityGroups>;
 
 /** Attempts of observe and runMetrics within one tick (backoff 0.5 s, 1 s, 2 s between them). */
 const TICK_ATTEMPTS = 4;
+/** Heartbeat timeout of the activities that wait (awaitReadiness polls and heartbeats every 300 ms). */
+const READINESS_HEARTBEAT_TIMEOUT = '10s';
+/** Readiness waits in a row (no interval between them) before the rollout falls back to the interval. */
+const MAX_WAITS_IN_A_ROW = 3;
+/** Readiness waits since the last interval (per run; replayed from history like everything else). */
+interface Pace {
+  waits: number;
+}
+/** A readiness wait ends this long after the progress deadline, so the tick that follows sees it exceeded. */
+const DEADLINE_MARGIN_MS = 1000;
 const DEFAULT_MAX_TICKS_PER_RUN = 500;
 const DEFAULT_RETRY_WINDOW_MS = 24 * 3600_000;
 
@@ -165,6 +203,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const visibility = new Visibility();
   visibility.update(state);
   const projected: Projected = { lastStatus: '' };
+  const pace: Pace = { waits: 0 };
 
   while (!state.deleted && !state.deleting) {
     wake.arrived = false;
@@ -174,21 +213,92 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     if (ends) settlePending(state);
     await projectFully(state, env.spec, projected, acts, ends);
     answer(state, answers);
-    visibility.update(state);
+    // A phase the next tick leaves at once (Finalising) is not worth a search-attribute upsert.
+    visibility.update(state, state.followUp === 'now' && !ends);
     if (ends) {
       state.final = true;
       break;
     }
     // A control accepted but not yet acted on is acted on by this run (its update waits for the answer).
     if (runIsLong(state, input) && !state.abortRequested && !state.promoteRequested) return carryOn(input, state);
-    if (!wake.arrived)
-      await condition(() => wake.arrived || state.deleted, state.intervalMs, {
-        summary: waitSummary(state.intervalMs, state.waitingFor),
-      });
+    if (!wake.arrived) await untilNextTick(state, acts, wake, pace);
   }
   settlePending(state);
   answer(state, answers);
   return afterFinal(input, state, visibility);
+}
+
+/**
+ * Between two ticks: what the last tick asked for (state.followUp, event-driven-phases): nothing (the next phase
+ * follows at once), a workload to be ready (awaitReady), else one analysis interval. Any control, new revision or
+ * deletion cuts the wait short.
+ */
+async function untilNextTick(
+  state: RolloutState,
+  acts: ActivityGroups,
+  wake: { arrived: boolean },
+  pace: Pace,
+): Promise<void> {
+  const follow = state.followUp;
+  if (follow === 'now') return;
+  // A workload that flaps (ready for the wait, not for the tick) falls back to the interval after a few rounds.
+  const waiting = (follow === 'primary' || follow === 'canary') && pace.waits < MAX_WAITS_IN_A_ROW;
+  pace.waits = waiting ? pace.waits + 1 : 0;
+  if (waiting && (await awaitReady(state, follow, acts, wake))) return;
+  pace.waits = 0;
+  await condition(() => wake.arrived || state.deleted, state.intervalMs, {
+    summary: waitSummary(state.intervalMs, state.waitingFor),
+  });
+}
+
+/**
+ * Wait on the cluster until `which` is ready (the awaitReadiness activity), for at most what is left of the
+ * progress deadline (counted from now if the workload was not seen unready before), then a little more so the
+ * tick that follows sees the deadline exceeded. A control, a new revision or the Canary's deletion cancels the
+ * wait. Returns false when the wait failed (e.g. the target is gone): the caller then waits an interval, so a
+ * failing read never spins.
+ */
+async function awaitReady(
+  state: RolloutState,
+  which: 'primary' | 'canary',
+  { waits }: ActivityGroups,
+  wake: { arrived: boolean },
+): Promise<boolean> {
+  const spec = state.lastSpec;
+  if (!spec) return false;
+  const now = Date.now();
+  const since = (state.notReadySince[which] ??= now);
+  const timeoutMs = spec.progressDeadlineSeconds * 1000 - (now - since) + DEADLINE_MARGIN_MS;
+  if (timeoutMs <= 0) return true;
+  const target = targetOf(state.canary, spec);
+  const workload = which === 'primary' ? `${target}-primary` : target;
+  let settled: 'ready' | 'failed' | undefined;
+  const scope = new CancellationScope();
+  const waiting = scope
+    .run(() =>
+      waits.awaitReadiness.executeWithOptions(
+        {
+          summary: `wait until ${workload} is ready (at most ${humanDuration(timeoutMs)})`,
+          startToCloseTimeout: timeoutMs + 30_000,
+          scheduleToCloseTimeout: timeoutMs + 60_000,
+        },
+        [{ canary: state.canary, revision: state.revision, which, timeoutMs }],
+      ),
+    )
+    .then(
+      () => (settled = 'ready'),
+      (err: unknown) => {
+        settled = 'failed';
+        if (!isCancellation(err)) log.warn('readiness wait failed', { which, error: String(err) });
+      },
+    );
+  await condition(() => settled !== undefined || wake.arrived || state.deleted || Boolean(state.deleting));
+  if (settled === undefined) {
+    scope.cancel();
+    await waiting;
+    return true;
+  }
+  return settled === 'ready';
 }
 
 /**
@@ -406,10 +516,12 @@ function activityFailure(err: unknown): TemporalFailure | undefined {
  * weights and thresholds, never URLs or Secret values).
  */
 function tickEnv(
-  { reads, actions, checks, webhooks }: ActivityGroups,
+  { reads, actions, checks, webhooks, localChecks, localRoutes }: ActivityGroups,
   interrupts: Interrupts,
 ): TickEnv & { spec?: RolloutSpec } {
   const target = (canary: CanaryRef) => targetOf(canary, env.spec);
+  // Histories recorded before event-driven-phases scheduled metrics and weights as (non-local) activities.
+  const local = () => patched(EVENT_DRIVEN_PHASES);
   const ports: TickPorts = {
     observe: async (i) => {
       try {
@@ -446,11 +558,12 @@ function tickEnv(
       actions.reconcileRoutes.executeWithOptions({ summary: 'reconcile services and routes, keeping the weights' }, [
         i,
       ]),
-    setRoutes: (i) => actions.setRoutes.executeWithOptions({ summary: setRoutesSummary(i.routes) }, [i]),
+    setRoutes: (i) =>
+      (local() ? localRoutes : actions).setRoutes.executeWithOptions({ summary: setRoutesSummary(i.routes) }, [i]),
     runMetrics: async (i) => {
       try {
         return await interrupts.run(() =>
-          checks.runMetrics.executeWithOptions({ summary: analysisSummary(i.metrics) }, [i]),
+          (local() ? localChecks : checks).runMetrics.executeWithOptions({ summary: analysisSummary(i.metrics) }, [i]),
         );
       } catch (err) {
         throw asInfrastructureError('metrics', err);
@@ -676,8 +789,10 @@ const PROVIDER_ATTRIBUTE = 'search-attribute-provider';
 class Visibility {
   private last = '';
 
-  update(state: RolloutState): void {
+  /** `transient`: a phase the rollout leaves at once; only the current details change. */
+  update(state: RolloutState, transient = false): void {
     setCurrentDetails(currentDetails(state));
+    if (transient) return;
     const key = `${state.phase}|${state.revision.hash}`;
     if (key === this.last) return;
     this.last = key;

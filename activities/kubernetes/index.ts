@@ -27,6 +27,7 @@ import { specErrorMessage } from '../routers/index.ts';
 import { checksums } from './configs.ts';
 import { revisionHash } from '../../worker/revision.ts';
 import { ensureFinalizer, finalizeCanary, type FinalizeOptions } from './finalizer.ts';
+import { activityHeartbeat, awaitReadiness } from './await-readiness.ts';
 import { reconcileServices, servicePlan } from './services.ts';
 import {
   initializeServiceTarget,
@@ -285,6 +286,13 @@ export function createKubernetesActivities(
     return { promoted: true };
   }
 
+  async function checkReadiness({ canary }: TargetInput): Promise<{ primary: Readiness; canary: Readiness }> {
+    const loaded = await load(canary);
+    const service = await resolveServiceTarget(canary, loaded);
+    if (service) return serviceReadiness(canary, service.target.metadata!.name!);
+    return readinessOf(await resolve(canary, false, loaded));
+  }
+
   return {
     async observe({ canary: ref }): Promise<Observation> {
       const raw = await readCanary(kube, ref);
@@ -361,11 +369,10 @@ export function createKubernetesActivities(
       await scale(kube, r, direction === 'up' ? await upReplicas(r) : 0);
     },
 
-    async checkReadiness({ canary }: TargetInput) {
-      const loaded = await load(canary);
-      const service = await resolveServiceTarget(canary, loaded);
-      if (service) return serviceReadiness(canary, service.target.metadata!.name!);
-      return readinessOf(await resolve(canary, false, loaded));
+    checkReadiness,
+
+    async awaitReadiness(input) {
+      return awaitReadiness({ check: checkReadiness }, input);
     },
 
     async reconcileServices({ canary }) {
@@ -387,6 +394,7 @@ export function createKubernetesActivities(
         now,
         defaultProvider: deps.defaultProvider,
         finalizeRoutes: options.finalizeRoutes,
+        heartbeat: () => activityHeartbeat('waiting for the restored target'),
         postEvent: async (raw, event, key) => {
           await options.postLifecycleEvent?.(raw, event, key).catch((err: unknown) => {
             log.warn({ error: describeError(err) }, 'event webhook failed');

@@ -66,7 +66,8 @@ describe('rollout strategies', { concurrency: true }, () => {
       '0/100',
       '100/0',
     ]);
-    assert.ok(events < 400, `history has ${events} events`);
+    // 265 before event-driven-phases (three intervals of mechanical waits, metrics and weights as activities).
+    assert.ok(events <= 200, `history has ${events} events`);
   });
 
   it('canary stepWeight 10 / maxWeight 50 promotes', async () => {
