@@ -351,6 +351,11 @@ export interface StatusProjection {
 export interface WriteStatusInput {
   canary: CanaryRef;
   status: StatusProjection;
+  /**
+   * The tick's events, recorded right after the status (as recordEvents does): one projection activity per tick
+   * instead of two (event-driven-phases). Absent in histories recorded before it.
+   */
+  events?: Omit<RecordEventsInput, 'canary'>;
 }
 
 export interface RecordEventsInput {

@@ -125,18 +125,15 @@ function activityGroups(options: RolloutOptions | undefined) {
       startToCloseTimeout: timeout,
       retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
     }),
-    // event-driven-phases: the analysis tick's metrics and weight run as local activities (a marker each instead
-    // of three events and a workflow task each), which keeps a 10-step rollout under 200 history events. Same
-    // timeouts and retries as above; a local activity retried past localRetryThreshold backs off on a timer.
+    // event-driven-phases: the metrics run as a local activity, like observe (a marker instead of three events and a
+    // workflow task), which keeps a 10-step rollout under 200 history events. Same timeouts and retries as above;
+    // a local activity retried past localRetryThreshold backs off on a timer. Reads only: the actions stay
+    // ordinary activities, so the observation a tick acts on is in history before its first write (a worker that
+    // dies mid-tick re-runs the reads, never a decision made on what its own write changed).
     localChecks: proxyLocalActivities<Pick<RolloutActivities, 'runMetrics'>>({
       startToCloseTimeout: timeout,
       localRetryThreshold: '10s',
       retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
-    }),
-    localRoutes: proxyLocalActivities<Pick<RolloutActivities, 'setRoutes'>>({
-      startToCloseTimeout: timeout,
-      localRetryThreshold: '10s',
-      retry: { ...retry, nonRetryableErrorTypes },
     }),
     // Waits on the cluster (event-driven-phases): polled every 300 ms with a heartbeat each poll, so a dead worker
     // is noticed within the heartbeat timeout and a control cancels the wait. Bounded by the progress deadline
@@ -516,11 +513,11 @@ function activityFailure(err: unknown): TemporalFailure | undefined {
  * weights and thresholds, never URLs or Secret values).
  */
 function tickEnv(
-  { reads, actions, checks, webhooks, localChecks, localRoutes }: ActivityGroups,
+  { reads, actions, checks, webhooks, localChecks }: ActivityGroups,
   interrupts: Interrupts,
 ): TickEnv & { spec?: RolloutSpec } {
   const target = (canary: CanaryRef) => targetOf(canary, env.spec);
-  // Histories recorded before event-driven-phases scheduled metrics and weights as (non-local) activities.
+  // Histories recorded before event-driven-phases scheduled the metrics as a (non-local) activity.
   const local = () => patched(EVENT_DRIVEN_PHASES);
   const ports: TickPorts = {
     observe: async (i) => {
@@ -558,8 +555,7 @@ function tickEnv(
       actions.reconcileRoutes.executeWithOptions({ summary: 'reconcile services and routes, keeping the weights' }, [
         i,
       ]),
-    setRoutes: (i) =>
-      (local() ? localRoutes : actions).setRoutes.executeWithOptions({ summary: setRoutesSummary(i.routes) }, [i]),
+    setRoutes: (i) => actions.setRoutes.executeWithOptions({ summary: setRoutesSummary(i.routes) }, [i]),
     runMetrics: async (i) => {
       try {
         return await interrupts.run(() =>
@@ -715,34 +711,40 @@ async function project(
   const phase: CanaryPhase = state.phase === 'Pending' ? 'Initializing' : state.phase;
   const status = statusProjection(state, phase);
   const key = JSON.stringify(status);
-  if (state.phase !== 'Pending' && key !== done.lastStatus) {
+  const eventHooks = spec?.analysis.webhooks.filter((h) => h.type === 'event') ?? [];
+  const to = eventHooks.length > 0 ? ` and event hooks ${eventHooks.map((h) => h.name).join(', ')}` : '';
+  const record = {
+    runId: workflowInfo().runId,
+    firstSequence: state.eventSequence,
+    events,
+    eventHooks,
+    revision: state.revision,
+    phase,
+  };
+  const writeStatus = state.phase !== 'Pending' && key !== done.lastStatus;
+  // event-driven-phases: the events ride along the status write (one marker instead of two).
+  const together = writeStatus && events.length > 0 && patched(EVENT_DRIVEN_PHASES);
+  if (writeStatus) {
     try {
+      const withEvents = together ? ` and record ${events.length} event(s)${to}` : '';
       await projection.writeStatus.executeWithOptions(
         {
-          summary: `write status: ${status.phase}, weight ${status.canaryWeight} %, failed checks ${status.failedChecks}`,
+          summary: `write status: ${status.phase}, weight ${status.canaryWeight} %, failed checks ${status.failedChecks}${withEvents}`,
         },
-        [{ canary: state.canary, status }],
+        [{ canary: state.canary, status, ...(together ? { events: record } : {}) }],
       );
       done.lastStatus = key;
+      if (together) state.eventSequence += events.length;
     } catch (err) {
       projectionFailed(err, 'status');
+      if (together) state.outbox.events.unshift(...events);
       complete = false;
     }
   }
-  if (events.length > 0) {
+  if (events.length > 0 && !together) {
     try {
-      const eventHooks = spec?.analysis.webhooks.filter((h) => h.type === 'event') ?? [];
-      const to = eventHooks.length > 0 ? ` and event hooks ${eventHooks.map((h) => h.name).join(', ')}` : '';
       await projection.recordEvents.executeWithOptions({ summary: `record ${events.length} event(s)${to}` }, [
-        {
-          canary: state.canary,
-          runId: workflowInfo().runId,
-          firstSequence: state.eventSequence,
-          events,
-          eventHooks,
-          revision: state.revision,
-          phase,
-        },
+        { canary: state.canary, ...record },
       ]);
       state.eventSequence += events.length;
     } catch (err) {

@@ -403,28 +403,32 @@ export function createKubernetesActivities(
       });
     },
 
-    async writeStatus({ canary, status }) {
+    async writeStatus({ canary, status, events }) {
       const raw = await readCanary(kube, canary);
       if (!raw) return;
       await patchStatus(kube, raw, statusPatch(raw, status, now()));
+      if (events) await recordEvents({ ...events, canary }, raw);
     },
 
-    async recordEvents(input: RecordEventsInput) {
-      const raw = await readCanary(kube, input.canary);
-      if (!raw) return;
-      for (const [i, e] of input.events.entries()) {
-        const created = await createEvent(
-          kube,
-          canaryEvent(raw, eventName(raw.metadata.name, input.runId, input.firstSequence + i), e, now()),
-        );
-        // Only a new event goes to the event webhooks: a retried activity must not post twice.
-        if (!created || !options.postEvent) continue;
-        await options.postEvent(input, e, input.firstSequence + i, raw).catch((err: unknown) => {
-          log.warn({ error: describeError(err) }, 'event webhook failed');
-        });
-      }
-    },
+    recordEvents: (input: RecordEventsInput) => recordEvents(input),
   };
+
+  /** Events named by run id + sequence (a retry is a 409); each new one also goes to the event webhooks. */
+  async function recordEvents(input: RecordEventsInput, read?: RawCanary): Promise<void> {
+    const raw = read ?? (await readCanary(kube, input.canary));
+    if (!raw) return;
+    for (const [i, e] of input.events.entries()) {
+      const created = await createEvent(
+        kube,
+        canaryEvent(raw, eventName(raw.metadata.name, input.runId, input.firstSequence + i), e, now()),
+      );
+      // Only a new event goes to the event webhooks: a retried activity must not post twice.
+      if (!created || !options.postEvent) continue;
+      await options.postEvent(input, e, input.firstSequence + i, raw).catch((err: unknown) => {
+        log.warn({ error: describeError(err) }, 'event webhook failed');
+      });
+    }
+  }
 
   async function upReplicas(r: Resolved): Promise<number> {
     if (r.kind !== 'Deployment') return 1;
