@@ -356,6 +356,8 @@ export interface WriteStatusInput {
    * instead of two (event-driven-phases). Absent in histories recorded before it.
    */
   events?: Omit<RecordEventsInput, 'canary'>;
+  /** The tick's alerts, sent after the status and events; best effort (a failing notifier never fails the write). */
+  alerts?: Omit<AlertInput, 'canary'>[];
 }
 
 export interface RecordEventsInput {

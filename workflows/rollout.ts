@@ -722,22 +722,34 @@ async function project(
     phase,
   };
   const writeStatus = state.phase !== 'Pending' && key !== done.lastStatus;
-  // event-driven-phases: the events ride along the status write (one marker instead of two).
-  const together = writeStatus && events.length > 0 && patched(EVENT_DRIVEN_PHASES);
+  // event-driven-phases: events and alerts ride along the status write (one marker instead of three).
+  const ride = writeStatus && (events.length > 0 || alerts.length > 0) && patched(EVENT_DRIVEN_PHASES);
+  const together = ride && events.length > 0;
+  const riding = ride ? alerts.map((a) => ({ ...a, alerts: spec?.analysis.alerts ?? [] })) : [];
   if (writeStatus) {
     try {
       const withEvents = together ? ` and record ${events.length} event(s)${to}` : '';
+      const withAlerts = riding.length > 0 ? `, ${riding.length} alert(s)` : '';
       await projection.writeStatus.executeWithOptions(
         {
-          summary: `write status: ${status.phase}, weight ${status.canaryWeight} %, failed checks ${status.failedChecks}${withEvents}`,
+          summary: `write status: ${status.phase}, weight ${status.canaryWeight} %, failed checks ${status.failedChecks}${withEvents}${withAlerts}`,
         },
-        [{ canary: state.canary, status, ...(together ? { events: record } : {}) }],
+        [
+          {
+            canary: state.canary,
+            status,
+            ...(together ? { events: record } : {}),
+            ...(riding.length > 0 ? { alerts: riding } : {}),
+          },
+        ],
       );
       done.lastStatus = key;
       if (together) state.eventSequence += events.length;
     } catch (err) {
       projectionFailed(err, 'status');
       if (together) state.outbox.events.unshift(...events);
+      // Sent after the status and events, so not sent yet: they go with the next projection.
+      if (riding.length > 0) state.outbox.alerts.unshift(...alerts);
       complete = false;
     }
   }
@@ -753,7 +765,7 @@ async function project(
       complete = false;
     }
   }
-  for (const a of alerts) {
+  for (const a of riding.length > 0 ? [] : alerts) {
     try {
       const providers = spec?.analysis.alerts.map((al) => al.name).join(', ') || 'the default provider';
       await notify.sendAlert.executeWithOptions({ summary: `alert (${a.severity}) to ${providers}` }, [

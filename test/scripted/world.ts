@@ -208,6 +208,8 @@ function handle(canaries: Canaries, op: string, key: string, args: unknown): unk
       writeStatus(c, a.status as StatusProjection);
       // event-driven-phases: the tick's events ride along its status write.
       if (a.events) recordEvents(c, a.events as Parameters<typeof recordEvents>[1]);
+      for (const alert of (a.alerts as { message: string; severity: string }[] | undefined) ?? [])
+        c.log.alerts.push({ message: alert.message, severity: alert.severity });
       return null;
     case 'recordEvents':
       return recordEvents(
