@@ -252,8 +252,8 @@ async function untilNextTick(
  * Wait on the cluster until `which` is ready (the awaitReadiness activity), for at most what is left of the
  * progress deadline (counted from now if the workload was not seen unready before), then a little more so the
  * tick that follows sees the deadline exceeded. A control, a new revision or the Canary's deletion cancels the
- * wait. Returns false when the wait failed (e.g. the target is gone): the caller then waits an interval, so a
- * failing read never spins.
+ * wait. Returns false when the wait failed (e.g. the target is gone) or the deadline has already passed: the
+ * caller then waits an interval, so a failing read or a deadline nobody acts on never spins.
  */
 async function awaitReady(
   state: RolloutState,
@@ -266,7 +266,8 @@ async function awaitReady(
   const now = Date.now();
   const since = (state.notReadySince[which] ??= now);
   const timeoutMs = spec.progressDeadlineSeconds * 1000 - (now - since) + DEADLINE_MARGIN_MS;
-  if (timeoutMs <= 0) return true;
+  // The deadline has passed and the last tick did not act on it (initialization has none): back to the interval.
+  if (timeoutMs <= 0) return false;
   const target = targetOf(state.canary, spec);
   const workload = which === 'primary' ? `${target}-primary` : target;
   let settled: 'ready' | 'failed' | undefined;
