@@ -75,8 +75,22 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
       });
     },
   });
+  const alerting = createAlertActivities({
+    kube,
+    log,
+    globalNotifier: deps.globalNotifier,
+    noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
+  });
   return {
     ...k8s,
+    // The tick's alerts ride along its status write (event-driven-phases), best effort as sendAlert is.
+    writeStatus: async (input) => {
+      await k8s.writeStatus(input);
+      for (const a of input.alerts ?? [])
+        await alerting.sendAlert({ ...a, canary: input.canary }).catch((err: unknown) => {
+          log.warn({ error: String(err) }, 'alert not sent');
+        });
+    },
     ...routes,
     // The router switches traffic between Services that the Kubernetes activities create: Services first.
     reconcileRoutes: async (input) => {
@@ -92,11 +106,6 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
     }),
     ...createWebhookActivities(webhookDeps),
     ...createDeliveryActivities({ kube, log }),
-    ...createAlertActivities({
-      kube,
-      log,
-      globalNotifier: deps.globalNotifier,
-      noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
-    }),
+    ...alerting,
   };
 }

@@ -204,6 +204,21 @@ export interface TargetsPort {
   promotePrimary(input: TargetInput): Promise<PromoteResult | void>;
   /** Readiness of both workloads (observe already reports it; this is for callers outside a tick). */
   checkReadiness(input: TargetInput): Promise<{ primary: Readiness; canary: Readiness }>;
+  /**
+   * Wait on the cluster until one workload is ready: polls checkReadiness every `pollMs` (default 300 ms),
+   * heartbeating each poll, and returns its readiness as soon as it is ready or the cluster reports its progress
+   * deadline exceeded, or the last one read after `timeoutMs`. The workflow's wait for the canary after scale-up and
+   * for the primary after promotion (instead of an analysis interval). Cancelled through its heartbeats.
+   */
+  awaitReadiness(input: AwaitReadinessInput): Promise<Readiness>;
+}
+
+export interface AwaitReadinessInput extends TargetInput {
+  which: 'primary' | 'canary';
+  /** Longest wait, ms (the workflow passes what is left of the progress deadline). */
+  timeoutMs: number;
+  /** Poll period, ms; default 300. */
+  pollMs?: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -336,6 +351,13 @@ export interface StatusProjection {
 export interface WriteStatusInput {
   canary: CanaryRef;
   status: StatusProjection;
+  /**
+   * The tick's events, recorded right after the status (as recordEvents does): one projection activity per tick
+   * instead of two (event-driven-phases). Absent in histories recorded before it.
+   */
+  events?: Omit<RecordEventsInput, 'canary'>;
+  /** The tick's alerts, sent after the status and events; best effort (a failing notifier never fails the write). */
+  alerts?: Omit<AlertInput, 'canary'>[];
 }
 
 export interface RecordEventsInput {

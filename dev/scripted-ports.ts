@@ -8,6 +8,7 @@
 import type { CanaryRef, Observation, RolloutActivities, Routes, StatusProjection } from '../api/ports.ts';
 import { parseCanary } from '../api/validate.ts';
 import { toRolloutSpec } from '../workflows/spec-from-canary.ts';
+import type { DeliveryPort } from '../api/delivery-policy.ts';
 
 export interface ScriptedCanaryOptions {
   /** Analysis interval in seconds. */
@@ -48,7 +49,7 @@ interface CanaryState {
 }
 
 export interface ScriptedPorts {
-  activities: RolloutActivities;
+  activities: RolloutActivities & DeliveryPort;
   /** Canaries by `namespace/name`. */
   canaries: Map<string, CanaryState>;
 }
@@ -75,7 +76,7 @@ export function createScriptedPorts(opts: ScriptedCanaryOptions): ScriptedPorts 
     return c;
   };
   const ready = { ready: true };
-  const activities: RolloutActivities = {
+  const activities: RolloutActivities & DeliveryPort = {
     async observe({ canary }) {
       const c = get(canary);
       const parsed = parseCanary(c.raw);
@@ -96,6 +97,14 @@ export function createScriptedPorts(opts: ScriptedCanaryOptions): ScriptedPorts 
     async scaleCanary() {},
     async promotePrimary() {
       return { promoted: true };
+    },
+    // Always ready: the wait after scale-up and promotion ends at once.
+    async awaitReadiness() {
+      return ready;
+    },
+    // No DeliveryPolicy: nothing holds a rollout.
+    async checkDelivery() {
+      return { policies: [] };
     },
     async checkReadiness() {
       return { primary: ready, canary: ready };

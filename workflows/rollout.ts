@@ -51,7 +51,14 @@ import { MAX_WEBHOOK_RETRIES } from '../api/canary.ts';
 import { emit, initialState, recordStep, settleControl, type ControlOutcome, type RolloutState } from './state.ts';
 import { deliveryPolicyChangedSignal, holdWaitMs } from './delivery.ts';
 import type { DeliveryPort } from '../api/delivery-policy.ts';
-import { InfrastructureError, runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
+import {
+  EVENT_DRIVEN_PHASES,
+  InfrastructureError,
+  runTick,
+  type TickEnv,
+  type TickOutcome,
+  type TickPorts,
+} from './tick.ts';
 import {
   analysisSummary,
   currentDetails,
@@ -120,6 +127,24 @@ function activityGroups(options: RolloutOptions | undefined) {
       startToCloseTimeout: timeout,
       retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
     }),
+    // event-driven-phases: the metrics run as a local activity, like observe (a marker instead of three events and a
+    // workflow task), which keeps a 10-step rollout under 200 history events. Same timeouts and retries as above;
+    // a local activity retried past localRetryThreshold backs off on a timer. Reads only: the actions stay
+    // ordinary activities, so the observation a tick acts on is in history before its first write (a worker that
+    // dies mid-tick re-runs the reads, never a decision made on what its own write changed).
+    localChecks: proxyLocalActivities<Pick<RolloutActivities, 'runMetrics'>>({
+      startToCloseTimeout: timeout,
+      localRetryThreshold: '10s',
+      retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
+    }),
+    // Waits on the cluster (event-driven-phases): polled every 300 ms with a heartbeat each poll, so a dead worker
+    // is noticed within the heartbeat timeout and a control cancels the wait. Bounded by the progress deadline
+    // (start-to-close and schedule-to-close are set per call, see awaitReady).
+    waits: proxyActivities<Pick<RolloutActivities, 'awaitReadiness'>>({
+      startToCloseTimeout: timeout,
+      heartbeatTimeout: READINESS_HEARTBEAT_TIMEOUT,
+      retry: { ...retry, nonRetryableErrorTypes },
+    }),
     // A webhook's retries are attempts of this activity: it throws a retryable failure with Flagger's backoff as
     // the next delay until its own `retries` are used up, then returns the outcome; the cap here only ends the
     // retries when attempts die with their worker (then the call is one failed check, see tickEnv).
@@ -156,6 +181,16 @@ type ActivityGroups = ReturnType<typeof activityGroups>;
 
 /** Attempts of observe and runMetrics within one tick (backoff 0.5 s, 1 s, 2 s between them). */
 const TICK_ATTEMPTS = 4;
+/** Heartbeat timeout of the activities that wait (awaitReadiness polls and heartbeats every 300 ms). */
+const READINESS_HEARTBEAT_TIMEOUT = '10s';
+/** Readiness waits in a row (no interval between them) before the rollout falls back to the interval. */
+const MAX_WAITS_IN_A_ROW = 3;
+/** Readiness waits since the last interval (per run; replayed from history like everything else). */
+interface Pace {
+  waits: number;
+}
+/** A readiness wait ends this long after the progress deadline, so the tick that follows sees it exceeded. */
+const DEADLINE_MARGIN_MS = 1000;
 const DEFAULT_MAX_TICKS_PER_RUN = 500;
 const DEFAULT_RETRY_WINDOW_MS = 24 * 3600_000;
 
@@ -174,6 +209,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const visibility = new Visibility();
   visibility.update(state);
   const projected: Projected = { lastStatus: '' };
+  const pace: Pace = { waits: 0 };
 
   while (!state.deleted && !state.deleting) {
     wake.arrived = false;
@@ -183,27 +219,109 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     if (ends) settlePending(state);
     await projectFully(state, env.spec, projected, acts, ends);
     answer(state, answers);
-    visibility.update(state);
+    // A phase the next tick leaves at once (Finalising) is not worth a search-attribute upsert.
+    visibility.update(state, state.followUp === 'now' && !ends);
     if (ends) {
       state.final = true;
       break;
     }
     // A control accepted but not yet acted on is acted on by this run (its update waits for the answer).
     if (runIsLong(state, input) && !state.abortRequested && !state.promoteRequested) return carryOn(input, state);
-    // A delivery window or freeze holds the rollout: one timer until it opens (workflows/delivery.ts). Workflow
-    // time is the start of this task, which ran the tick and its projection: a 1 ms timer refreshes it first, so
-    // the hold's timer ends at the opening, not that long after it.
-    if (holdWaitMs(state, Date.now()) !== undefined && !wake.arrived)
-      await sleep(1, { summary: 'read the clock before waiting for the delivery window or freeze' });
-    const waitMs = holdWaitMs(state, Date.now()) ?? state.intervalMs;
-    if (!wake.arrived)
-      await condition(() => wake.arrived || state.deleted, waitMs, {
-        summary: waitSummary(waitMs, state.waitingFor),
-      });
+    // A delivery window or freeze holds the rollout: one timer until it opens (workflows/delivery.ts).
+    if (!wake.arrived) {
+      if (holdWaitMs(state, Date.now()) !== undefined) await holdUntilOpen(state, wake);
+      else await untilNextTick(state, acts, wake, pace);
+    }
   }
   settlePending(state);
   answer(state, answers);
   return afterFinal(input, state, visibility);
+}
+
+/**
+ * Wait while a delivery window or freeze holds the rollout, until it opens (one durable timer) or a signal
+ * arrives. Workflow time is the start of this task, which ran the tick and its projection: a 1 ms timer
+ * refreshes it first, so the hold's timer ends at the opening, not that long after it.
+ */
+async function holdUntilOpen(state: RolloutState, wake: { arrived: boolean }): Promise<void> {
+  await sleep(1, { summary: 'read the clock before waiting for the delivery window or freeze' });
+  const waitMs = holdWaitMs(state, Date.now()) ?? state.intervalMs;
+  if (!wake.arrived)
+    await condition(() => wake.arrived || state.deleted, waitMs, { summary: waitSummary(waitMs, state.waitingFor) });
+}
+
+/**
+ * Between two ticks: what the last tick asked for (state.followUp, event-driven-phases): nothing (the next phase
+ * follows at once), a workload to be ready (awaitReady), else one analysis interval. Any control, new revision or
+ * deletion cuts the wait short.
+ */
+async function untilNextTick(
+  state: RolloutState,
+  acts: ActivityGroups,
+  wake: { arrived: boolean },
+  pace: Pace,
+): Promise<void> {
+  const follow = state.followUp;
+  if (follow === 'now') return;
+  // A workload that flaps (ready for the wait, not for the tick) falls back to the interval after a few rounds.
+  const waiting = (follow === 'primary' || follow === 'canary') && pace.waits < MAX_WAITS_IN_A_ROW;
+  pace.waits = waiting ? pace.waits + 1 : 0;
+  if (waiting && (await awaitReady(state, follow, acts, wake))) return;
+  pace.waits = 0;
+  await condition(() => wake.arrived || state.deleted, state.intervalMs, {
+    summary: waitSummary(state.intervalMs, state.waitingFor),
+  });
+}
+
+/**
+ * Wait on the cluster until `which` is ready (the awaitReadiness activity), for at most what is left of the
+ * progress deadline (counted from now if the workload was not seen unready before), then a little more so the
+ * tick that follows sees the deadline exceeded. A control, a new revision or the Canary's deletion cancels the
+ * wait. Returns false when the wait failed (e.g. the target is gone) or the deadline has already passed: the
+ * caller then waits an interval, so a failing read or a deadline nobody acts on never spins.
+ */
+async function awaitReady(
+  state: RolloutState,
+  which: 'primary' | 'canary',
+  { waits }: ActivityGroups,
+  wake: { arrived: boolean },
+): Promise<boolean> {
+  const spec = state.lastSpec;
+  if (!spec) return false;
+  const now = Date.now();
+  const since = (state.notReadySince[which] ??= now);
+  const timeoutMs = spec.progressDeadlineSeconds * 1000 - (now - since) + DEADLINE_MARGIN_MS;
+  // The deadline has passed and the last tick did not act on it (initialization has none): back to the interval.
+  if (timeoutMs <= 0) return false;
+  const target = targetOf(state.canary, spec);
+  const workload = which === 'primary' ? `${target}-primary` : target;
+  let settled: 'ready' | 'failed' | undefined;
+  const scope = new CancellationScope();
+  const waiting = scope
+    .run(() =>
+      waits.awaitReadiness.executeWithOptions(
+        {
+          summary: `wait until ${workload} is ready (at most ${humanDuration(timeoutMs)})`,
+          startToCloseTimeout: timeoutMs + 30_000,
+          scheduleToCloseTimeout: timeoutMs + 60_000,
+        },
+        [{ canary: state.canary, revision: state.revision, which, timeoutMs }],
+      ),
+    )
+    .then(
+      () => (settled = 'ready'),
+      (err: unknown) => {
+        settled = 'failed';
+        if (!isCancellation(err)) log.warn('readiness wait failed', { which, error: String(err) });
+      },
+    );
+  await condition(() => settled !== undefined || wake.arrived || state.deleted || Boolean(state.deleting));
+  if (settled === undefined) {
+    scope.cancel();
+    await waiting;
+    return true;
+  }
+  return settled === 'ready';
 }
 
 /**
@@ -442,10 +560,12 @@ function activityFailure(err: unknown): TemporalFailure | undefined {
  * weights and thresholds, never URLs or Secret values).
  */
 function tickEnv(
-  { reads, actions, checks, webhooks }: ActivityGroups,
+  { reads, actions, checks, webhooks, localChecks }: ActivityGroups,
   interrupts: Interrupts,
 ): TickEnv & { spec?: RolloutSpec } {
   const target = (canary: CanaryRef) => targetOf(canary, env.spec);
+  // Histories recorded before event-driven-phases scheduled the metrics as a (non-local) activity.
+  const local = () => patched(EVENT_DRIVEN_PHASES);
   const ports: TickPorts = {
     observe: async (i) => {
       try {
@@ -486,7 +606,7 @@ function tickEnv(
     runMetrics: async (i) => {
       try {
         return await interrupts.run(() =>
-          checks.runMetrics.executeWithOptions({ summary: analysisSummary(i.metrics) }, [i]),
+          (local() ? localChecks : checks).runMetrics.executeWithOptions({ summary: analysisSummary(i.metrics) }, [i]),
         );
       } catch (err) {
         throw asInfrastructureError('metrics', err);
@@ -641,34 +761,52 @@ async function project(
   const phase: CanaryPhase = state.phase === 'Pending' ? 'Initializing' : state.phase;
   const status = statusProjection(state, phase);
   const key = JSON.stringify(status);
-  if (state.phase !== 'Pending' && key !== done.lastStatus) {
+  const eventHooks = spec?.analysis.webhooks.filter((h) => h.type === 'event') ?? [];
+  const to = eventHooks.length > 0 ? ` and event hooks ${eventHooks.map((h) => h.name).join(', ')}` : '';
+  const record = {
+    runId: workflowInfo().runId,
+    firstSequence: state.eventSequence,
+    events,
+    eventHooks,
+    revision: state.revision,
+    phase,
+  };
+  const writeStatus = state.phase !== 'Pending' && key !== done.lastStatus;
+  // event-driven-phases: events and alerts ride along the status write (one marker instead of three).
+  const ride = writeStatus && (events.length > 0 || alerts.length > 0) && patched(EVENT_DRIVEN_PHASES);
+  const together = ride && events.length > 0;
+  const riding = ride ? alerts.map((a) => ({ ...a, alerts: spec?.analysis.alerts ?? [] })) : [];
+  if (writeStatus) {
     try {
+      const withEvents = together ? ` and record ${events.length} event(s)${to}` : '';
+      const withAlerts = riding.length > 0 ? `, ${riding.length} alert(s)` : '';
       await projection.writeStatus.executeWithOptions(
         {
-          summary: `write status: ${status.phase}, weight ${status.canaryWeight} %, failed checks ${status.failedChecks}`,
+          summary: `write status: ${status.phase}, weight ${status.canaryWeight} %, failed checks ${status.failedChecks}${withEvents}${withAlerts}`,
         },
-        [{ canary: state.canary, status }],
+        [
+          {
+            canary: state.canary,
+            status,
+            ...(together ? { events: record } : {}),
+            ...(riding.length > 0 ? { alerts: riding } : {}),
+          },
+        ],
       );
       done.lastStatus = key;
+      if (together) state.eventSequence += events.length;
     } catch (err) {
       projectionFailed(err, 'status');
+      if (together) state.outbox.events.unshift(...events);
+      // Sent after the status and events, so not sent yet: they go with the next projection.
+      if (riding.length > 0) state.outbox.alerts.unshift(...alerts);
       complete = false;
     }
   }
-  if (events.length > 0) {
+  if (events.length > 0 && !together) {
     try {
-      const eventHooks = spec?.analysis.webhooks.filter((h) => h.type === 'event') ?? [];
-      const to = eventHooks.length > 0 ? ` and event hooks ${eventHooks.map((h) => h.name).join(', ')}` : '';
       await projection.recordEvents.executeWithOptions({ summary: `record ${events.length} event(s)${to}` }, [
-        {
-          canary: state.canary,
-          runId: workflowInfo().runId,
-          firstSequence: state.eventSequence,
-          events,
-          eventHooks,
-          revision: state.revision,
-          phase,
-        },
+        { canary: state.canary, ...record },
       ]);
       state.eventSequence += events.length;
     } catch (err) {
@@ -677,7 +815,7 @@ async function project(
       complete = false;
     }
   }
-  for (const a of alerts) {
+  for (const a of riding.length > 0 ? [] : alerts) {
     try {
       const providers = spec?.analysis.alerts.map((al) => al.name).join(', ') || 'the default provider';
       await notify.sendAlert.executeWithOptions({ summary: `alert (${a.severity}) to ${providers}` }, [
@@ -715,8 +853,10 @@ const PROVIDER_ATTRIBUTE = 'search-attribute-provider';
 class Visibility {
   private last = '';
 
-  update(state: RolloutState): void {
+  /** `transient`: a phase the rollout leaves at once; only the current details change. */
+  update(state: RolloutState, transient = false): void {
     setCurrentDetails(currentDetails(state));
+    if (transient) return;
     const key = `${state.phase}|${state.revision.hash}`;
     if (key === this.last) return;
     this.last = key;

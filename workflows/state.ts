@@ -124,6 +124,12 @@ export interface RolloutState {
   rollingBack?: boolean;
   /** A DeliveryPolicy window or freeze holds the rollout (workflows/delivery.ts). */
   deliveryHold?: DeliveryHold;
+  /**
+   * What the tick just run needs before the next one, instead of an analysis interval (set by the tick, read by
+   * the workflow's loop, event-driven-phases): `now` (the next phase follows at once), or a workload to be ready
+   * (waited on the cluster by the awaitReadiness activity). Absent: the next tick follows one interval later.
+   */
+  followUp?: 'now' | 'primary' | 'canary';
 }
 
 export function initialState(canary: CanaryRef, revision: Revision, cause: string): RolloutState {

@@ -69,6 +69,22 @@ function ordered(t: { env: TickEnv }): boolean {
   return t.env.patched ? t.env.patched(TRAFFIC_AFTER_READINESS) : true;
 }
 
+/**
+ * Intervals separate analyses, nothing else: the canary's readiness after scale-up, the primary's rollout after
+ * promotion and the final scale-down are waited on the cluster (state.followUp, awaitReadiness), not on the next
+ * interval, and a failed check that reaches the threshold rolls back in the same tick.
+ */
+export const EVENT_DRIVEN_PHASES = 'event-driven-phases';
+
+function eventDriven(t: { env: TickEnv }): boolean {
+  return t.env.patched ? t.env.patched(EVENT_DRIVEN_PHASES) : true;
+}
+
+/** The next tick follows `what` (at once, or once the workload is ready) instead of one interval later. */
+function follow(t: { state: RolloutState; env: TickEnv }, what: NonNullable<RolloutState['followUp']>): void {
+  if (eventDriven(t)) t.state.followUp = what;
+}
+
 /** App Mesh's routes are reconciled before the primary workload: see routesFirst. */
 export const MESH_ROUTES_FIRST = 'appmesh-routes-first';
 
@@ -108,6 +124,7 @@ interface Tick {
 }
 
 export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOutcome> {
+  state.followUp = undefined;
   let obs: Observation;
   try {
     obs = await env.ports.observe({ canary: state.canary });
@@ -193,6 +210,7 @@ async function initialize(t: Tick): Promise<TickOutcome> {
   if (!before && !first) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
   if (!t.obs.primary.ready) {
     state.waitingFor = `primary ready: ${t.obs.primary.message ?? 'not ready'}`;
+    follow(t, 'primary');
     return 'continue';
   }
   if (before && !first) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
@@ -232,6 +250,8 @@ async function startRollout(t: Tick): Promise<TickOutcome> {
   state.started = true;
   state.phase = 'Progressing';
   state.waitingFor = 'next analysis interval';
+  // The first weight follows as soon as the canary is ready (and the pre-rollout hooks pass), not an interval.
+  follow(t, 'canary');
   return 'continue';
 }
 
@@ -280,6 +300,8 @@ async function advance(t: Tick): Promise<TickOutcome> {
   if (state.phase === 'Finalising') return finalise(t);
   if (state.failedChecks >= spec.analysis.threshold) return rollback(t);
   const passed = await analysisPassed(t);
+  // A failed check that reaches the threshold rolls back now, not at the next interval.
+  if (passed === false && state.failedChecks >= spec.analysis.threshold && eventDriven(t)) return rollback(t);
   if (passed !== true) return passed === false ? 'continue' : passed;
   state.waitingFor = 'next analysis interval';
   switch (strategyOf(spec)) {
@@ -298,6 +320,7 @@ async function restartAnalysis(t: Tick): Promise<TickOutcome> {
   resetAnalysis(state);
   state.phase = 'Progressing';
   emit(state, 'Normal', `New revision detected! Restarting analysis for ${targetName(t)}`);
+  follow(t, 'canary');
   return 'continue';
 }
 
@@ -446,6 +469,7 @@ async function promote(t: Tick): Promise<TickOutcome> {
   if (!(await copyAnalysedRevision(t))) return 'continue';
   state.phase = 'Promoting';
   state.waitingFor = 'primary rollout';
+  follow(t, 'primary');
   return 'continue';
 }
 
@@ -487,18 +511,24 @@ async function promotionStep(t: Tick): Promise<TickOutcome> {
   if (!routed(t)) {
     // The kubernetes provider has no traffic to shift: the apex Service already selects the primary.
     state.phase = 'Finalising';
+    follow(t, 'now');
     return 'continue';
   }
   if (swp <= 0) {
     emit(state, 'Normal', 'Routing all traffic to primary');
     await setRoutes(t, ALL_TO_PRIMARY);
     state.phase = 'Finalising';
+    follow(t, 'now');
     return 'continue';
   }
   const next = promotionShift(swp, state.routes);
   await setRoutes(t, next);
   emit(state, 'Normal', `Advance ${name(t)} primary weight ${next.primary}`);
-  if (next.primary >= 100) state.phase = 'Finalising';
+  // Each primary weight step waits an interval (the point of stepWeightPromotion); Finalising follows at once.
+  if (next.primary >= 100) {
+    state.phase = 'Finalising';
+    follow(t, 'now');
+  }
   return 'continue';
 }
 
@@ -517,8 +547,10 @@ async function finalise(t: Tick): Promise<TickOutcome> {
 async function skipAnalysis(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
   // Skipping the analysis skips checks, not readiness: traffic on the canary moves back once the primary is ready.
-  if (onCanary(state) && !t.obs.primary.ready && ordered(t))
+  if (onCanary(state) && !t.obs.primary.ready && ordered(t)) {
+    follow(t, 'primary');
     return wait(t, `primary ready before routing all traffic to it: ${t.obs.primary.message ?? 'not ready'}`);
+  }
   await setRoutes(t, ALL_TO_PRIMARY);
   if (!(await copyAnalysedRevision(t))) return 'continue';
   await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'down' });
@@ -552,6 +584,7 @@ async function readyOrDeadline(t: Tick, which: 'primary' | 'canary', r: Readines
   if (!exceeded) {
     state.waitingFor = `${which} ready: ${message}`;
     emit(state, 'Warning', message);
+    follow(t, which);
     return 'continue';
   }
   if (which === 'primary' && (state.phase === 'Promoting' || state.phase === 'Finalising')) {
@@ -627,6 +660,7 @@ async function completeRollback(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
   if (onCanary(state) && !t.obs.primary.ready && ordered(t)) {
     state.waitingFor = `primary ready before routing traffic back to it: ${t.obs.primary.message ?? 'not ready'}`;
+    follow(t, 'primary');
     return 'continue';
   }
   await setRoutes(t, ALL_TO_PRIMARY);

@@ -61,6 +61,8 @@ export interface FinalizeOptions {
   readyTimeoutMs?: number;
   /** How often the target's readiness is read while waiting; default 500 ms. */
   readyPollMs?: number;
+  /** Called at each readiness poll while waiting (the activity heartbeat). */
+  heartbeat?: () => void;
   /**
    * Undo the router's objects (restore an adopted route, delete a created one): the routes activities'
    * finalizeRoutes. Runs after the apex Service selects the target again, before the finalizer goes.
@@ -186,6 +188,7 @@ async function restoreTarget(kube: Kube, kind: WorkloadKind, namespace: string, 
         `${kind.toLowerCase()} ${name}.${namespace} not ready during finalizing: ${ready.message ?? 'no ready replicas'}`,
         TARGET_NOT_READY,
       );
+    o.heartbeat?.();
     await new Promise((r) => setTimeout(r, o.readyPollMs ?? 500));
   }
 }

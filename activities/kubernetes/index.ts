@@ -27,6 +27,7 @@ import { specErrorMessage } from '../routers/index.ts';
 import { checksums } from './configs.ts';
 import { revisionHash } from '../../worker/revision.ts';
 import { ensureFinalizer, finalizeCanary, type FinalizeOptions } from './finalizer.ts';
+import { activityHeartbeat, awaitReadiness } from './await-readiness.ts';
 import { reconcileServices, servicePlan } from './services.ts';
 import {
   initializeServiceTarget,
@@ -302,6 +303,15 @@ export function createKubernetesActivities(
     return { promoted: true };
   }
 
+  async function checkReadiness({ canary }: TargetInput): Promise<{ primary: Readiness; canary: Readiness }> {
+    const loaded = await load(canary);
+    const ksvc = await resolveKnative(canary, loaded);
+    if (ksvc) return knative.readiness(ksvc);
+    const service = await resolveServiceTarget(canary, loaded);
+    if (service) return serviceReadiness(canary, service.target.metadata!.name!);
+    return readinessOf(await resolve(canary, false, loaded));
+  }
+
   return {
     async observe({ canary: ref }): Promise<Observation> {
       const raw = await readCanary(kube, ref);
@@ -396,13 +406,10 @@ export function createKubernetesActivities(
       await scale(kube, r, direction === 'up' ? await upReplicas(r) : 0);
     },
 
-    async checkReadiness({ canary }: TargetInput) {
-      const loaded = await load(canary);
-      const ksvc = await resolveKnative(canary, loaded);
-      if (ksvc) return knative.readiness(ksvc);
-      const service = await resolveServiceTarget(canary, loaded);
-      if (service) return serviceReadiness(canary, service.target.metadata!.name!);
-      return readinessOf(await resolve(canary, false, loaded));
+    checkReadiness,
+
+    async awaitReadiness(input) {
+      return awaitReadiness({ check: checkReadiness }, input);
     },
 
     async reconcileServices({ canary }) {
@@ -424,6 +431,7 @@ export function createKubernetesActivities(
         now,
         defaultProvider: deps.defaultProvider,
         finalizeRoutes: options.finalizeRoutes,
+        heartbeat: () => activityHeartbeat('waiting for the restored target'),
         postEvent: async (raw, event, key) => {
           await options.postLifecycleEvent?.(raw, event, key).catch((err: unknown) => {
             log.warn({ error: describeError(err) }, 'event webhook failed');
@@ -432,28 +440,32 @@ export function createKubernetesActivities(
       });
     },
 
-    async writeStatus({ canary, status }) {
+    async writeStatus({ canary, status, events }) {
       const raw = await readCanary(kube, canary);
       if (!raw) return;
       await patchStatus(kube, raw, statusPatch(raw, status, now()));
+      if (events) await recordEvents({ ...events, canary }, raw);
     },
 
-    async recordEvents(input: RecordEventsInput) {
-      const raw = await readCanary(kube, input.canary);
-      if (!raw) return;
-      for (const [i, e] of input.events.entries()) {
-        const created = await createEvent(
-          kube,
-          canaryEvent(raw, eventName(raw.metadata.name, input.runId, input.firstSequence + i), e, now()),
-        );
-        // Only a new event goes to the event webhooks: a retried activity must not post twice.
-        if (!created || !options.postEvent) continue;
-        await options.postEvent(input, e, input.firstSequence + i, raw).catch((err: unknown) => {
-          log.warn({ error: describeError(err) }, 'event webhook failed');
-        });
-      }
-    },
+    recordEvents: (input: RecordEventsInput) => recordEvents(input),
   };
+
+  /** Events named by run id + sequence (a retry is a 409); each new one also goes to the event webhooks. */
+  async function recordEvents(input: RecordEventsInput, read?: RawCanary): Promise<void> {
+    const raw = read ?? (await readCanary(kube, input.canary));
+    if (!raw) return;
+    for (const [i, e] of input.events.entries()) {
+      const created = await createEvent(
+        kube,
+        canaryEvent(raw, eventName(raw.metadata.name, input.runId, input.firstSequence + i), e, now()),
+      );
+      // Only a new event goes to the event webhooks: a retried activity must not post twice.
+      if (!created || !options.postEvent) continue;
+      await options.postEvent(input, e, input.firstSequence + i, raw).catch((err: unknown) => {
+        log.warn({ error: describeError(err) }, 'event webhook failed');
+      });
+    }
+  }
 
   async function upReplicas(r: Resolved): Promise<number> {
     if (r.kind !== 'Deployment') return 1;

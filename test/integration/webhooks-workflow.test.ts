@@ -83,6 +83,11 @@ before(async () => {
       await scripted.recordEvents(input);
       await postEvents({ resolveHooks }, input);
     },
+    // The tick's events ride along its status write (event-driven-phases).
+    writeStatus: async (input) => {
+      await scripted.writeStatus(input);
+      if (input.events) await postEvents({ resolveHooks }, { ...input.events, canary: input.canary });
+    },
   };
   stopWorker = await startBundledWorker(env, activities);
 });

@@ -7,6 +7,7 @@ import type { CanaryRef, Observation, RolloutActivities } from '../../api/ports.
 import type { DeliveryPort } from '../../api/delivery-policy.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
+import { awaitReadiness } from '../../activities/kubernetes/await-readiness.ts';
 
 export function canaryKey(ref: CanaryRef): string {
   return `${ref.namespace}/${ref.name}`;
@@ -46,6 +47,11 @@ export function createScriptedActivities(worldUrl: string): RolloutActivities & 
     scaleCanary: (i) => call('scaleCanary', i.canary, i),
     promotePrimary: (i) => call('promotePrimary', i.canary, i),
     checkReadiness: (i) => call('checkReadiness', i.canary, i),
+    awaitReadiness: (i) =>
+      awaitReadiness(
+        { check: (c) => call<Awaited<ReturnType<RolloutActivities['checkReadiness']>>>('checkReadiness', c.canary, c) },
+        i,
+      ),
     reconcileRoutes: (i) => call('reconcileRoutes', i.canary, i),
     setRoutes: (i) => call('setRoutes', i.canary, i),
     async getRoutes(i) {

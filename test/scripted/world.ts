@@ -12,8 +12,25 @@ export interface WorldCanary {
   /** Flagger accepts stepWeights above 100 where our schema does not: set to bypass the schema for them. */
   exists: boolean;
   status: { phase?: string; lastAppliedRevision?: string; projection?: StatusProjection };
-  primary: { exists: boolean; ready: boolean; message?: string; readyAfterPromote?: boolean; revision?: string };
-  canary: { scaled: 'up' | 'down'; ready: boolean; message?: string; readyAfterScaleUp?: boolean };
+  /** `readyDelayMs`: after a promotion the primary is not ready for this long (a rollout in progress). */
+  primary: {
+    exists: boolean;
+    ready: boolean;
+    message?: string;
+    readyAfterPromote?: boolean;
+    revision?: string;
+    readyDelayMs?: number;
+    readyAt?: number;
+  };
+  /** `readyDelayMs`: after a scale-up the canary is not ready for this long (pods starting). */
+  canary: {
+    scaled: 'up' | 'down';
+    ready: boolean;
+    message?: string;
+    readyAfterScaleUp?: boolean;
+    readyDelayMs?: number;
+    readyAt?: number;
+  };
   routes: Routes;
   /** Metric values by metric name, one per runMetrics call (the last one repeats); null means no data. */
   metrics: Record<string, (number | null)[]>;
@@ -42,6 +59,11 @@ export interface WorldLog {
   eventHookPosts: number;
   alerts: { message: string; severity: string }[];
   actions: string[];
+  /**
+   * When things happened (Date.now() of the world): `routes 90/10`, `phase Progressing`, `metrics`, `hook <name>`,
+   * `scale up`, `promote`, `primary ready`, `canary ready`; for timing assertions.
+   */
+  timeline: { what: string; at: number }[];
 }
 
 export type WorldCanaryInit = Partial<Omit<WorldCanary, 'log' | 'metricCalls' | 'hookCalls'>> & {
@@ -61,7 +83,17 @@ export function newWorldCanary(init: WorldCanaryInit): WorldCanary {
     ...init,
     metricCalls: 0,
     hookCalls: {},
-    log: { routes: [], phases: [], events: [], eventNames: [], hooks: [], eventHookPosts: 0, alerts: [], actions: [] },
+    log: {
+      routes: [],
+      phases: [],
+      events: [],
+      eventNames: [],
+      hooks: [],
+      eventHookPosts: 0,
+      alerts: [],
+      actions: [],
+      timeline: [],
+    },
   };
 }
 
@@ -138,6 +170,7 @@ function handle(canaries: Canaries, op: string, key: string, args: unknown): unk
     c.faults[op] = fault - 1;
     throw new Error(`scripted infrastructure fault in ${op}`);
   }
+  settle(c);
   const a = args as Record<string, unknown>;
   switch (op) {
     case 'observe':
@@ -160,14 +193,24 @@ function handle(canaries: Canaries, op: string, key: string, args: unknown): unk
     case 'promotePrimary':
       c.primary.revision = (a.revision as { hash: string }).hash;
       if (c.primary.readyAfterPromote !== undefined) c.primary.ready = c.primary.readyAfterPromote;
+      if (c.primary.readyDelayMs !== undefined) {
+        c.primary.ready = false;
+        c.primary.readyAt = Date.now() + c.primary.readyDelayMs;
+      }
       c.log.actions.push(`promote ${c.primary.revision}`);
+      mark(c, 'promote');
       return null;
     case 'runMetrics':
       return runMetrics(c, a.metrics as { name: string; thresholdRange?: { min?: number; max?: number } }[]);
     case 'callWebhook':
       return callWebhook(c, a.hook as { name: string; type: WebhookType }, a.phase as string);
     case 'writeStatus':
-      return writeStatus(c, a.status as StatusProjection);
+      writeStatus(c, a.status as StatusProjection);
+      // event-driven-phases: the tick's events ride along its status write.
+      if (a.events) recordEvents(c, a.events as Parameters<typeof recordEvents>[1]);
+      for (const alert of (a.alerts as { message: string; severity: string }[] | undefined) ?? [])
+        c.log.alerts.push({ message: alert.message, severity: alert.severity });
+      return null;
     case 'recordEvents':
       return recordEvents(
         c,
@@ -178,6 +221,22 @@ function handle(canaries: Canaries, op: string, key: string, args: unknown): unk
       return null;
     default:
       throw new Error(`unknown op ${op}`);
+  }
+}
+
+function mark(c: WorldCanary, what: string): void {
+  c.log.timeline.push({ what, at: Date.now() });
+}
+
+/** Workloads whose scripted rollout time is over become ready. */
+function settle(c: WorldCanary): void {
+  const now = Date.now();
+  for (const which of ['primary', 'canary'] as const) {
+    const w = c[which];
+    if (w.readyAt === undefined || now < w.readyAt) continue;
+    w.ready = true;
+    w.readyAt = undefined;
+    mark(c, `${which} ready`);
   }
 }
 
@@ -199,19 +258,28 @@ function setRoutes(c: WorldCanary, routes: Routes): Routes {
   if (cur.primary !== routes.primary || cur.canary !== routes.canary || cur.mirrored !== routes.mirrored) {
     c.routes = { ...routes };
     c.log.routes.push({ ...routes });
+    mark(c, `routes ${routes.primary}/${routes.canary}${routes.mirrored ? 'm' : ''}`);
   }
   return c.routes;
 }
 
 function scale(c: WorldCanary, direction: 'up' | 'down'): null {
-  if (c.canary.scaled !== direction) c.log.actions.push(`scale-canary ${direction}`);
+  if (c.canary.scaled !== direction) {
+    c.log.actions.push(`scale-canary ${direction}`);
+    mark(c, `scale ${direction}`);
+  }
   c.canary.scaled = direction;
   if (direction === 'up' && c.canary.readyAfterScaleUp !== undefined) c.canary.ready = c.canary.readyAfterScaleUp;
+  if (direction === 'up' && c.canary.readyDelayMs !== undefined) {
+    c.canary.ready = false;
+    c.canary.readyAt = Date.now() + c.canary.readyDelayMs;
+  }
   return null;
 }
 
 function runMetrics(c: WorldCanary, metrics: { name: string; thresholdRange?: { min?: number; max?: number } }[]) {
   const call = c.metricCalls++;
+  mark(c, 'metrics');
   const results: MetricResult[] = metrics.map((m) => {
     const script = c.metrics[m.name] ?? [0];
     const value = script[Math.min(call, script.length - 1)] ?? null;
@@ -239,12 +307,16 @@ function callWebhook(c: WorldCanary, hook: { name: string; type: WebhookType }, 
   const script = c.hooks[hook.name] ?? [true];
   const ok = script[Math.min(call, script.length - 1)] ?? true;
   c.log.hooks.push({ name: hook.name, type: hook.type, phase, ok });
+  mark(c, `hook ${hook.name}`);
   return { ok, message: ok ? 'ok' : `${hook.name} returned 403` };
 }
 
 function writeStatus(c: WorldCanary, status: StatusProjection): null {
   const last = c.log.phases[c.log.phases.length - 1];
-  if (last !== status.phase) c.log.phases.push(status.phase);
+  if (last !== status.phase) {
+    c.log.phases.push(status.phase);
+    mark(c, `phase ${status.phase}`);
+  }
   c.status = { phase: status.phase, lastAppliedRevision: status.revision, projection: status };
   return null;
 }

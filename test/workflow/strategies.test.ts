@@ -50,8 +50,13 @@ describe('rollout strategies', { concurrency: true }, () => {
     const handle = await startRollout(env, name);
     await handle.result();
     const history = await handle.fetchHistory();
-    const events = history.events?.length ?? 0;
-    console.log(`history events for a 10-step canary: ${events}`);
+    // A workflow task that timed out or failed on an overloaded machine is retried (its timeout or failure, then
+    // scheduled and started again): those three events are the machine's, not the rollout's.
+    const retried = (history.events ?? []).filter(
+      (e) => e.workflowTaskTimedOutEventAttributes || e.workflowTaskFailedEventAttributes,
+    ).length;
+    const events = (history.events?.length ?? 0) - 3 * retried;
+    console.log(`history events for a 10-step canary: ${events} (+${3 * retried} of retried workflow tasks)`);
     const world = env.world.get(`${NAMESPACE}/${name}`);
     assert.deepEqual(routeTrail(world.log.routes), [
       '90/10',
@@ -66,7 +71,8 @@ describe('rollout strategies', { concurrency: true }, () => {
       '0/100',
       '100/0',
     ]);
-    assert.ok(events < 400, `history has ${events} events`);
+    // 265 before event-driven-phases (three intervals of mechanical waits, metrics and weights as activities).
+    assert.ok(events <= 200, `history has ${events} events`);
   });
 
   it('canary stepWeight 10 / maxWeight 50 promotes', async () => {
