@@ -1,4 +1,4 @@
-// New Relic, Dynatrace, Graphite, InfluxDB, Cloud Monitoring (stackdriver), Keptn and External Metrics API MetricTemplates in real rollout workflows (Temporal dev server,
+// New Relic, Dynatrace, Graphite, InfluxDB, Cloud Monitoring (stackdriver), Splunk, Keptn and External Metrics API MetricTemplates in real rollout workflows (Temporal dev server,
 // bundled workflow, in-process worker): the real metrics activity reads each Canary, template and Secret from a
 // real kube-apiserver and queries the provider's wire-format server (metrics-fakes.ts); workloads, routes, status
 // and events stay scripted (the world). Per provider four Canaries run at once: one whose metric passes (promoted),
@@ -45,6 +45,7 @@ import {
   type Answer,
   type Fake,
 } from './metrics-fakes.ts';
+import { signalFlowFake } from './signalflow-fake.ts';
 
 const CASES = ['pass', 'fail', 'nodata', 'down'] as const;
 type Case = (typeof CASES)[number];
@@ -183,6 +184,23 @@ const PROVIDERS: ProviderCase[] = [
     query: 'keptnmetric/{{ namespace }}/{{ target }}-errors',
     start: async () => ({ url: '', seen: [], close: async () => {} }),
     assertRequest() {},
+  },
+  {
+    type: 'splunk',
+    secret: () => ({ sf_token_key: 'sf-token' }),
+    query:
+      "data('spans.count', filter=filter('sf_service', '{{ target }}') and filter('sf_error', 'true'))" +
+      '.sum().publish()',
+    start: () => signalFlowFake('sf-token', answerFor),
+    assertRequest(fake, canary) {
+      const ws = fake.seen.filter((s) => s.method === 'WS').map((s) => JSON.parse(s.body) as Record<string, unknown>);
+      const i = ws.findIndex((m) => m.type === 'execute' && String(m.program).includes(`'${canary}'`));
+      assert.ok(i > 0, 'an execute message');
+      assert.deepEqual(ws[i - 1], { type: 'authenticate', token: 'sf-token' });
+      assert.equal(Number(ws[i]!.stop) - Number(ws[i]!.start), 300_000, '10 × 30s in ms');
+      assert.equal(ws[i]!.immediate, true);
+      assert.ok(fake.seen.some((s) => s.method === 'GET' && s.url.pathname === '/v2/signalflow/connect'));
+    },
   },
   {
     type: 'externalmetrics',
@@ -413,7 +431,11 @@ describe('metric providers in real rollout workflows', () => {
           label,
         );
       } else {
-        assert.match(first!, /^infrastructure fault: metrics: request to http:\/\/127\.0\.0\.1:\d+ failed/, label);
+        assert.match(
+          first!,
+          /^infrastructure fault: metrics: (request to http|SignalFlow connection to ws):\/\/127\.0\.0\.1:\d+\S* failed/,
+          label,
+        );
         assert.ok(
           rest.some((m) =>
             m.startsWith(`Rolling back ${name}.${NAMESPACE} progress deadline exceeded infrastructure fault: metrics:`),
