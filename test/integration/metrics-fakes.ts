@@ -141,7 +141,8 @@ export function dynatraceFake(token: string, answer: (selector: string) => Answe
 
 /**
  * Graphite render API: `GET /render?target=...&format=json` → `[{target, tags, datapoints: [[value, epoch s]]}]`,
- * oldest first; the newest bucket is still filling (here: 1000 × the value, so judging it would fail loudly).
+ * oldest first; the bucket holding "now" is still filling (here: 1000 × the value, so judging it would fail loudly)
+ * and, as real Graphite does (whisper aligns `until` up to the next boundary), a `null` bucket after it follows.
  * No matching series is `[]`. Basic auth when `auth` is given.
  */
 export function graphiteFake(auth: string | undefined, answer: (target: string) => Answer): Promise<Fake> {
@@ -162,6 +163,7 @@ export function graphiteFake(auth: string | undefined, answer: (target: string) 
           [a.value / 2, now - 120],
           [a.value, now - 60],
           [a.value * 1000, now],
+          [null, now + 60],
         ],
       },
     ]);
@@ -322,4 +324,20 @@ export function externalMetricsFake(token: string, answer: (query: string) => An
 /** The request came through the apiserver's aggregator: its front-proxy client cert, and the user it vouches for. */
 function viaFrontProxy(req: Seen): boolean {
   return req.peer === 'front-proxy-client' && typeof req.headers['x-remote-user'] === 'string';
+}
+
+/**
+ * A reverse proxy in front of a real backend that checks the `authorization` header first (401 otherwise), as the
+ * web server in front of graphite-web does for basic auth, and records every request; answers are the backend's.
+ */
+export function authProxy(target: string, authorization: string): Promise<Fake> {
+  return wireServer((req, res) => {
+    if (req.headers.authorization !== authorization) {
+      return void res.writeHead(401, { 'www-authenticate': 'Basic realm="graphite"' }).end('Unauthorized');
+    }
+    fetch(`${target}${req.url.pathname}${req.url.search}`, { method: req.method }).then(
+      async (r) => res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? '' }).end(await r.text()),
+      (err: unknown) => res.writeHead(502).end(String(err)),
+    );
+  });
 }

@@ -11,7 +11,8 @@ import {
   QueryError,
 } from '../../activities/metrics/index.ts';
 import { dynatraceResolution } from '../../activities/metrics/dynatrace.ts';
-import { renderUrl } from '../../activities/metrics/graphite.ts';
+import { renderUrl, startedBy } from '../../activities/metrics/graphite.ts';
+import { GRAPHITE_STEP_SECONDS, startGraphite } from '../../dev/graphite.ts';
 import { firstValue } from '../../activities/metrics/influxdb.ts';
 import type { MetricTemplateProvider } from '../../api/metric-template.ts';
 import {
@@ -129,6 +130,39 @@ describe('graphite', () => {
   test('the newest complete bucket of the last target is judged, not the filling one', async () => {
     assert.equal(await p().runQuery('target=value=4&from=-5min'), 4, 'not 4000 (filling), not 2 (older)');
     assert.equal(gr.seen.at(-1)!.headers.authorization, undefined, 'no secretRef: no auth');
+  });
+
+  // Real graphite-web (Debian's package) reading whisper files: 10 s buckets, the one holding "now" still filling.
+  test('real Graphite: the newest complete bucket is judged, not the filling one nor the padding after it', async () => {
+    const graphite = await startGraphite();
+    try {
+      const real = make({ type: 'graphite', address: graphite.url }, {});
+      const step = GRAPHITE_STEP_SECONDS;
+      const bucket = () => Math.floor(Date.now() / 1000 / step) * step;
+      for (let attempt = 0; ; attempt++) {
+        const b = bucket();
+        await graphite.write('stats.test.podinfo.errors', [
+          [b - 2 * step, 0.25],
+          [b - step, 0.5],
+          [b, 500],
+        ]);
+        const summarized = await real.runQuery("target=summarize(stats.test.podinfo.errors, '10s', 'sum')&from=-1min");
+        const plain = await real.runQuery('target=stats.test.podinfo.errors&from=-1min');
+        if (bucket() !== b && attempt < 3) continue; // a boundary passed: b is no longer the filling bucket
+        assert.deepEqual([summarized, plain], [0.5, 0.5]);
+        break;
+      }
+      await assert.rejects(real.runQuery('target=stats.test.absent&from=-1min'), NoValuesError);
+      assert.equal(await real.isOnline(), true);
+    } finally {
+      await graphite.stop();
+    }
+  });
+
+  test('buckets that start after the query are padding (pure)', () => {
+    const points = [0, 10_000, 20_000].map((timestamp) => ({ timestamp, value: 1 }));
+    assert.deepEqual(startedBy(points, 15_000), points.slice(0, 2));
+    assert.deepEqual(startedBy(points, 20_000), points);
   });
 
   test('render URL: base path kept, whitespace collapsed, format=json added', () => {
