@@ -39,7 +39,7 @@ import {
 import {
   closedAddress,
   dynatraceFake,
-  graphiteFake,
+  authProxy,
   influxdbFake,
   newRelicFake,
   stackdriverFake,
@@ -48,6 +48,7 @@ import {
 } from './metrics-fakes.ts';
 import { signalFlowFake } from './signalflow-fake.ts';
 import { startExternalMetricsApiServer } from './external-metrics-apiserver.ts';
+import { GRAPHITE_STEP_SECONDS, startGraphite } from '../../dev/graphite.ts';
 
 const EXTERNAL_DISCOVERY = '/apis/external.metrics.k8s.io/v1beta1';
 
@@ -63,6 +64,38 @@ function answerFor(query: string): Answer {
   if (m?.[1] === 'pass') return { value: PASS_VALUE };
   if (m?.[1] === 'fail') return { value: FAIL_VALUE };
   return { noData: true };
+}
+
+/**
+ * Real graphite-web (dev/graphite.ts) behind a basic-auth proxy that records requests, fed like carbon feeds it: every
+ * 3 s (less than a bucket) the bucket holding "now" and the two before get the value of the `graphite-pass` /
+ * `graphite-fail` series, so every complete bucket in the window has it; `graphite-nodata` has no series at all.
+ */
+async function realGraphite(authorization: string): Promise<Fake> {
+  const graphite = await startGraphite();
+  const proxy = await authProxy(graphite.url, authorization);
+  let stopped = false;
+  const feed = async () => {
+    const b = Math.floor(Date.now() / 1000 / GRAPHITE_STEP_SECONDS) * GRAPHITE_STEP_SECONDS;
+    for (const [c, value] of [
+      ['pass', PASS_VALUE],
+      ['fail', FAIL_VALUE],
+    ] as const) {
+      const points = [2, 1, 0].map((i): [number, number] => [b - i * GRAPHITE_STEP_SECONDS, value]);
+      if (!stopped) await graphite.write(`stats.${NAMESPACE}.graphite-${c}.errors`, points);
+    }
+  };
+  await feed();
+  const timer = setInterval(() => void feed().catch(() => {}), 3000);
+  return {
+    ...proxy,
+    async close() {
+      stopped = true;
+      clearInterval(timer);
+      await proxy.close();
+      await graphite.stop();
+    },
+  };
 }
 
 interface ProviderCase {
@@ -121,7 +154,7 @@ const PROVIDERS: ProviderCase[] = [
     secret: () => ({ username: 'flagger', password: 'gr-pass' }),
     query: `target=summarize(sumSeries(stats.{{ namespace }}.{{ target }}.errors), '10s', 'sum')
       &from=-{{ interval }}`,
-    start: () => graphiteFake(`Basic ${Buffer.from('flagger:gr-pass').toString('base64')}`, answerFor),
+    start: () => realGraphite(`Basic ${Buffer.from('flagger:gr-pass').toString('base64')}`),
     assertRequest(fake, canary) {
       const req = fake.seen.find((s) => s.url.searchParams.get('target')?.includes(`.${canary}.`))!;
       assert.equal(req.url.pathname, '/render');
