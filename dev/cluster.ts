@@ -42,6 +42,11 @@ export interface Cluster {
   readonly server: string;
   readonly kubeconfigPath: string;
   readonly kubeConfig: k8s.KubeConfig;
+  /**
+   * CA (PEM file) of the client cert the apiserver presents when it proxies to an aggregated API server
+   * (`APIService`), CN `front-proxy-client`; such a server trusts the X-Remote-User/-Group headers of that caller.
+   */
+  readonly frontProxyCaFile: string;
   /** Runs kubectl against this cluster; rejects with stderr on a non-zero exit. */
   kubectl(args: string[], input?: string): Promise<string>;
   /** Creates a fresh namespace (one per test). */
@@ -91,6 +96,43 @@ function writePki(dir: string): void {
   );
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
   openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+  // API aggregation (kubeadm's layout): a front-proxy CA of its own and the client cert the apiserver presents to
+  // aggregated API servers, which trust it through kube-system/extension-apiserver-authentication.
+  openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'front-proxy-ca.key'], dir);
+  openssl(
+    ['req', '-x509', '-new', '-key', 'front-proxy-ca.key', '-out', 'front-proxy-ca.crt', '-days', days].concat([
+      '-subj',
+      '/CN=fledge-test-front-proxy-ca',
+    ]),
+    dir,
+  );
+  openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'front-proxy-client.key'], dir);
+  openssl(
+    [
+      'req',
+      '-new',
+      '-key',
+      'front-proxy-client.key',
+      '-out',
+      'front-proxy-client.csr',
+      '-subj',
+      '/CN=front-proxy-client',
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'front-proxy-client.csr',
+      '-CA',
+      'front-proxy-ca.crt',
+      '-CAkey',
+      'front-proxy-ca.key',
+    ].concat(['-CAcreateserial', '-out', 'front-proxy-client.crt', '-days', days]),
+    dir,
+  );
 }
 
 function writeKubeconfig(path: string, server: string, caFile: string, token: string): void {
@@ -186,6 +228,14 @@ async function startApiserver(
       '--enable-priority-and-fairness=false',
       '--profiling=false',
       `--cert-dir=${dir}`,
+      // API aggregation: APIServices proxy with this client cert and the X-Remote-* identity headers.
+      `--requestheader-client-ca-file=${join(dir, 'front-proxy-ca.crt')}`,
+      '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${join(dir, 'front-proxy-client.crt')}`,
+      `--proxy-client-key-file=${join(dir, 'front-proxy-client.key')}`,
     ],
   });
   const url = `https://127.0.0.1:${port}`;
@@ -358,6 +408,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       server: api.url,
       kubeconfigPath,
       kubeConfig,
+      frontProxyCaFile: join(dir, 'front-proxy-ca.crt'),
       kubectl,
       async createNamespace(prefix = 'test') {
         const name = `${prefix}-${process.pid}-${++nsSeq}`;

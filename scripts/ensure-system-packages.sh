@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the sandbox use as real components (not mocks): Prometheus (`prometheus`, which
-# also ships `promtool`) for metric analysis, and Chromium (`chromium`) for the browser test of the Temporal Web UI
+# also ships `promtool`) for metric analysis, graphite-web and python3-whisper for the Graphite provider's tests
+# (dev/graphite.ts serves whisper files with graphite-web on a loopback port: no carbon, no system service), and
+# Chromium (`chromium`) for the browser test of the Temporal Web UI
 # (test/e2e/temporal-ui.test.ts drives it headless with playwright-core, which downloads no browser). Installed with
 # apt-get only when missing, which needs root; without root it stops with the command to run. The harness runs its
 # own Prometheus on a free loopback port, so the package's system service is not needed: it is stopped through its
@@ -11,10 +13,13 @@ source "$(dirname "$0")/lib.sh"
 missing=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# graphite-web (graphite-manage runs its Django server) with python3-whisper's whisper-update.
+command -v graphite-manage >/dev/null 2>&1 &&
+  command -v whisper-update >/dev/null 2>&1 || missing+=(graphite-web python3-whisper)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-  log "Needed: ${missing[*]} (Prometheus: prometheus and promtool on PATH; chromium on PATH)."
+  log "Needed: ${missing[*]} (Prometheus: prometheus and promtool on PATH; chromium on PATH; graphite-manage, whisper-update)."
   log "Install Debian's packages as root, then rerun:"
   log "  sudo apt-get install --no-install-recommends ${missing[*]}"
   exit 1

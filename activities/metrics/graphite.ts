@@ -1,8 +1,8 @@
 // Graphite: the query is a render URL query string (`target=...&from=-5min`), whitespace collapsed, sent as
 // `GET <address>/render?<query>&format=json`, with basic auth when the template names a Secret (Flagger
 // pkg/metrics/providers/graphite.go). The answer is `[{target, datapoints: [[value, epoch s], ...]}]`; fledge
-// judges series.ts's point (newest complete bucket) of the last target that has one, where Flagger takes the last
-// non-null value, which is Graphite's bucket still filling.
+// drops the buckets Graphite pads past the query time and judges series.ts's point (newest complete bucket) of the
+// last target that has one, where Flagger takes the last non-null value, which is Graphite's bucket still filling.
 import { DEFAULT_TIMEOUT_MS, basicAuth, getText, parseJson, snippet, templateHeaders } from './http.ts';
 import { NoValuesError, ProviderConfigError, QueryError } from './errors.ts';
 import { judgedPoint, type SeriesPoint } from './series.ts';
@@ -33,12 +33,13 @@ export function createGraphiteProvider(opts: ProviderOptions): MetricsProvider {
   }
   const runQuery = async (query: string): Promise<number> => {
     const url = renderUrl(base, query);
+    const askedAt = Date.now();
     const body = await getText(url, {
       headers,
       timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       insecureSkipVerify: provider.insecureSkipVerify,
     });
-    return lastJudged(parseTargets(parseJson(body), body));
+    return lastJudged(parseTargets(parseJson(body), body).map((points) => startedBy(points, askedAt)));
   };
   return {
     type: 'graphite',
@@ -77,6 +78,16 @@ function parseTargets(answer: unknown, body: string): SeriesPoint[][] {
       return { timestamp: seconds * 1000, value };
     });
   });
+}
+
+/**
+ * The buckets that had begun when the query was sent (pure). Graphite pads its answer past "now": whisper aligns
+ * `until` up to the next bucket boundary, so unless the query falls exactly on a boundary the last datapoint is a
+ * bucket that starts after the query time (always `null`), and the bucket still filling is the one before it
+ * (`summarize` can add one more). Without them the filling bucket is the newest, which series.ts sets aside.
+ */
+export function startedBy(points: SeriesPoint[], askedAtMs: number): SeriesPoint[] {
+  return points.filter((p) => p.timestamp <= askedAtMs);
 }
 
 function numeric(v: unknown): number | null {

@@ -10,6 +10,7 @@ import { createInfluxdbProvider } from './influxdb.ts';
 import { createKeptnProvider } from './keptn.ts';
 import { createNewRelicProvider } from './newrelic.ts';
 import { createPrometheusProvider } from './prometheus.ts';
+import { createSplunkProvider } from './splunk.ts';
 import { createStackdriverProvider } from './stackdriver.ts';
 import type { MetricsProvider, ProviderOptions } from './provider.ts';
 
@@ -26,6 +27,7 @@ const FACTORIES: Record<string, (opts: ProviderOptions) => MetricsProvider> = {
   stackdriver: createStackdriverProvider,
   externalmetrics: createExternalMetricsProvider,
   keptn: (opts) => createKeptnProvider(opts),
+  splunk: createSplunkProvider,
 };
 
 export function supportedProviderTypes(): string[] {

@@ -4,6 +4,8 @@
 // records every request, and answers each query from the test's `answer` function: a value, no data, or a status.
 // Bound to 127.0.0.1 on a free port.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { createVerify } from 'node:crypto';
 
@@ -12,6 +14,8 @@ export interface Seen {
   url: URL;
   headers: IncomingMessage['headers'];
   body: string;
+  /** CN of the client cert a TLS fake verified. */
+  peer?: string;
 }
 
 /** What the backend answers for one query: a value (the judged one), no data at all, or an error status. */
@@ -25,20 +29,36 @@ export interface Fake {
 
 type Handler = (req: Seen, res: ServerResponse) => void;
 
-async function wireServer(handler: Handler): Promise<Fake> {
+/** TLS of an aggregated API server: its serving cert, and the CA of the callers it accepts (client certs). */
+export interface ServingTls {
+  key: string;
+  cert: string;
+  clientCa: string;
+}
+
+async function wireServer(handler: Handler, tls?: ServingTls): Promise<Fake> {
   const seen: Seen[] = [];
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      const s = { method: req.method ?? '', url: new URL(req.url ?? '/', 'http://x'), headers: req.headers, body };
+      const tlsSocket = tls ? (req.socket as TLSSocket) : undefined;
+      const peer = tlsSocket?.authorized ? String(tlsSocket.getPeerCertificate().subject?.CN) : undefined;
+      const url = new URL(req.url ?? '/', 'http://x');
+      const s: Seen = { method: req.method ?? '', url, headers: req.headers, body, ...(peer && { peer }) };
       seen.push(s);
       handler(s, res);
     });
-  });
+  };
+  const server: Server = tls
+    ? createHttpsServer(
+        { key: tls.key, cert: tls.cert, ca: tls.clientCa, requestCert: true, rejectUnauthorized: false },
+        listener,
+      )
+    : createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
@@ -121,7 +141,8 @@ export function dynatraceFake(token: string, answer: (selector: string) => Answe
 
 /**
  * Graphite render API: `GET /render?target=...&format=json` → `[{target, tags, datapoints: [[value, epoch s]]}]`,
- * oldest first; the newest bucket is still filling (here: 1000 × the value, so judging it would fail loudly).
+ * oldest first; the bucket holding "now" is still filling (here: 1000 × the value, so judging it would fail loudly)
+ * and, as real Graphite does (whisper aligns `until` up to the next boundary), a `null` bucket after it follows.
  * No matching series is `[]`. Basic auth when `auth` is given.
  */
 export function graphiteFake(auth: string | undefined, answer: (target: string) => Answer): Promise<Fake> {
@@ -142,6 +163,7 @@ export function graphiteFake(auth: string | undefined, answer: (target: string) 
           [a.value / 2, now - 120],
           [a.value, now - 60],
           [a.value * 1000, now],
+          [null, now + 60],
         ],
       },
     ]);
@@ -249,13 +271,26 @@ export function stackdriverFake(project: string, publicKey: string, answer: (mql
  * Kubernetes External Metrics API (`external.metrics.k8s.io/v1beta1`, as an aggregated API server serves it behind
  * the apiserver): `GET /apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>?labelSelector=` with a bearer
  * token → `ExternalMetricValueList`, values as quantities (`500m`); no data is an empty `items`; errors are
- * `Status` objects.
+ * `Status` objects. With `tls` it is the aggregated server itself (external-metrics-apiserver.ts): HTTPS, callers
+ * authenticated as the apiserver's front proxy (a client cert of `tls.clientCa` with CN `front-proxy-client`, the
+ * user in `X-Remote-User`), `token` unused; it serves the group version's discovery (`APIResourceList`) too.
  */
-export function externalMetricsFake(token: string, answer: (query: string) => Answer): Promise<Fake> {
+export function externalMetricsFake(token: string, answer: (query: string) => Answer, tls?: ServingTls): Promise<Fake> {
   const status = (res: ServerResponse, code: number, reason: string, message: string) =>
     json(res, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  const API = '/apis/external.metrics.k8s.io/v1beta1';
   return wireServer((req, res) => {
-    if (req.headers.authorization !== `Bearer ${token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
+    if (!(tls ? viaFrontProxy(req) : req.headers.authorization === `Bearer ${token}`)) {
+      return status(res, 401, 'Unauthorized', 'Unauthorized');
+    }
+    if (tls && req.url.pathname === API) {
+      return json(res, 200, {
+        kind: 'APIResourceList',
+        apiVersion: 'v1',
+        groupVersion: 'external.metrics.k8s.io/v1beta1',
+        resources: [{ name: '*', singularName: '', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] }],
+      });
+    }
     const m = /^\/apis\/external\.metrics\.k8s\.io\/v1beta1\/namespaces\/([^/]+)\/([^/]+)$/.exec(req.url.pathname);
     if (!m) return status(res, 404, 'NotFound', 'the server could not find the requested resource');
     const selector = req.url.searchParams.get('labelSelector') ?? '';
@@ -283,5 +318,26 @@ export function externalMetricsFake(token: string, answer: (query: string) => An
             ]
           : [],
     });
+  }, tls);
+}
+
+/** The request came through the apiserver's aggregator: its front-proxy client cert, and the user it vouches for. */
+function viaFrontProxy(req: Seen): boolean {
+  return req.peer === 'front-proxy-client' && typeof req.headers['x-remote-user'] === 'string';
+}
+
+/**
+ * A reverse proxy in front of a real backend that checks the `authorization` header first (401 otherwise), as the
+ * web server in front of graphite-web does for basic auth, and records every request; answers are the backend's.
+ */
+export function authProxy(target: string, authorization: string): Promise<Fake> {
+  return wireServer((req, res) => {
+    if (req.headers.authorization !== authorization) {
+      return void res.writeHead(401, { 'www-authenticate': 'Basic realm="graphite"' }).end('Unauthorized');
+    }
+    fetch(`${target}${req.url.pathname}${req.url.search}`, { method: req.method }).then(
+      async (r) => res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? '' }).end(await r.text()),
+      (err: unknown) => res.writeHead(502).end(String(err)),
+    );
   });
 }

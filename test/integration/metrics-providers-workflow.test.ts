@@ -1,7 +1,9 @@
-// New Relic, Dynatrace, Graphite, InfluxDB, Cloud Monitoring (stackdriver), Keptn and External Metrics API MetricTemplates in real rollout workflows (Temporal dev server,
-// bundled workflow, in-process worker): the real metrics activity reads each Canary, template and Secret from a
-// real kube-apiserver and queries the provider's wire-format server (metrics-fakes.ts); workloads, routes, status
-// and events stay scripted (the world). Per provider four Canaries run at once: one whose metric passes (promoted),
+// New Relic, Dynatrace, Graphite, InfluxDB, Cloud Monitoring (stackdriver), Splunk, Keptn and External Metrics API
+// MetricTemplates in real rollout workflows (Temporal dev server, bundled workflow, in-process worker): the real
+// metrics activity reads each Canary, template and Secret from a real kube-apiserver and queries the provider's
+// wire-format server (metrics-fakes.ts, signalflow-fake.ts; the External Metrics API through the apiserver's
+// aggregation layer, external-metrics-apiserver.ts); workloads, routes, status and events stay scripted (the
+// world). Per provider four Canaries run at once: one whose metric passes (promoted),
 // one that fails (rolled back with Flagger's Halt text), one without data (rolled back with "no values found"),
 // one whose backend is unreachable (held as an infrastructure fault, rolled back at the progress deadline).
 // Also the init-time availability check (Flagger's "all the metrics providers are available!").
@@ -37,14 +39,18 @@ import {
 import {
   closedAddress,
   dynatraceFake,
-  externalMetricsFake,
-  graphiteFake,
+  authProxy,
   influxdbFake,
   newRelicFake,
   stackdriverFake,
   type Answer,
   type Fake,
 } from './metrics-fakes.ts';
+import { signalFlowFake } from './signalflow-fake.ts';
+import { startExternalMetricsApiServer } from './external-metrics-apiserver.ts';
+import { GRAPHITE_STEP_SECONDS, startGraphite } from '../../dev/graphite.ts';
+
+const EXTERNAL_DISCOVERY = '/apis/external.metrics.k8s.io/v1beta1';
 
 const CASES = ['pass', 'fail', 'nodata', 'down'] as const;
 type Case = (typeof CASES)[number];
@@ -60,6 +66,38 @@ function answerFor(query: string): Answer {
   return { noData: true };
 }
 
+/**
+ * Real graphite-web (dev/graphite.ts) behind a basic-auth proxy that records requests, fed like carbon feeds it: every
+ * 3 s (less than a bucket) the bucket holding "now" and the two before get the value of the `graphite-pass` /
+ * `graphite-fail` series, so every complete bucket in the window has it; `graphite-nodata` has no series at all.
+ */
+async function realGraphite(authorization: string): Promise<Fake> {
+  const graphite = await startGraphite();
+  const proxy = await authProxy(graphite.url, authorization);
+  let stopped = false;
+  const feed = async () => {
+    const b = Math.floor(Date.now() / 1000 / GRAPHITE_STEP_SECONDS) * GRAPHITE_STEP_SECONDS;
+    for (const [c, value] of [
+      ['pass', PASS_VALUE],
+      ['fail', FAIL_VALUE],
+    ] as const) {
+      const points = [2, 1, 0].map((i): [number, number] => [b - i * GRAPHITE_STEP_SECONDS, value]);
+      if (!stopped) await graphite.write(`stats.${NAMESPACE}.graphite-${c}.errors`, points);
+    }
+  };
+  await feed();
+  const timer = setInterval(() => void feed().catch(() => {}), 3000);
+  return {
+    ...proxy,
+    async close() {
+      stopped = true;
+      clearInterval(timer);
+      await proxy.close();
+      await graphite.stop();
+    },
+  };
+}
+
 interface ProviderCase {
   type: string;
   /** Default: all four. */
@@ -67,6 +105,8 @@ interface ProviderCase {
   secret(fake: Fake): Record<string, string>;
   query: string;
   start(): Promise<Fake>;
+  /** The passing templates name no address nor Secret: the worker's apiserver connection (externalmetrics). */
+  viaApiserver?: boolean;
   /** The request of one query as the provider must send it. */
   assertRequest(fake: Fake, canary: string): void;
 }
@@ -114,7 +154,7 @@ const PROVIDERS: ProviderCase[] = [
     secret: () => ({ username: 'flagger', password: 'gr-pass' }),
     query: `target=summarize(sumSeries(stats.{{ namespace }}.{{ target }}.errors), '10s', 'sum')
       &from=-{{ interval }}`,
-    start: () => graphiteFake(`Basic ${Buffer.from('flagger:gr-pass').toString('base64')}`, answerFor),
+    start: () => realGraphite(`Basic ${Buffer.from('flagger:gr-pass').toString('base64')}`),
     assertRequest(fake, canary) {
       const req = fake.seen.find((s) => s.url.searchParams.get('target')?.includes(`.${canary}.`))!;
       assert.equal(req.url.pathname, '/render');
@@ -185,17 +225,40 @@ const PROVIDERS: ProviderCase[] = [
     assertRequest() {},
   },
   {
+    type: 'splunk',
+    secret: () => ({ sf_token_key: 'sf-token' }),
+    query:
+      "data('spans.count', filter=filter('sf_service', '{{ target }}') and filter('sf_error', 'true'))" +
+      '.sum().publish()',
+    start: () => signalFlowFake('sf-token', answerFor),
+    assertRequest(fake, canary) {
+      const ws = fake.seen.filter((s) => s.method === 'WS').map((s) => JSON.parse(s.body) as Record<string, unknown>);
+      const i = ws.findIndex((m) => m.type === 'execute' && String(m.program).includes(`'${canary}'`));
+      assert.ok(i > 0, 'an execute message');
+      assert.deepEqual(ws[i - 1], { type: 'authenticate', token: 'sf-token' });
+      assert.equal(Number(ws[i]!.stop) - Number(ws[i]!.start), 300_000, '10 × 30s in ms');
+      assert.equal(ws[i]!.immediate, true);
+      assert.ok(fake.seen.some((s) => s.method === 'GET' && s.url.pathname === '/v2/signalflow/connect'));
+    },
+  },
+  {
+    // The aggregated API server behind the real apiserver (APIService v1beta1.external.metrics.k8s.io), reached
+    // through the worker's own kubeconfig; the unreachable case names a closed address instead.
     type: 'externalmetrics',
     secret: () => ({ token: 'em-token' }),
     query: '{{ namespace }}/istio_requests_error_percent?labelSelector=app%3D{{ target }}',
-    start: () => externalMetricsFake('em-token', answerFor),
+    start: () => startExternalMetricsApiServer(cluster, answerFor),
+    viaApiserver: true,
     assertRequest(fake, canary) {
       const req = fake.seen.find((s) => s.url.searchParams.get('labelSelector') === `app=${canary}`)!;
       assert.equal(
         req.url.pathname,
         '/apis/external.metrics.k8s.io/v1beta1/namespaces/test/istio_requests_error_percent',
       );
-      assert.equal(req.headers.authorization, 'Bearer em-token');
+      assert.equal(req.peer, 'front-proxy-client', "proxied by the apiserver's aggregator");
+      assert.equal(req.headers['x-remote-user'], 'admin', "the worker's identity, vouched for by the apiserver");
+      assert.match(String(req.headers['x-remote-group']), /system:masters/);
+      assert.equal(req.headers.authorization, undefined, 'the bearer token stops at the apiserver');
     },
   },
 ];
@@ -279,7 +342,7 @@ before(async () => {
     setupEnv('metrics-providers', { worker: false }),
     closedAddress(),
   ]);
-  for (const p of PROVIDERS) fakes.set(p.type, await p.start());
+  await Promise.all(PROVIDERS.map(async (p) => fakes.set(p.type, await p.start())));
   const kube = cluster.kubeConfig;
   const core = kube.makeApiClient(k8s.CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
@@ -316,9 +379,10 @@ before(async () => {
       body: { metadata: { name: `${p.type}-creds` }, stringData: p.secret(fakes.get(p.type)!) },
     });
     for (const [name, address] of [
-      [`${p.type}-error-rate`, fakes.get(p.type)!.url],
+      [`${p.type}-error-rate`, p.viaApiserver ? undefined : fakes.get(p.type)!.url],
       [`${p.type}-down`, down],
     ] as const) {
+      const provider = address ? { type: p.type, address, secretRef: { name: `${p.type}-creds` } } : { type: p.type };
       await custom.createNamespacedCustomObject({
         ...flagger,
         plural: 'metrictemplates',
@@ -326,7 +390,7 @@ before(async () => {
           apiVersion: 'flagger.app/v1beta1',
           kind: 'MetricTemplate',
           metadata: { name },
-          spec: { provider: { type: p.type, address, secretRef: { name: `${p.type}-creds` } }, query: p.query },
+          spec: { provider, query: p.query },
         },
       });
     }
@@ -340,16 +404,6 @@ before(async () => {
       seedInitialized(env, { raw });
     }
   }
-  await custom.createNamespacedCustomObject({
-    ...flagger,
-    plural: 'metrictemplates',
-    body: {
-      apiVersion: 'flagger.app/v1beta1',
-      kind: 'MetricTemplate',
-      metadata: { name: 'externalmetrics-apiserver' },
-      spec: { provider: { type: 'externalmetrics' }, query: 'kube-system/dummy-metric' },
-    },
-  });
   metrics = createMetricsActivities({ kube });
   const activities: RolloutActivities = {
     ...createScriptedActivities(env.world.url),
@@ -413,7 +467,11 @@ describe('metric providers in real rollout workflows', () => {
           label,
         );
       } else {
-        assert.match(first!, /^infrastructure fault: metrics: request to http:\/\/127\.0\.0\.1:\d+ failed/, label);
+        assert.match(
+          first!,
+          /^infrastructure fault: metrics: (request to http|SignalFlow connection to ws):\/\/127\.0\.0\.1:\d+\S* failed/,
+          label,
+        );
         assert.ok(
           rest.some((m) =>
             m.startsWith(`Rolling back ${name}.${NAMESPACE} progress deadline exceeded infrastructure fault: metrics:`),
@@ -423,20 +481,6 @@ describe('metric providers in real rollout workflows', () => {
       }
       assert.ok(rest.includes(`Canary failed! Scaling down ${name}.${NAMESPACE}`), label);
     }
-  });
-
-  // With the kubeconfig's TLS and credentials: an unauthenticated request would be a 401, not the 404 of an API group
-  // no APIService registers (this apiserver has no aggregated External Metrics server).
-  it('externalmetrics without an address goes to the real apiserver, which serves no External Metrics API', async () => {
-    const out = await metrics.checkMetricProviders({
-      canary: { namespace: NAMESPACE, name: canaryName('externalmetrics', 'pass') },
-      metrics: [{ name: 'error-rate', templateRef: { name: 'externalmetrics-apiserver' } }],
-    });
-    assert.equal(out.available, false);
-    assert.match(
-      out.message,
-      /^externalmetrics in metric template externalmetrics-apiserver\.test not avaiable: external metrics service unavailable: error response 404: 404 page not found$/,
-    );
   });
 
   it('keptn: an Analysis is created, completed by Keptn (here: the test), read as 1 / 0, and deleted', async () => {
@@ -520,7 +564,10 @@ describe('metric providers in real rollout workflows', () => {
     for (const p of PROVIDERS) {
       if (p.type === 'keptn') continue; // no request of its own to count: see the Keptn tests
       const fake = fakes.get(p.type)!;
-      const probes = () => fake.seen.filter((s) => s.url.pathname !== '/token').length;
+      // Not probes: token exchanges, and the aggregator's own discovery and OpenAPI calls to the External Metrics server.
+      const background = (path: string) =>
+        path === '/token' || path === EXTERNAL_DISCOVERY || path === '/apis' || path.startsWith('/openapi/');
+      const probes = () => fake.seen.filter((s) => !background(s.url.pathname)).length;
       const before = probes();
       const ok = await metrics.checkMetricProviders({
         canary: { namespace: NAMESPACE, name: canaryName(p.type, 'pass') },
@@ -540,5 +587,24 @@ describe('metric providers in real rollout workflows', () => {
         ),
       );
     }
+  });
+
+  // Last: it stops the aggregated server. The APIService stays registered, so the apiserver answers 503 itself.
+  it('externalmetrics: when the aggregated server is gone the apiserver answers 503, which is unavailability', async () => {
+    const provider = createProvider({
+      provider: { type: 'externalmetrics' },
+      credentials: {},
+      interval: WINDOW,
+      kubeConfig: cluster.kubeConfig,
+    });
+    assert.equal(await provider.runQuery('test/errors?labelSelector=app%3Dexternalmetrics-pass'), PASS_VALUE);
+    await fakes.get('externalmetrics')!.close();
+    fakes.delete('externalmetrics');
+    await assert.rejects(provider.runQuery('test/errors?labelSelector=app%3Dexternalmetrics-pass'), (e: Error) => {
+      assert.ok(e instanceof ProviderUnavailableError, String(e));
+      assert.match(e.message, /^https:\/\/127\.0\.0\.1:\d+ answered 503: /);
+      return true;
+    });
+    await assert.rejects(provider.isOnline(), /^Error: external metrics service unavailable: https:.* answered 503/);
   });
 });

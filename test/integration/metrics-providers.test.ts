@@ -1,5 +1,5 @@
-// New Relic, Dynatrace, Graphite and InfluxDB providers against their wire-format servers (metrics-fakes.ts):
-// configuration errors with Flagger's texts, the error triage (4xx a failed check, 5xx unavailability, no data
+// New Relic, Dynatrace, Graphite, InfluxDB, Cloud Monitoring, External Metrics and Splunk (SignalFlow) providers
+// against their wire-format servers (metrics-fakes.ts, signalflow-fake.ts): configuration errors with Flagger's texts, the error triage (4xx a failed check, 5xx unavailability, no data
 // `noDataPolicy`), and answer shapes the rollout test does not reach.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,10 +11,12 @@ import {
   QueryError,
 } from '../../activities/metrics/index.ts';
 import { dynatraceResolution } from '../../activities/metrics/dynatrace.ts';
-import { renderUrl } from '../../activities/metrics/graphite.ts';
+import { renderUrl, startedBy } from '../../activities/metrics/graphite.ts';
+import { GRAPHITE_STEP_SECONDS, startGraphite } from '../../dev/graphite.ts';
 import { firstValue } from '../../activities/metrics/influxdb.ts';
 import type { MetricTemplateProvider } from '../../api/metric-template.ts';
 import {
+  closedAddress,
   dynatraceFake,
   externalMetricsFake,
   graphiteFake,
@@ -27,6 +29,10 @@ import {
 import { generateKeyPairSync } from 'node:crypto';
 import { queryUrl } from '../../activities/metrics/stackdriver.ts';
 import { parseExternalMetricQuery, parseQuantity } from '../../activities/metrics/externalmetrics.ts';
+import { splunkEndpoints } from '../../activities/metrics/splunk.ts';
+import { signalFlowFake, type SignalFlowAnswer } from './signalflow-fake.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /** `value=<n>`, `nodata`, `status=<code>` in the query pick the answer. */
 function answer(query: string): Answer {
@@ -124,6 +130,39 @@ describe('graphite', () => {
   test('the newest complete bucket of the last target is judged, not the filling one', async () => {
     assert.equal(await p().runQuery('target=value=4&from=-5min'), 4, 'not 4000 (filling), not 2 (older)');
     assert.equal(gr.seen.at(-1)!.headers.authorization, undefined, 'no secretRef: no auth');
+  });
+
+  // Real graphite-web (Debian's package) reading whisper files: 10 s buckets, the one holding "now" still filling.
+  test('real Graphite: the newest complete bucket is judged, not the filling one nor the padding after it', async () => {
+    const graphite = await startGraphite();
+    try {
+      const real = make({ type: 'graphite', address: graphite.url }, {});
+      const step = GRAPHITE_STEP_SECONDS;
+      const bucket = () => Math.floor(Date.now() / 1000 / step) * step;
+      for (let attempt = 0; ; attempt++) {
+        const b = bucket();
+        await graphite.write('stats.test.podinfo.errors', [
+          [b - 2 * step, 0.25],
+          [b - step, 0.5],
+          [b, 500],
+        ]);
+        const summarized = await real.runQuery("target=summarize(stats.test.podinfo.errors, '10s', 'sum')&from=-1min");
+        const plain = await real.runQuery('target=stats.test.podinfo.errors&from=-1min');
+        if (bucket() !== b && attempt < 3) continue; // a boundary passed: b is no longer the filling bucket
+        assert.deepEqual([summarized, plain], [0.5, 0.5]);
+        break;
+      }
+      await assert.rejects(real.runQuery('target=stats.test.absent&from=-1min'), NoValuesError);
+      assert.equal(await real.isOnline(), true);
+    } finally {
+      await graphite.stop();
+    }
+  });
+
+  test('buckets that start after the query are padding (pure)', () => {
+    const points = [0, 10_000, 20_000].map((timestamp) => ({ timestamp, value: 1 }));
+    assert.deepEqual(startedBy(points, 15_000), points.slice(0, 2));
+    assert.deepEqual(startedBy(points, 20_000), points);
   });
 
   test('render URL: base path kept, whitespace collapsed, format=json added', () => {
@@ -304,5 +343,128 @@ describe('externalmetrics', () => {
     );
     await assert.rejects(p({ token: 'bad' }).isOnline(), /external metrics service unavailable: error response 401/);
     assert.throws(() => make({ type: 'externalmetrics' }, {}), /rest config is nil/);
+  });
+});
+
+describe('splunk', () => {
+  let sf: Fake;
+  /** `value=<n>`, `nodata`, `status=<code>` as above; `series=a|b,c` several series (`_` a bucket without value). */
+  const sfAnswer = (program: string): SignalFlowAnswer => {
+    const series = /series=([\d.|,_]+)/.exec(program);
+    if (!series) return answer(program);
+    return { series: series[1]!.split(',').map((s) => s.split('|').map((v) => (v === '_' ? null : Number(v)))) };
+  };
+  before(async () => (sf = await started(signalFlowFake('sf-token', sfAnswer))));
+  const p = (c: Record<string, string> = { sf_token_key: 'sf-token' }, timeoutMs?: number) =>
+    createProvider({
+      provider: { type: 'splunk', address: sf.url, secretRef: { name: 'sf' } },
+      credentials: c,
+      interval: '1m',
+      ...(timeoutMs !== undefined && { timeoutMs }),
+    });
+  const sent = () => sf.seen.filter((s) => s.method === 'WS').map((s) => JSON.parse(s.body) as Record<string, unknown>);
+
+  test('authenticate, execute over 10 × interval; the newest complete bucket is judged, not the filling one', async () => {
+    const before = sent().length;
+    const program = "data('errors', filter=filter('value', 'value=0.25')).sum().publish()";
+    const t0 = Date.now();
+    assert.equal(await p().runQuery(program), 0.25);
+    const [auth, exec] = sent().slice(before) as [Record<string, unknown>, Record<string, number | string | boolean>];
+    assert.deepEqual(auth, { type: 'authenticate', token: 'sf-token' });
+    const { start, stop, ...rest } = exec;
+    assert.deepEqual(rest, {
+      type: 'execute',
+      program,
+      channel: 'ch-1',
+      resolution: 0,
+      maxDelay: 0,
+      immediate: true,
+      timezone: '',
+    });
+    assert.equal(Number(stop) - Number(start), 600_000, '10 × 1m in ms');
+    assert.ok(Number(stop) >= t0 && Number(stop) <= Date.now());
+    const connect = sf.seen.findLast((s) => s.method === 'GET' && s.url.pathname === '/v2/signalflow/connect');
+    assert.ok(connect, 'the WebSocket connected at /v2/signalflow/connect');
+    // Integer values come as longs; a gap before the filling bucket moves the judgement one bucket back.
+    assert.equal(await p().runQuery('series=1|7|2|_|900'), 2);
+  });
+
+  test('no time series is no values; several fail; bad program and token fail the check; 5xx is unavailability', async () => {
+    await assert.rejects(
+      p().runQuery('nodata'),
+      (e: Error) => e instanceof NoValuesError && e.message === 'invalid response: no values found',
+    );
+    await assert.rejects(
+      p().runQuery('series=1|2|3,4|5|6'),
+      (e: Error) => e instanceof QueryError && e.message === 'invalid response: query returned multiple values',
+    );
+    await assert.rejects(p().runQuery('series=5'), NoValuesError, 'one bucket: the filling one');
+    await assert.rejects(
+      p().runQuery('status=400'),
+      (e: Error) => e instanceof QueryError && e.message === 'error executing query: 400: program failed: 400',
+    );
+    await assert.rejects(p().runQuery('status=503'), ProviderUnavailableError);
+    await assert.rejects(
+      p({ sf_token_key: 'bad' }).runQuery('value=1'),
+      (e: Error) =>
+        e instanceof QueryError && /^SignalFlow authentication failed: 401: Invalid auth token$/.test(e.message),
+    );
+  });
+
+  test('an unreachable or silent backend is unavailability', async () => {
+    const down = createProvider({
+      provider: { type: 'splunk', address: await closedAddress() },
+      credentials: { sf_token_key: 't' },
+      interval: '1m',
+    });
+    await assert.rejects(down.runQuery('value=1'), (e: Error) => {
+      assert.ok(e instanceof ProviderUnavailableError, String(e));
+      assert.match(e.message, /^SignalFlow connection to ws:\/\/127\.0\.0\.1:\d+\/v2\/signalflow\/connect failed/);
+      return true;
+    });
+    const silent = createServer(() => {}); // accepts the upgrade request, never answers it
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const slow = createProvider({
+      provider: { type: 'splunk', address: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` },
+      credentials: { sf_token_key: 't' },
+      interval: '1m',
+      timeoutMs: 300,
+    });
+    await assert.rejects(slow.runQuery('value=1'), /did not finish in 300 ms/);
+    silent.closeAllConnections();
+    await new Promise((r) => silent.close(r));
+  });
+
+  test('address and sf_token_key are required; isOnline GETs /v2/metric?limit=1 with X-SF-Token', async () => {
+    assert.throws(
+      () => make({ type: 'splunk' }, { sf_token_key: 't' }),
+      /^ProviderConfigError: splunk endpoint is not set$/,
+    );
+    assert.throws(
+      () => make({ type: 'splunk', address: sf.url }, {}),
+      /splunk credentials does not contain sf_token_key/,
+    );
+    assert.throws(() => make({ type: 'splunk', address: sf.url }, { sf_token_key: 't' }, 'soon'), ProviderConfigError);
+    assert.equal(await p().isOnline(), true);
+    const req = sf.seen.at(-1)!;
+    assert.equal(`${req.url.pathname}${req.url.search}`, '/v2/metric?limit=1');
+    assert.equal(req.headers['x-sf-token'], 'sf-token');
+    await assert.rejects(p({ sf_token_key: 'bad' }).isOnline(), /error response 401/);
+  });
+
+  test('endpoints as Flagger derives them from either form of address (pure)', () => {
+    const e = (a: string) => Object.values(splunkEndpoints(a)).map(String);
+    assert.deepEqual(e('https://api.us1.signalfx.com'), [
+      'wss://stream.us1.signalfx.com/v2/signalflow/connect',
+      'https://api.us1.signalfx.com/v2/metric?limit=1',
+    ]);
+    assert.deepEqual(e('wss://stream.eu0.signalfx.com/'), [
+      'wss://stream.eu0.signalfx.com/v2/signalflow/connect',
+      'https://api.eu0.signalfx.com/v2/metric?limit=1',
+    ]);
+    assert.deepEqual(e('http://127.0.0.1:8080/proxy'), [
+      'ws://127.0.0.1:8080/proxy/v2/signalflow/connect',
+      'http://127.0.0.1:8080/proxy/v2/metric?limit=1',
+    ]);
   });
 });
