@@ -7,13 +7,17 @@ import { makeKube, withRequestTimeout } from './kubernetes/client.ts';
 import { readCanary, type RawCanary } from './kubernetes/canary.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
 import { createMetricsActivities } from './metrics/index.ts';
+import { createGroupActivities, type GroupActivitySet } from './groups/index.ts';
 import { createAlertActivities } from './notifiers/index.ts';
 import { createRoutesActivities, type RoutesActivities } from './routers/index.ts';
 import { createWebhookActivities, postEvent, type WebhookDeps } from './webhooks/index.ts';
 
 export type { ActivityDeps, AreaOptions } from './deps.ts';
 
-export type FledgeActivities = RolloutActivities & KubernetesActivities & Pick<RoutesActivities, 'finalizeRoutes'>;
+export type FledgeActivities = RolloutActivities &
+  KubernetesActivities &
+  Pick<RoutesActivities, 'finalizeRoutes'> &
+  GroupActivitySet;
 
 export function createActivities(input: ActivityDeps & AreaOptions): FledgeActivities {
   const deps = { ...input, kube: withRequestTimeout(input.kube) };
@@ -74,6 +78,7 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
   return {
     ...k8s,
     ...routes,
+    ...createGroupActivities(deps),
     // The router switches traffic between Services that the Kubernetes activities create: Services first.
     reconcileRoutes: async (input) => {
       await k8s.reconcileServices(input);

@@ -1,5 +1,6 @@
 // Generates crds/*.yaml from the zod schemas in api/, so the CRDs and fledge's validation cannot drift apart.
-//   node scripts/gen-crds.ts          write crds/canaries.yaml, crds/metrictemplates.yaml, crds/alertproviders.yaml
+//   node scripts/gen-crds.ts          write crds/canaries.yaml, crds/metrictemplates.yaml, crds/alertproviders.yaml,
+//                                     crds/releasegroups.yaml
 //   node scripts/gen-crds.ts --check  exit 1 and say what differs if the committed files are stale
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,6 +10,7 @@ import { stringify } from 'yaml';
 import { AlertProviderSchema } from '../api/alert-provider.ts';
 import { CanarySchema } from '../api/canary.ts';
 import { MetricTemplateSchema } from '../api/metric-template.ts';
+import { RELEASE_GROUP_API_GROUP, RELEASE_GROUP_VERSION, ReleaseGroupSchema } from '../api/release-group.ts';
 
 type Json = Record<string, unknown>;
 
@@ -26,6 +28,9 @@ type KindSpec = {
   shortNames?: string[];
   schema: z.ZodType;
   columns: PrinterColumn[];
+  /** API group and version; default flagger.app/v1beta1 (fledge's own kinds are under fledge.dev). */
+  group?: string;
+  version?: string;
 };
 
 const wide = (name: string, type: string, jsonPath: string): PrinterColumn => ({ name, type, jsonPath, priority: 1 });
@@ -67,6 +72,21 @@ const KINDS: KindSpec[] = [
     singular: 'alertprovider',
     schema: AlertProviderSchema,
     columns: [{ name: 'Type', type: 'string', jsonPath: '.spec.type' }],
+  },
+  {
+    file: 'releasegroups.yaml',
+    kind: 'ReleaseGroup',
+    plural: 'releasegroups',
+    singular: 'releasegroup',
+    shortNames: ['rg'],
+    schema: ReleaseGroupSchema,
+    group: RELEASE_GROUP_API_GROUP,
+    version: RELEASE_GROUP_VERSION,
+    columns: [
+      { name: 'Status', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Run', type: 'integer', jsonPath: '.status.run' },
+      { name: 'Message', type: 'string', jsonPath: '.status.message' },
+    ],
   },
 ];
 
@@ -180,14 +200,14 @@ export function crdFor(k: KindSpec): Json {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${k.plural}.${GROUP}`, annotations: { 'helm.sh/resource-policy': 'keep' } },
+    metadata: { name: `${k.plural}.${k.group ?? GROUP}`, annotations: { 'helm.sh/resource-policy': 'keep' } },
     spec: {
-      group: GROUP,
+      group: k.group ?? GROUP,
       names,
       scope: 'Namespaced',
       versions: [
         {
-          name: VERSION,
+          name: k.version ?? VERSION,
           served: true,
           storage: true,
           subresources: { status: {} },

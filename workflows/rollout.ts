@@ -49,6 +49,7 @@ import {
 } from './controls.ts';
 import { MAX_WEBHOOK_RETRIES } from '../api/canary.ts';
 import { emit, initialState, recordStep, settleControl, type ControlOutcome, type RolloutState } from './state.ts';
+import { groupGatePorts, installGroupGate } from './group-gate-ports.ts';
 import { InfrastructureError, runTick, type TickEnv, type TickOutcome, type TickPorts } from './tick.ts';
 import {
   analysisSummary,
@@ -469,7 +470,7 @@ function tickEnv(
       }
     },
   };
-  const env: TickEnv & { spec?: RolloutSpec } = { ports, now: () => Date.now(), patched };
+  const env: TickEnv & { spec?: RolloutSpec } = { ports, now: () => Date.now(), patched, group: groupGatePorts() };
   return env;
 }
 
@@ -533,6 +534,7 @@ function installHandlers(
     interrupts.interrupt();
   });
   setHandler(statusQuery, () => statusView(state));
+  installGroupGate(state, wake);
 }
 
 function accept(

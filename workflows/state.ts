@@ -11,6 +11,7 @@ import type {
   RolloutSpec,
   Routes,
 } from '../api/ports.ts';
+import type { GroupGateState } from './group-gate.ts';
 
 /** Who asked for a control, and why; recorded in the step list. */
 export interface ControlRequest {
@@ -121,6 +122,8 @@ export interface RolloutState {
    * back only once it is (never towards pods that cannot serve).
    */
   rollingBack?: boolean;
+  /** Release group start gate of this revision (workflows/group-gate.ts). */
+  group?: GroupGateState;
 }
 
 export function initialState(canary: CanaryRef, revision: Revision, cause: string): RolloutState {

@@ -23,6 +23,7 @@ import type {
   WebhookRef,
   WebhookType,
 } from '../api/ports.ts';
+import { groupGate, type GroupGatePorts } from './group-gate.ts';
 import { formatDuration, hooksOfType, strategyOf } from './spec.ts';
 import { alert, emit, phaseRejection, settleControl, type RolloutState } from './state.ts';
 import {
@@ -57,6 +58,8 @@ export interface TickEnv {
    * the old steps), true otherwise. Absent (unit tests): always true.
    */
   patched?(id: string): boolean;
+  /** Release groups' start gate (workflows/group-gate.ts); absent (unit tests): no gate. */
+  group?: GroupGatePorts;
 }
 
 /** The readiness ordering of initialization, promotion, rollback and restart, and the invalid-spec deadline. */
@@ -208,6 +211,7 @@ async function startRollout(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
   const primary = t.spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
   if (primary !== 'ready') return primary;
+  if ((await groupGate(state, env)) === 'continue') return 'continue';
   // Flagger sends the canary's current phase (Initialized, Succeeded, Failed or Waiting) to confirm-rollout hooks.
   const blocked = await firstFailingHook(t, 'confirm-rollout', state.phase as CanaryPhase);
   if (blocked) {

@@ -6,12 +6,15 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { CanaryRef, Observation, RolloutActivities } from '../../api/ports.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
+import type { MemberOf, MemberOfInput } from '../../workflows/group-messages.ts';
+
+type GroupGateActivity = { memberOf(input: MemberOfInput): Promise<MemberOf> };
 
 export function canaryKey(ref: CanaryRef): string {
   return `${ref.namespace}/${ref.name}`;
 }
 
-export function createScriptedActivities(worldUrl: string): RolloutActivities {
+export function createScriptedActivities(worldUrl: string): RolloutActivities & GroupGateActivity {
   async function call<T>(op: string, canary: CanaryRef, args: object = {}): Promise<T> {
     const res = await fetch(`${worldUrl}/rpc`, {
       method: 'POST',
@@ -56,6 +59,8 @@ export function createScriptedActivities(worldUrl: string): RolloutActivities {
     sendAlert: (i) => call('sendAlert', i.canary, { message: i.message, severity: i.severity }),
     writeStatus: (i) => call('writeStatus', i.canary, i),
     recordEvents: (i) => call('recordEvents', i.canary, i),
+    // The scripted world has no release groups: no Canary is a member (no start gate).
+    memberOf: async () => ({}),
   };
 }
 
