@@ -62,7 +62,8 @@ async function applyServices(ns: string): Promise<void> {
   for (const name of MEMBERS) stack.metrics.set(ns, name, {});
   const objects = MEMBERS.flatMap((name) => [
     deploymentManifest(ns, name),
-    podinfoCanary(ns, { name, spec: { autoscalerRef: undefined } }),
+    // One step to 50 %: each rollout is a few ticks (a failing run holds five rollouts one after the other).
+    podinfoCanary(ns, { name, analysis: { stepWeight: 50, maxWeight: 50 }, spec: { autoscalerRef: undefined } }),
   ]);
   await stack.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
   await Promise.all(MEMBERS.map((name) => stack.waitForPhase(ns, 'Initialized', { name })));
@@ -85,7 +86,7 @@ async function waitGroup(ns: string, what: string, check: (g: GroupObject) => bo
     return await eventually(
       `release group ${ns}/${name}: ${what}`,
       async () => ((last = await group(ns, name)), check(last) ? last : undefined),
-      300_000,
+      600_000,
     );
   } catch (err) {
     throw new Error(`${(err as Error).message}; status: ${JSON.stringify(last?.status)}\n${stack.controllerLogs(60)}`, {
