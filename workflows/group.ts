@@ -7,6 +7,7 @@
 // semantics want: the target is the source of truth). docs/release-groups.md.
 import {
   ApplicationFailure,
+  ChildWorkflowFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -315,7 +316,10 @@ async function runGroup(s: GroupState, acts: Acts, options: GroupOptions | undef
         });
         const after = deps(m).length ? ` after ${deps(m).join(', ')} succeeded` : '';
         emit(s, 'Normal', `Releasing ${m} (revision ${hash})${after}`, m);
-        void runMember(s, no, m, hash, 'release').then((outcome) => finished.push({ member: m, outcome }));
+        void runMember(s, no, m, hash, 'release').then(
+          (outcome) => finished.push({ member: m, outcome }),
+          (err: unknown) => finished.push({ member: m, outcome: childFailed(err) }),
+        );
       }
     await flush(s, acts);
     if (Object.keys(results).length === started.size && (failed || started.size === inRun.length)) break;
@@ -424,7 +428,7 @@ async function compensate(
       emit(s, 'Warning', `Rollback of ${m}: no rollout of revision ${previous.hash} reached its gate`, m);
       continue;
     }
-    const outcome = await runMember(s, no, m, arrival.revision.hash, 'compensate');
+    const outcome = await runMember(s, no, m, arrival.revision.hash, 'compensate').catch(childFailed);
     const ok = outcome.phase === 'Succeeded';
     member(s, m, {
       phase: ok ? 'Compensated' : 'CompensationFailed',
@@ -450,6 +454,13 @@ function runMember(s: GroupState, no: number, m: string, hash: string, purpose: 
     args: [{ group: s.group, member: m, hash, purpose }],
     staticSummary: `${purpose === 'compensate' ? 'roll back' : 'release'} ${m} (revision ${hash}) in release group ${s.group.name} run ${no}`,
   });
+}
+
+/** A member child that failed (its rollout stopped running, the child was terminated): the member failed. */
+function childFailed(err: unknown): MemberOutcome {
+  if (isCancellation(err)) throw err;
+  const cause = err instanceof ChildWorkflowFailure && err.cause ? err.cause.message : String(err);
+  return { phase: 'Failed', seen: false, message: `member workflow failed: ${cause}` };
 }
 
 function member(s: GroupState, name: string, patch: Partial<GroupMemberStatus>): void {
