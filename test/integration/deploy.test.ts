@@ -119,6 +119,7 @@ describe('deploy artifacts', () => {
       'CustomResourceDefinition/alertproviders.flagger.app',
       'CustomResourceDefinition/canaries.flagger.app',
       'CustomResourceDefinition/metrictemplates.flagger.app',
+      'CustomResourceDefinition/releasegroups.fledge.dev',
       'Deployment/fl-fledge',
       'Deployment/fl-fledge-temporal',
       'Service/fl-fledge',
