@@ -17,11 +17,21 @@ export function groupGatePorts(): GroupGatePorts {
   const { memberOf } = proxyLocalActivities<{ memberOf(i: MemberOfInput): Promise<MemberOf> }>({
     startToCloseTimeout: '30s',
     localRetryThreshold: '10s',
-    retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+    // A few attempts per tick, as observe: a lookup still failing holds the gate until the next tick.
+    retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 4 },
   });
   return {
-    memberOf: (i) =>
-      memberOf.executeWithOptions({ summary: `release group of ${i.canary.namespace}/${i.canary.name}` }, [i]),
+    async memberOf(i) {
+      try {
+        return await memberOf.executeWithOptions(
+          { summary: `release group of ${i.canary.namespace}/${i.canary.name}` },
+          [i],
+        );
+      } catch (err) {
+        if (isCancellation(err) || !(err instanceof Error)) throw err;
+        return { error: err.cause instanceof Error ? err.cause.message : err.message };
+      }
+    },
     async arrive(group, arrival) {
       try {
         await getExternalWorkflowHandle(groupWorkflowId(group)).signal(memberArrivedSignal, arrival);

@@ -2,7 +2,7 @@
 // a Canary listed in a ReleaseGroup waits in phase `Waiting` until the group's workflow releases this revision
 // (docs/release-groups.md). Pure like tick.ts: the ports come from the workflow (group-gate-ports.ts); without
 // them (unit tests) or while replaying a history from before the gate (`patched`), there is no gate.
-import type { CanaryRef, Revision } from '../api/ports.ts';
+import type { Revision } from '../api/ports.ts';
 import type { GroupRef, MemberArrival, MemberOf, MemberOfInput, PreviousRevision } from './group-messages.ts';
 import { emit, type RolloutState } from './state.ts';
 
@@ -39,8 +39,16 @@ export async function groupGate(
 ): Promise<'continue' | undefined> {
   if (!env.group || (env.patched && !env.patched(RELEASE_GROUP_PATCH))) return undefined;
   const { canary, revision } = state;
-  if (state.group?.hash !== revision.hash) state.group = await lookUp(env.group, canary, revision);
-  const gate = state.group!;
+  if (state.group?.hash !== revision.hash) {
+    const found = await env.group.memberOf({ canary, revision });
+    if (found.error) {
+      // Held, not failed: the apiserver may be back at the next tick (an absent CRD is no group, not an error).
+      state.waitingFor = `release group lookup to succeed: ${found.error}`;
+      return 'continue';
+    }
+    state.group = gateOf(found, revision);
+  }
+  const gate = state.group;
   if (gate.released || !gate.group) return undefined;
   if (!gate.notified) {
     const arrival: MemberArrival = {
@@ -59,8 +67,7 @@ export async function groupGate(
   return 'continue';
 }
 
-async function lookUp(ports: GroupGatePorts, canary: CanaryRef, revision: Revision): Promise<GroupGateState> {
-  const found = await ports.memberOf({ canary, revision });
+function gateOf(found: MemberOf, revision: Revision): GroupGateState {
   if (!found.group) return { hash: revision.hash, released: true };
   return { hash: revision.hash, group: found.group, ...(found.previous ? { previous: found.previous } : {}) };
 }

@@ -41,6 +41,8 @@ export interface GroupRelease {
 export interface MemberOf {
   group?: string;
   previous?: PreviousRevision;
+  /** The lookup failed through its attempts (set by the workflow's port, never by the activity): asked again next tick. */
+  error?: string;
 }
 
 export interface MemberOfInput {

@@ -29,6 +29,7 @@ import {
   makeKube,
   mergePatch,
   readOptional,
+  statusCode,
   type Kube,
 } from '../kubernetes/client.ts';
 import { readCanary, type RawCanary } from '../kubernetes/canary.ts';
@@ -66,8 +67,12 @@ export function createGroupActivities(deps: ActivityDeps): GroupActivitySet {
       };
       return (list.items ?? []).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     } catch (err) {
-      // No ReleaseGroup CRD installed: no groups.
-      if (isNotFound(err)) return [];
+      // No ReleaseGroup CRD installed, or RBAC without it (an upgrade that kept the old rules): no groups.
+      if (isNotFound(err) || statusCode(err) === 403) {
+        if (statusCode(err) === 403)
+          deps.log.warn({ namespace }, 'release groups not readable (RBAC): no Canary is gated');
+        return [];
+      }
       throw err;
     }
   }

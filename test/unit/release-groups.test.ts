@@ -115,6 +115,20 @@ describe('the start gate', () => {
     assert.match(state.waitingFor, /group workflow not running yet/);
   });
 
+  it('a lookup that failed through its attempts holds the rollout and is asked again at the next tick', async () => {
+    const state = initialState(canary, { hash: 'new', generation: 2 }, 'new-revision');
+    let calls = 0;
+    const flaky: GroupGatePorts = {
+      memberOf: async () => (++calls === 1 ? { error: 'apiserver unreachable' } : {}),
+      arrive: async () => true,
+    };
+    assert.equal(await groupGate(state, { group: flaky }), 'continue');
+    assert.equal(state.waitingFor, 'release group lookup to succeed: apiserver unreachable');
+    assert.equal(state.group, undefined);
+    assert.equal(await groupGate(state, { group: flaky }), undefined);
+    assert.equal(calls, 2);
+  });
+
   it('no gate for a Canary in no group, without the ports, or when replaying a history from before it', async () => {
     const state = initialState(canary, { hash: 'new', generation: 2 }, 'new-revision');
     assert.equal(await groupGate(state, { group: ports(undefined).p }), undefined);
