@@ -51,7 +51,8 @@ function groupManifest(ns: string, members: { name: string; dependsOn?: string[]
     apiVersion: 'fledge.dev/v1alpha1',
     kind: 'ReleaseGroup',
     metadata: { name, namespace: ns },
-    spec: { settleWindow: '2s', members },
+    // Under load the three rollouts reach their gates seconds apart: the window must cover that spread.
+    spec: { settleWindow: '10s', members },
   };
 }
 
