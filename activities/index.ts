@@ -8,6 +8,7 @@ import { readCanary, type RawCanary } from './kubernetes/canary.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
 import { createDeliveryActivities, type DeliveryPort } from './delivery/index.ts';
 import { createMetricsActivities } from './metrics/index.ts';
+import { createGroupActivities, type GroupActivitySet } from './groups/index.ts';
 import { createAlertActivities } from './notifiers/index.ts';
 import { createRoutesActivities, type RoutesActivities } from './routers/index.ts';
 import { createWebhookActivities, postEvent, type WebhookDeps } from './webhooks/index.ts';
@@ -17,7 +18,8 @@ export type { ActivityDeps, AreaOptions } from './deps.ts';
 export type FledgeActivities = RolloutActivities &
   KubernetesActivities &
   Pick<RoutesActivities, 'finalizeRoutes'> &
-  DeliveryPort;
+  DeliveryPort &
+  GroupActivitySet;
 
 export function createActivities(input: ActivityDeps & AreaOptions): FledgeActivities {
   const deps = { ...input, kube: withRequestTimeout(input.kube) };
@@ -92,6 +94,7 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
         });
     },
     ...routes,
+    ...createGroupActivities(deps),
     // The router switches traffic between Services that the Kubernetes activities create: Services first.
     reconcileRoutes: async (input) => {
       await k8s.reconcileServices(input);

@@ -7,6 +7,7 @@ import { isEntrypoint } from '../worker/entry.ts';
 import { CONTROL_NAMES, type ControlName } from '../workflows/controls.ts';
 import { control, describe, get, history, status, type Io } from './commands.ts';
 import { freeze, unfreeze } from './freeze.ts';
+import { groupGet } from './group.ts';
 import { CliError, createContext, message, type CliContext, type GlobalOptions } from './context.ts';
 
 const CONTROL_HELP: Record<ControlName, string> = {
@@ -112,6 +113,18 @@ export function buildProgram(
     .option('--run <runId>', 'a past run (from `fledge history`); default the latest')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json']))
     .action((canary: string, o) => run((ctx) => describe(ctx, ioOf(), canary, o)));
+
+  program
+    .command('group')
+    .description('release groups (fledge.dev ReleaseGroup): members rolled out in dependency order')
+    .command('get')
+    .description('members as a dependency tree with their phase in the current or last group run')
+    .argument('<group>', 'NAME or NAMESPACE/NAME')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json']))
+    .option('-w, --watch', 'live view, refreshed')
+    .option('--interval <seconds>', 'refresh interval of --watch', '2')
+    .addOption(new Option('--count <n>', 'stop --watch after n refreshes').hideHelp())
+    .action((group: string, o) => run((ctx) => groupGet(ctx, ioOf(), group, o)));
 
   return program;
 }

@@ -9,6 +9,9 @@ import type { CanaryRef, Observation, RolloutActivities, Routes, StatusProjectio
 import { parseCanary } from '../api/validate.ts';
 import { toRolloutSpec } from '../workflows/spec-from-canary.ts';
 import type { DeliveryPort } from '../api/delivery-policy.ts';
+import type { MemberOf, MemberOfInput } from '../workflows/group-messages.ts';
+
+type GroupGateActivity = { memberOf(input: MemberOfInput): Promise<MemberOf> };
 
 export interface ScriptedCanaryOptions {
   /** Analysis interval in seconds. */
@@ -49,7 +52,7 @@ interface CanaryState {
 }
 
 export interface ScriptedPorts {
-  activities: RolloutActivities & DeliveryPort;
+  activities: RolloutActivities & DeliveryPort & GroupGateActivity;
   /** Canaries by `namespace/name`. */
   canaries: Map<string, CanaryState>;
 }
@@ -76,7 +79,7 @@ export function createScriptedPorts(opts: ScriptedCanaryOptions): ScriptedPorts 
     return c;
   };
   const ready = { ready: true };
-  const activities: RolloutActivities & DeliveryPort = {
+  const activities: RolloutActivities & DeliveryPort & GroupGateActivity = {
     async observe({ canary }) {
       const c = get(canary);
       const parsed = parseCanary(c.raw);
@@ -105,6 +108,10 @@ export function createScriptedPorts(opts: ScriptedCanaryOptions): ScriptedPorts 
     // No DeliveryPolicy: nothing holds a rollout.
     async checkDelivery() {
       return { policies: [] };
+    },
+    // No ReleaseGroup: no start gate.
+    async memberOf() {
+      return {};
     },
     async checkReadiness() {
       return { primary: ready, canary: ready };

@@ -1,6 +1,7 @@
 // Generates crds/*.yaml from the zod schemas in api/, so the CRDs and fledge's validation cannot drift apart.
 //   node scripts/gen-crds.ts          write crds/canaries.yaml, crds/metrictemplates.yaml, crds/alertproviders.yaml,
 //                                     crds/deliverypolicies.yaml (fledge.dev, fledge's own group)
+//                                     crds/releasegroups.yaml (fledge.dev)
 //   node scripts/gen-crds.ts --check  exit 1 and say what differs if the committed files are stale
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,6 +12,7 @@ import { AlertProviderSchema } from '../api/alert-provider.ts';
 import { CanarySchema } from '../api/canary.ts';
 import { DELIVERY_GROUP, DELIVERY_VERSION, DeliveryPolicySchema } from '../api/delivery-policy.ts';
 import { MetricTemplateSchema } from '../api/metric-template.ts';
+import { RELEASE_GROUP_API_GROUP, RELEASE_GROUP_VERSION, ReleaseGroupSchema } from '../api/release-group.ts';
 
 type Json = Record<string, unknown>;
 
@@ -86,6 +88,21 @@ const KINDS: KindSpec[] = [
     version: DELIVERY_VERSION,
     status: false,
     columns: [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
+  },
+  {
+    file: 'releasegroups.yaml',
+    kind: 'ReleaseGroup',
+    plural: 'releasegroups',
+    singular: 'releasegroup',
+    shortNames: ['rg'],
+    schema: ReleaseGroupSchema,
+    group: RELEASE_GROUP_API_GROUP,
+    version: RELEASE_GROUP_VERSION,
+    columns: [
+      { name: 'Status', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Run', type: 'integer', jsonPath: '.status.run' },
+      { name: 'Message', type: 'string', jsonPath: '.status.message' },
+    ],
   },
 ];
 

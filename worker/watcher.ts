@@ -60,6 +60,7 @@ import {
 import { isServiceTarget } from '../activities/kubernetes/service-target.ts';
 import { isKnativeService } from '../api/canary.ts';
 import type { KnativeService } from '../activities/routers/knative-service.ts';
+import { startGroupWatcher } from './group-watcher.ts';
 
 export interface WatcherOptions {
   kube: KubeConfig;
@@ -554,6 +555,14 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     ...watches.filter((w) => !w.path.includes('/canaries')),
     ...watches.filter((w) => w.path.includes('/canaries')),
   ];
+  // ReleaseGroups: their workflows are started and told of spec changes by a watcher of their own.
+  const groups = startGroupWatcher({
+    kube: opts.kube,
+    client: opts.client,
+    taskQueue: opts.taskQueue,
+    log,
+    namespaces: opts.namespaces,
+  });
   const synced = (async () => {
     for (const w of order) await w.start();
     log.info({ informers: watches.length }, 'watcher synced');
@@ -564,6 +573,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
     watchedSecrets: () => [...secretWatches.keys()].sort(),
     async stop() {
       stopped = true;
+      await groups.stop();
       for (const r of deletingRetries.values()) clearTimeout(r.timer);
       await Promise.all([...watches, ...secretWatches.values(), ...knativeWatches.values()].map((w) => w.stop()));
       await Promise.allSettled([...queues.values()]);

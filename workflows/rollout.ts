@@ -59,6 +59,7 @@ import {
   type TickOutcome,
   type TickPorts,
 } from './tick.ts';
+import { groupGatePorts, installGroupGate } from './group-gate-ports.ts';
 import {
   analysisSummary,
   currentDetails,
@@ -625,7 +626,7 @@ function tickEnv(
       }
     },
   };
-  const env: TickEnv & { spec?: RolloutSpec } = { ports, now: () => Date.now(), patched };
+  const env: TickEnv & { spec?: RolloutSpec } = { ports, now: () => Date.now(), patched, group: groupGatePorts() };
   return env;
 }
 
@@ -692,6 +693,7 @@ function installHandlers(
   setHandler(deliveryPolicyChangedSignal, () => {
     if (state.deliveryHold) wake.arrived = true;
   });
+  installGroupGate(state, wake);
 }
 
 function accept(

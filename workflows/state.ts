@@ -12,6 +12,7 @@ import type {
   Routes,
 } from '../api/ports.ts';
 import type { DeliveryHold } from './delivery.ts';
+import type { GroupGateState } from './group-gate.ts';
 
 /** Who asked for a control, and why; recorded in the step list. */
 export interface ControlRequest {
@@ -130,6 +131,8 @@ export interface RolloutState {
    * (waited on the cluster by the awaitReadiness activity). Absent: the next tick follows one interval later.
    */
   followUp?: 'now' | 'primary' | 'canary';
+  /** Release group start gate of this revision (workflows/group-gate.ts). */
+  group?: GroupGateState;
 }
 
 export function initialState(canary: CanaryRef, revision: Revision, cause: string): RolloutState {

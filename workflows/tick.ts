@@ -24,6 +24,7 @@ import type {
   WebhookType,
 } from '../api/ports.ts';
 import { freezeAtStep, heldAtStart, overrideHold, type DeliveryEnv } from './delivery.ts';
+import { groupGate, type GroupGatePorts } from './group-gate.ts';
 import { formatDuration, hooksOfType, strategyOf } from './spec.ts';
 import { alert, emit, phaseRejection, settleControl, type RolloutState } from './state.ts';
 import {
@@ -60,6 +61,8 @@ export interface TickEnv {
   patched?(id: string): boolean;
   /** DeliveryPolicy verdicts (workflows/delivery.ts); absent (unit tests): no policies. */
   checkDelivery?: DeliveryEnv['checkDelivery'];
+  /** Release groups' start gate (workflows/group-gate.ts); absent (unit tests): no gate. */
+  group?: GroupGatePorts;
 }
 
 /** The readiness ordering of initialization, promotion, rollback and restart, and the invalid-spec deadline. */
@@ -230,6 +233,7 @@ async function startRollout(t: Tick): Promise<TickOutcome> {
   if (await heldAtStart(state, env, name(t))) return 'continue';
   const primary = t.spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
   if (primary !== 'ready') return primary;
+  if ((await groupGate(state, env)) === 'continue') return 'continue';
   // Flagger sends the canary's current phase (Initialized, Succeeded, Failed or Waiting) to confirm-rollout hooks.
   const blocked = await firstFailingHook(t, 'confirm-rollout', state.phase as CanaryPhase);
   if (blocked) {

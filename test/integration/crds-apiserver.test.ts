@@ -102,3 +102,24 @@ test('MetricTemplate and AlertProvider manifests from Flagger docs apply', async
   );
   assert.match(await cluster.kubectl(['-n', namespace, 'get', 'alertproviders', '-o', 'name']), /on-call/);
 });
+
+test('ReleaseGroup (fledge.dev/v1alpha1) applies; the CRD rejects a typo in settleWindow and an empty member list', async () => {
+  const namespace = await cluster.createNamespace('crds-rg');
+  const group = (spec: Record<string, unknown>) =>
+    JSON.stringify({
+      apiVersion: 'fledge.dev/v1alpha1',
+      kind: 'ReleaseGroup',
+      metadata: { name: 'shop', namespace },
+      spec,
+    });
+  await cluster.kubectl(
+    ['apply', '--server-side', '-f', '-'],
+    group({ settleWindow: '45s', members: [{ name: 'api' }, { name: 'web', dependsOn: ['api'] }] }),
+  );
+  assert.match(await cluster.kubectl(['-n', namespace, 'get', 'rg', '-o', 'name']), /releasegroup.fledge.dev\/shop/);
+  await assert.rejects(
+    cluster.kubectl(['apply', '--server-side', '-f', '-'], group({ settleWindow: '45 s', members: [{ name: 'api' }] })),
+    /settleWindow/,
+  );
+  await assert.rejects(cluster.kubectl(['apply', '--server-side', '-f', '-'], group({ members: [] })), /members/);
+});

@@ -8,12 +8,15 @@ import type { DeliveryPort } from '../../api/delivery-policy.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 import { awaitReadiness } from '../../activities/kubernetes/await-readiness.ts';
+import type { MemberOf, MemberOfInput } from '../../workflows/group-messages.ts';
+
+type GroupGateActivity = { memberOf(input: MemberOfInput): Promise<MemberOf> };
 
 export function canaryKey(ref: CanaryRef): string {
   return `${ref.namespace}/${ref.name}`;
 }
 
-export function createScriptedActivities(worldUrl: string): RolloutActivities & DeliveryPort {
+export function createScriptedActivities(worldUrl: string): RolloutActivities & DeliveryPort & GroupGateActivity {
   async function call<T>(op: string, canary: CanaryRef, args: object = {}): Promise<T> {
     const res = await fetch(`${worldUrl}/rpc`, {
       method: 'POST',
@@ -65,6 +68,8 @@ export function createScriptedActivities(worldUrl: string): RolloutActivities & 
     recordEvents: (i) => call('recordEvents', i.canary, i),
     // The scripted world has no DeliveryPolicies (test/integration/delivery-policy.test.ts uses the real activity).
     checkDelivery: async () => ({ policies: [] }),
+    // The scripted world has no release groups: no Canary is a member (no start gate).
+    memberOf: async () => ({}),
   };
 }
 

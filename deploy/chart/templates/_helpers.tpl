@@ -72,6 +72,18 @@ Keep in sync with deploy/kustomize/rbac.yaml (test/integration/deploy.test.ts co
 - apiGroups: [fledge.dev]
   resources: [deliverypolicies]
   verbs: [list]
+# ReleaseGroups (fledge.dev): listed and watched (group watcher), read by the group activities; .status
+# merge-patched by the group workflow's activity.
+- apiGroups: [fledge.dev]
+  resources: [releasegroups]
+  verbs: [get, list, watch]
+- apiGroups: [fledge.dev]
+  resources: [releasegroups/status]
+  verbs: [patch]
+# ReplicaSets of a group member's target: the previous pod template, restored when a group run is compensated.
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [list]
 # Targets: watched, read, scaled (merge patch); <target>-primary server-side applied.
 - apiGroups: [apps]
   resources: [deployments, daemonsets]
