@@ -394,7 +394,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const target = await exporter.ready;
     const traefikMode = opts.gateway === 'traefik';
     // With Traefik, Prometheus runs inside the network namespace (started below), where pod IPs are reachable.
-    const [cluster, temporal, hostPrometheus, sharedBundle] = await Promise.all([
+    // Started side by side; whichever started is stopped with the rest when another fails (Promise.all would
+    // lose it, and a server left running keeps the test process alive).
+    const started = await Promise.allSettled([
       startCluster({
         controllers: true,
         nodes: opts.nodes ?? 2,
@@ -405,12 +407,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       startTemporal({ ui: opts.ui, ...opts.temporal }),
       traefikMode ? undefined : startPrometheus({ scrapeTargets: [target], scrapeIntervalSeconds: 1 }),
       workflowBundlePath(),
-    ]);
-    stops.push(
-      () => cluster.stop(),
-      () => temporal.stop(),
-    );
-    if (hostPrometheus) stops.push(() => hostPrometheus.stop());
+    ] as const);
+    const [clusterStart, temporalStart, prometheusStart, bundleStart] = started;
+    if (clusterStart.status === 'fulfilled') stops.push(() => clusterStart.value.stop());
+    if (temporalStart.status === 'fulfilled') stops.push(() => temporalStart.value.stop());
+    if (prometheusStart.status === 'fulfilled' && prometheusStart.value) {
+      const p = prometheusStart.value;
+      stops.push(() => p.stop());
+    }
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const cluster = (clusterStart as PromiseFulfilledResult<Awaited<ReturnType<typeof startCluster>>>).value;
+    const temporal = (temporalStart as PromiseFulfilledResult<Awaited<ReturnType<typeof startTemporal>>>).value;
+    const hostPrometheus = (
+      prometheusStart as PromiseFulfilledResult<Awaited<ReturnType<typeof startPrometheus>> | undefined>
+    ).value;
+    const sharedBundle = (bundleStart as PromiseFulfilledResult<string>).value;
     // The stack's own copy: the shared cache drops a bundle as soon as someone edits workflows/ and bundles anew,
     // and a controller restarted later must run the code the stack started with (as a pod runs its image).
     const bundle = join(dir, 'workflow-bundle.js');
