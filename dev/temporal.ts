@@ -60,20 +60,27 @@ export async function fledgeSearchAttributes(): Promise<SearchAttribute[]> {
 
 export async function startTemporal(opts: TemporalOptions = {}): Promise<TemporalServer> {
   const dir = makeTempDir('temporal');
-  const port = opts.port ?? (await freePort());
   const namespace = opts.namespace ?? 'fledge-test';
   const attributes = opts.searchAttributes ?? (await fledgeSearchAttributes());
-  const args = [
+  // Ports the caller did not fix are picked here, and picked anew when the first start fails: a port free a
+  // moment ago can be taken meanwhile (e.g. as the local port of another process's outgoing connection).
+  const pickPorts = async () => ({
+    grpc: opts.port ?? (await freePort()),
+    http: await freePort(),
+    metrics: await freePort(),
+    ui: opts.ui ? (opts.uiPort ?? (await freePort())) : undefined,
+  });
+  const argsFor = (ports: Awaited<ReturnType<typeof pickPorts>>) => [
     'server',
     'start-dev',
     '--ip',
     '127.0.0.1',
     '--port',
-    String(port),
+    String(ports.grpc),
     '--http-port',
-    String(await freePort()),
+    String(ports.http),
     '--metrics-port',
-    String(await freePort()),
+    String(ports.metrics),
     '--db-filename',
     opts.dbFile ?? join(dir, 'temporal.sqlite'),
     '--namespace',
@@ -81,24 +88,18 @@ export async function startTemporal(opts: TemporalOptions = {}): Promise<Tempora
     '--log-level',
     'warn',
     ...attributes.flatMap((a) => ['--search-attribute', `${a.name}=${a.type}`]),
+    ...(ports.ui !== undefined ? ['--ui-ip', '127.0.0.1', '--ui-port', String(ports.ui)] : ['--headless']),
   ];
-  let uiUrl: string | undefined;
-  if (opts.ui) {
-    const uiPort = opts.uiPort ?? (await freePort());
-    args.push('--ui-ip', '127.0.0.1', '--ui-port', String(uiPort));
-    uiUrl = `http://127.0.0.1:${uiPort}`;
-  } else {
-    args.push('--headless');
-  }
-  const address = `127.0.0.1:${port}`;
-  // Every start (the first and each restart) uses the same arguments: ports, SQLite file, namespace.
+  let ports = await pickPorts();
+  // Every restart uses the arguments of the first successful start: ports, SQLite file, namespace.
   const launch = async () => {
     const server = spawnServer({
       name: 'temporal dev server',
       bin: binary('temporal'),
-      args,
+      args: argsFor(ports),
       logFile: join(dir, 'temporal.log'),
     });
+    const address = `127.0.0.1:${ports.grpc}`;
     await waitReady(
       server,
       async () => {
@@ -114,27 +115,37 @@ export async function startTemporal(opts: TemporalOptions = {}): Promise<Tempora
     );
     return server;
   };
-  let server: Server;
-  try {
-    server = await launch();
-  } catch (err) {
-    if (!process.env.FLEDGE_KEEP_TEMP) removeTempDir(dir);
-    throw err;
+  let server: Server | undefined;
+  const autoPorts = opts.port === undefined || (opts.ui === true && opts.uiPort === undefined);
+  for (let attempt = 1; !server; attempt++) {
+    try {
+      server = await launch();
+    } catch (err) {
+      if (autoPorts && attempt < 3) {
+        ports = await pickPorts();
+        continue;
+      }
+      if (!process.env.FLEDGE_KEEP_TEMP) removeTempDir(dir);
+      throw err;
+    }
   }
+  let running: Server = server;
+  const address = `127.0.0.1:${ports.grpc}`;
+  const uiUrl = ports.ui !== undefined ? `http://127.0.0.1:${ports.ui}` : undefined;
   return {
     address,
     namespace,
     uiUrl,
     get pid() {
-      return server.pid;
+      return running.pid;
     },
     async restart({ signal = 'SIGTERM', downtimeMs = 0 } = {}) {
-      await server.stop(signal);
+      await running.stop(signal);
       if (downtimeMs > 0) await new Promise((r) => setTimeout(r, downtimeMs));
-      server = await launch();
+      running = await launch();
     },
     async stop() {
-      await server.stop();
+      await running.stop();
       if (!process.env.FLEDGE_KEEP_TEMP) removeTempDir(dir);
     },
   };

@@ -143,7 +143,7 @@ export async function startSandbox(opts: SandboxOptions = {}, onStack?: (stack: 
     controllers: 1,
     nodes: 3,
     ui: true,
-    temporal: { port: opts.temporalPort ?? (await freePort()), uiPort: opts.uiPort, namespace: 'default' },
+    temporal: { port: opts.temporalPort, uiPort: opts.uiPort, namespace: 'default' },
     supervise: opts.supervise ?? true,
     gateway: opts.gateway ?? (process.getuid?.() === 0 ? 'traefik' : 'standin'),
   });

@@ -4,7 +4,6 @@
 // analysis), on free ports so a sandbox someone runs on 7233/8233 is left alone.
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort } from '../../dev/proc.ts';
 import { eventually, waitForCanary } from '../../dev/stack.ts';
 import { NAMESPACE, startSandbox, type Sandbox } from '../../scripts/sandbox.ts';
 import { ALL_PRIMARY, NEW_IMAGE, canaryEvents, primaryImage, routeWeights } from './helpers.ts';
@@ -12,12 +11,8 @@ import { ALL_PRIMARY, NEW_IMAGE, canaryEvents, primaryImage, routeWeights } from
 let sandbox: Sandbox;
 const supervisorLog: string[] = [];
 before(async () => {
-  sandbox = await startSandbox({
-    temporalPort: await freePort(),
-    uiPort: await freePort(),
-    controlPort: await freePort(),
-    supervise: { log: (line) => supervisorLog.push(line) },
-  });
+  // No ports given: free ones are picked (and picked anew if one is taken before the server binds it).
+  sandbox = await startSandbox({ supervise: { log: (line) => supervisorLog.push(line) } });
 });
 after(async () => {
   await sandbox?.stop();
