@@ -178,7 +178,9 @@ describe('a finished 5-step rollout tells its story in the history', () => {
     const summaries = [...scheduled, ...timers].map(summaryOf);
     for (const w of [10, 20, 30, 40, 50])
       assert.ok(summaries.includes(`set weight ${w} % (primary ${100 - w} %)`), `weight ${w}`);
-    assert.ok(summaries.includes('analysis: error-rate ≤ 1, latency ≤ 0.5'), summaries.join('\n'));
+    // The analysis runs as a local activity (event-driven-phases): no scheduled event, so no summary; its
+    // result is in the current details below.
+    assert.ok(!summaries.some((x) => x.startsWith('analysis:')), summaries.join('\n'));
     assert.ok(summaries.includes('gate confirm-promotion approve: open?'));
     assert.ok(summaries.includes('webhook rollout load-test'));
     assert.ok(summaries.includes('promote podinfo-primary to revision rev-2'));
