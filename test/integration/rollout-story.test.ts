@@ -180,7 +180,7 @@ describe('a finished 5-step rollout tells its story in the history', () => {
       assert.ok(summaries.includes(`set weight ${w} % (primary ${100 - w} %)`), `weight ${w}`);
     // The analysis runs as a local activity (event-driven-phases): no scheduled event, so no summary; its
     // result is in the current details below.
-    assert.ok(!summaries.some((x) => x.startsWith('analysis:')), summaries.join('\n'));
+    assert.ok(!summaries.some((x) => x?.startsWith('analysis:')), summaries.join('\n'));
     assert.ok(summaries.includes('gate confirm-promotion approve: open?'));
     assert.ok(summaries.includes('webhook rollout load-test'));
     assert.ok(summaries.includes('promote podinfo-primary to revision rev-2'));
