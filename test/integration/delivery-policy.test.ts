@@ -5,8 +5,7 @@
 // (3) a promote with a reason overrides a freeze, recorded with who and why in the history and as an event.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { type ChildProcess } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { createDeliveryActivities } from '../../activities/delivery/index.ts';
@@ -14,7 +13,6 @@ import { DELIVERY_GROUP, DELIVERY_POLICIES, DELIVERY_VERSION } from '../../api/d
 import { runFacts, type Io } from '../../cli/commands.ts';
 import { runCli } from '../../cli/fledge.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { REPO_ROOT } from '../../dev/proc.ts';
 import { controlUpdates, rolloutWorkflowId } from '../../workflows/controls.ts';
 import type { RolloutInput, RolloutResult } from '../../workflows/rollout.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
@@ -30,6 +28,7 @@ import {
   waitUntil,
   type TestEnv,
 } from '../workflow/env.ts';
+import { kill, startWorkerProcess } from '../scripted/worker-process.ts';
 
 let cluster: Cluster;
 let custom: k8s.CustomObjectsApi;
@@ -54,33 +53,6 @@ after(async () => {
   await env?.stop();
   await cluster?.stop();
 });
-
-/** A worker process (scripted world + the real delivery activity against the test apiserver). */
-async function startWorkerProcess(): Promise<ChildProcess> {
-  const args = [env.temporal.address, env.temporal.namespace, env.taskQueue, env.world.url, env.bundlePath];
-  const child = spawn(
-    process.execPath,
-    [join(REPO_ROOT, 'test/scripted/worker-main.ts'), ...args, cluster.kubeconfigPath],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('worker ready')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited early with ${code}`)));
-  });
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
 
 /** The Canary in the apiserver (the activity reads its labels) and in the scripted world, ready for rev-2. */
 async function canary(name: string, labels: Record<string, string> = {}): Promise<WorldCanary> {
@@ -176,7 +148,7 @@ describe('delivery windows and freezes', () => {
   it('a freeze holds a new revision in Waiting through a worker SIGKILL; the rollout starts when it ends', async () => {
     const name = 'frozen';
     const world = await canary(name, { app: name });
-    let worker = await startWorkerProcess();
+    let worker = await startWorkerProcess(env, children, cluster.kubeconfigPath);
     const until = new Date(Date.now() + 15_000);
     await policy('freeze-frozen', {
       selector: { matchLabels: { app: name } },
@@ -196,7 +168,7 @@ describe('delivery windows and freezes', () => {
       Boolean((await handle.fetchHistory()).events?.some((e) => e.timerStartedEventAttributes)),
     );
     await kill(worker);
-    worker = await startWorkerProcess();
+    worker = await startWorkerProcess(env, children, cluster.kubeconfigPath);
     const ready = Date.now();
     await waitUntil('the rollout to start', scaledUp(world), 60_000);
     const { decided } = await rolloutStart(handle);

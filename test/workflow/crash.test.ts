@@ -2,9 +2,7 @@
 // The world lives in this test process, so it survives; the route sequence must equal the uninterrupted one.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { REPO_ROOT } from '../../dev/proc.ts';
+import { type ChildProcess } from 'node:child_process';
 import type { RolloutResult } from '../../workflows/rollout.ts';
 import {
   NAMESPACE,
@@ -17,6 +15,7 @@ import {
   waitUntil,
   type TestEnv,
 } from './env.ts';
+import { kill, startWorkerProcess } from '../scripted/worker-process.ts';
 
 let env: TestEnv;
 const children = new Set<ChildProcess>();
@@ -28,36 +27,6 @@ after(async () => {
   await env?.stop();
 });
 
-async function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(REPO_ROOT, 'test/scripted/worker-main.ts'),
-      env.temporal.address,
-      env.temporal.namespace,
-      env.taskQueue,
-      env.world.url,
-      env.bundlePath,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('worker ready')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited early with ${code}`)));
-  });
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
-
 const TEN_STEPS = ['90/10', '80/20', '70/30', '60/40', '50/50', '40/60', '30/70', '20/80', '10/90', '0/100', '100/0'];
 
 describe('worker crashes', () => {
@@ -66,7 +35,7 @@ describe('worker crashes', () => {
     const world = seedInitialized(env, {
       raw: canaryRaw(name, { interval: '500ms', stepWeight: 10, metrics: [metric('error-rate', 1)] }),
     });
-    let worker = await startWorkerProcess();
+    let worker = await startWorkerProcess(env, children);
     const handle = await startRollout(env, name, { options: { activityTimeout: '3s' } });
     const crashPoints: [string, () => boolean][] = [
       ['scaled up', () => world.log.actions.includes('scale-canary up')],
@@ -78,7 +47,7 @@ describe('worker crashes', () => {
     for (const [label, reached] of crashPoints) {
       await waitUntil(label, reached, 60_000);
       await kill(worker);
-      worker = await startWorkerProcess();
+      worker = await startWorkerProcess(env, children);
     }
     const result = (await handle.result()) as RolloutResult;
     assert.equal(result.phase, 'Succeeded');
