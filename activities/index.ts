@@ -6,7 +6,7 @@ import type { ActivityDeps, AreaOptions } from './deps.ts';
 import { makeKube, withRequestTimeout } from './kubernetes/client.ts';
 import { readCanary, type RawCanary } from './kubernetes/canary.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
-import { createDeliveryActivities, type DeliveryPort } from './delivery/index.ts';
+import { createDeliveryActivities, withDeliveryVerdict, type DeliveryPort } from './delivery/index.ts';
 import { createMetricsActivities } from './metrics/index.ts';
 import { createGroupActivities, type GroupActivitySet } from './groups/index.ts';
 import { createAlertActivities } from './notifiers/index.ts';
@@ -83,32 +83,36 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
     globalNotifier: deps.globalNotifier,
     noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
   });
-  return {
-    ...k8s,
-    // The tick's alerts ride along its status write (event-driven-phases), best effort as sendAlert is.
-    writeStatus: async (input) => {
-      await k8s.writeStatus(input);
-      for (const a of input.alerts ?? [])
-        await alerting.sendAlert({ ...a, canary: input.canary }).catch((err: unknown) => {
-          log.warn({ error: String(err) }, 'alert not sent');
-        });
+  // observe answers the DeliveryPolicy question too when the workflow asks (one marker per tick).
+  return withDeliveryVerdict(
+    {
+      ...k8s,
+      // The tick's alerts ride along its status write (event-driven-phases), best effort as sendAlert is.
+      writeStatus: async (input) => {
+        await k8s.writeStatus(input);
+        for (const a of input.alerts ?? [])
+          await alerting.sendAlert({ ...a, canary: input.canary }).catch((err: unknown) => {
+            log.warn({ error: String(err) }, 'alert not sent');
+          });
+      },
+      ...routes,
+      ...createGroupActivities(deps),
+      // The router switches traffic between Services that the Kubernetes activities create: Services first.
+      reconcileRoutes: async (input) => {
+        await k8s.reconcileServices(input);
+        return routes.reconcileRoutes(input);
+      },
+      ...createMetricsActivities({
+        kube,
+        log,
+        defaultProvider,
+        metricsServer: deps.metricsServer,
+        noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
+      }),
+      ...createWebhookActivities(webhookDeps),
+      ...createDeliveryActivities({ kube, log }),
+      ...alerting,
     },
-    ...routes,
-    ...createGroupActivities(deps),
-    // The router switches traffic between Services that the Kubernetes activities create: Services first.
-    reconcileRoutes: async (input) => {
-      await k8s.reconcileServices(input);
-      return routes.reconcileRoutes(input);
-    },
-    ...createMetricsActivities({
-      kube,
-      log,
-      defaultProvider,
-      metricsServer: deps.metricsServer,
-      noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
-    }),
-    ...createWebhookActivities(webhookDeps),
-    ...createDeliveryActivities({ kube, log }),
-    ...alerting,
-  };
+    log,
+  );
 }

@@ -285,12 +285,8 @@ export const CanaryWebhookSchema = z.object({
 });
 export type CanaryWebhook = z.infer<typeof CanaryWebhookSchema>;
 
-/**
- * Most retries one webhook call makes, whatever its `retries` says (Flagger has no cap). With Flagger's backoff
- * (1 s doubling to 30 s) ten retries wait about 3 minutes: one failed call stays one bounded failed check. The
- * workflow's retry policy for webhooks allows exactly 1 + this many attempts.
- */
-export const MAX_WEBHOOK_RETRIES = 10;
+// In a module without zod, so that the workflow bundle (which needs it) stays free of the schemas.
+export { MAX_WEBHOOK_RETRIES } from './limits.ts';
 
 export const ALERT_SEVERITIES = ['info', 'warn', 'error'] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];

@@ -6,6 +6,7 @@
 // return secrets (tokens, webhook URLs read from Secrets stay inside the activity).
 
 import type { CanaryPhase } from './status.ts';
+import type { DeliveryVerdict } from './delivery-policy.ts';
 
 export type { CanaryPhase };
 
@@ -141,6 +142,11 @@ export interface Readiness {
 
 export interface ObserveInput {
   canary: CanaryRef;
+  /**
+   * When set (workflow clock, ms since the epoch): the observation also carries the DeliveryPolicy verdict at
+   * that instant (`delivery`), so a tick needs no call of its own for it (workflows/tick.ts OBSERVE_DELIVERY).
+   */
+  deliveryAt?: number;
 }
 
 export interface Observation {
@@ -163,6 +169,11 @@ export interface Observation {
    * before it existed.
    */
   generation?: number;
+  /**
+   * The DeliveryPolicy verdict at `deliveryAt` (only when asked). Absent when not asked or when the policies could
+   * not be read: the rollout is then not held, as when a checkDelivery call fails through its attempts.
+   */
+  delivery?: DeliveryVerdict;
 }
 
 export interface ObservePort {

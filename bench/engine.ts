@@ -6,12 +6,15 @@
 //   node bench/engine.ts --rollouts 1000 --max-cached 100       the same with a small sticky cache (evictions)
 //   node bench/engine.ts --rollouts 5 --interval 1              a quick run
 //   options: --steps N (divides 100), --interval S, --max-cached N, --reuse-v8-context true|false,
-//            --max-concurrent-wft N (workflow tasks the worker runs at once), --start-batch N, --timeout S
+//            --max-concurrent-wft N (workflow tasks the worker runs at once), --start-batch N, --timeout S,
+//            --db DIR (where the dev server keeps its SQLite file; default /dev/shm when it exists, so the
+//            server's fsyncs measure memory, not this machine's disk)
 //
 // Prints: step jitter p50/p99/max (time between two weight steps − interval), worker RSS idle vs. while every
 // rollout is open (MiB per open rollout), worker CPU-seconds per rollout, history events per rollout. Every run
 // stops by itself (--timeout, default 900 s).
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     'max-concurrent-wft': { type: 'string' },
     'start-batch': { type: 'string', default: '50' },
     timeout: { type: 'string', default: '900' },
+    db: { type: 'string' },
   },
 });
 const ROLLOUTS = Number(args.rollouts);
@@ -77,7 +81,14 @@ async function main(): Promise<void> {
   const deadline = now() + TIMEOUT_MS;
   const left = () => deadline - now();
   console.log(`# fledge engine benchmark: ${process.argv.slice(2).join(' ') || '(defaults)'}`);
-  const [temporal, bundlePath] = await Promise.all([startTemporal(), workflowBundlePath()]);
+  const dbRoot = args.db ?? (existsSync('/dev/shm') ? '/dev/shm' : undefined);
+  const dbDir = dbRoot === undefined ? undefined : mkdtempSync(join(dbRoot, 'fledge-engine-bench-'));
+  process.once('exit', () => dbDir && rmSync(dbDir, { recursive: true, force: true }));
+  console.log(`# Temporal dev server database: ${dbDir ?? 'the default temporary folder'}`);
+  const [temporal, bundlePath] = await Promise.all([
+    startTemporal(dbDir === undefined ? {} : { dbFile: join(dbDir, 'temporal.sqlite') }),
+    workflowBundlePath(),
+  ]);
   let child: ChildProcess | undefined;
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection, namespace: temporal.namespace });

@@ -47,7 +47,7 @@ import {
   type ControlName,
   type ControlResult,
 } from './controls.ts';
-import { MAX_WEBHOOK_RETRIES } from '../api/canary.ts';
+import { MAX_WEBHOOK_RETRIES } from '../api/limits.ts';
 import { emit, initialState, recordStep, settleControl, type ControlOutcome, type RolloutState } from './state.ts';
 import { deliveryPolicyChangedSignal, holdWaitMs } from './delivery.ts';
 import type { DeliveryPort } from '../api/delivery-policy.ts';

@@ -115,6 +115,17 @@ export class InfrastructureError extends Error {
     this.source = source;
   }
 }
+/**
+ * Where this tick's DeliveryPolicy verdict comes from. An observation that carries one (observe was asked with
+ * `deliveryAt`, activities/delivery withDeliveryVerdict) answers it: no checkDelivery call, and no
+ * patched('delivery-policy') either, since only code that knows policies records such an observation. Otherwise
+ * (a history recorded before, or the policies could not be read with the observation) the checkDelivery local
+ * activity is asked, as before. Deterministic: decided by the recorded observation alone.
+ */
+function deliveryOf(obs: Observation, env: TickEnv): DeliveryEnv {
+  const verdict = obs.delivery;
+  return verdict ? { now: () => env.now(), checkDelivery: async () => verdict } : env;
+}
 
 /** `continue`: wait an interval and tick again; `final`: this execution's rollout reached its last phase. */
 export type TickOutcome = 'continue' | 'final';
@@ -124,13 +135,19 @@ interface Tick {
   spec: RolloutSpec;
   obs: Observation;
   env: TickEnv;
+  /** Where startRollout and advance get the DeliveryPolicy verdict: this tick's observation; absent: a call. */
+  delivery?: DeliveryEnv;
 }
 
 export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOutcome> {
   state.followUp = undefined;
   let obs: Observation;
+  // The DeliveryPolicy verdict rides along the observation (one marker per tick, not two); see deliveryOf.
+  const askDelivery = Boolean(env.checkDelivery);
   try {
-    obs = await env.ports.observe({ canary: state.canary });
+    obs = await env.ports.observe(
+      askDelivery ? { canary: state.canary, deliveryAt: env.now() } : { canary: state.canary },
+    );
   } catch (err) {
     if (err instanceof InfrastructureError) return observeFault(state, env, err);
     throw err;
@@ -143,7 +160,7 @@ export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOu
   // Routes as the router reads them; unknown only when not even the routing view of the spec is valid.
   if (obs.routes) state.routes = obs.routes;
   if (!obs.spec.ok) return invalidSpec(state, obs, env);
-  const t: Tick = { state, spec: obs.spec.spec, obs, env };
+  const t: Tick = { state, spec: obs.spec.spec, obs, env, delivery: deliveryOf(obs, env) };
   state.intervalMs = t.spec.analysis.intervalMs;
   state.threshold = t.spec.analysis.threshold;
   state.lastSpec = t.spec;
@@ -230,7 +247,7 @@ async function initialize(t: Tick): Promise<TickOutcome> {
 /** Confirm-rollout gate, then scale the canary up and enter Progressing (Flagger's checkCanaryStatus). */
 async function startRollout(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
-  if (await heldAtStart(state, env, name(t))) return 'continue';
+  if (await heldAtStart(state, t.delivery ?? env, name(t))) return 'continue';
   const primary = t.spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
   if (primary !== 'ready') return primary;
   if ((await groupGate(state, env)) === 'continue') return 'continue';
@@ -285,7 +302,7 @@ function acceptNewRevision(t: Tick): boolean {
 async function advance(t: Tick): Promise<TickOutcome> {
   const { state, spec } = t;
   if (state.phase === 'Progressing' || state.phase === 'WaitingPromotion') {
-    const frozen = await freezeAtStep(state, t.env, name(t));
+    const frozen = await freezeAtStep(state, t.delivery ?? t.env, name(t));
     if (frozen) return frozen === 'hold' ? 'continue' : rollback(t);
   }
   // Promotion routes traffic back to the primary: it waits for the primary's rollout even with skipAnalysis.

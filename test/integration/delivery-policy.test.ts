@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { createDeliveryActivities } from '../../activities/delivery/index.ts';
+import { createDeliveryActivities, withDeliveryVerdict } from '../../activities/delivery/index.ts';
 import { DELIVERY_GROUP, DELIVERY_POLICIES, DELIVERY_VERSION } from '../../api/delivery-policy.ts';
 import { runFacts, type Io } from '../../cli/commands.ts';
 import { runCli } from '../../cli/fledge.ts';
@@ -42,10 +42,13 @@ before(async () => {
   [cluster, env] = await Promise.all([startCluster({ gatewayApi: false }), setupEnv('delivery', { worker: false })]);
   custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   await cluster.kubectl(['create', 'namespace', NAMESPACE]);
-  stopInProcess = await startBundledWorker({ ...env, taskQueue: OTHER_QUEUE }, {
-    ...createScriptedActivities(env.world.url),
-    ...createDeliveryActivities({ kube: cluster.kubeConfig }),
-  } as never);
+  stopInProcess = await startBundledWorker(
+    { ...env, taskQueue: OTHER_QUEUE },
+    withDeliveryVerdict({
+      ...createScriptedActivities(env.world.url),
+      ...createDeliveryActivities({ kube: cluster.kubeConfig }),
+    }) as never,
+  );
 });
 after(async () => {
   for (const child of children) child.kill('SIGKILL');

@@ -8,6 +8,7 @@ import type { DeliveryPort } from '../../api/delivery-policy.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 import { awaitReadiness } from '../../activities/kubernetes/await-readiness.ts';
+import { withDeliveryVerdict } from '../../activities/delivery/index.ts';
 import type { MemberOf, MemberOfInput } from '../../workflows/group-messages.ts';
 
 type GroupGateActivity = { memberOf(input: MemberOfInput): Promise<MemberOf> };
@@ -16,7 +17,15 @@ export function canaryKey(ref: CanaryRef): string {
   return `${ref.namespace}/${ref.name}`;
 }
 
+/**
+ * The scripted ports; observe answers the DeliveryPolicy question as the worker's does (withDeliveryVerdict), from
+ * the scripted checkDelivery (no policies) unless a test spreads the real one over it and wraps again.
+ */
 export function createScriptedActivities(worldUrl: string): RolloutActivities & DeliveryPort & GroupGateActivity {
+  return withDeliveryVerdict(scriptedPorts(worldUrl));
+}
+
+function scriptedPorts(worldUrl: string): RolloutActivities & DeliveryPort & GroupGateActivity {
   async function call<T>(op: string, canary: CanaryRef, args: object = {}): Promise<T> {
     const res = await fetch(`${worldUrl}/rpc`, {
       method: 'POST',

@@ -3,7 +3,7 @@
 // With a kubeconfig, DeliveryPolicies are read from that apiserver by the real delivery activity.
 import { KubeConfig } from '@kubernetes/client-node';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createDeliveryActivities } from '../../activities/delivery/index.ts';
+import { createDeliveryActivities, withDeliveryVerdict } from '../../activities/delivery/index.ts';
 import { createScriptedActivities } from './activities.ts';
 
 const [address, namespace, taskQueue, worldUrl, bundlePath, kubeconfig] = process.argv.slice(2);
@@ -18,7 +18,10 @@ const worker = await Worker.create({
   namespace,
   taskQueue,
   workflowBundle: { codePath: bundlePath },
-  activities: { ...createScriptedActivities(worldUrl), ...(kubeconfig ? delivery(kubeconfig) : {}) },
+  activities: withDeliveryVerdict({
+    ...createScriptedActivities(worldUrl),
+    ...(kubeconfig ? delivery(kubeconfig) : {}),
+  }),
   // A killed worker's sticky queue is abandoned quickly, so its successor picks the rollout up in about a second.
   stickyQueueScheduleToStartTimeout: '1s',
 });

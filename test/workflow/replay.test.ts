@@ -78,6 +78,17 @@ function corpusFiles(): string[] {
   return existsSync(HISTORIES) ? readdirSync(HISTORIES).filter((f) => f.endsWith('.json')) : [];
 }
 
+/** Histories recorded by earlier released code (`earlier/<commit>/*.json`), kept as they are: never re-recorded. */
+const EARLIER = join(HISTORIES, 'earlier');
+function earlierFiles(): string[] {
+  if (!existsSync(EARLIER)) return [];
+  return readdirSync(EARLIER).flatMap((release) =>
+    readdirSync(join(EARLIER, release))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => join(release, f)),
+  );
+}
+
 // Fresh runs first: when recording, the corpus checks below then look at what was just written.
 describe('fresh runs of every corpus scenario replay', { concurrency: true }, () => {
   for (const scenario of SCENARIOS)
@@ -92,6 +103,16 @@ describe('the committed history corpus', () => {
     assert.ok(files.length > 0, `no histories in ${HISTORIES}: run scripts/record-histories.sh`);
     await replay(
       files.map((f) => ({ workflowId: f, history: JSON.parse(readFileSync(join(HISTORIES, f), 'utf8')) as unknown })),
+    );
+  });
+
+  // Open rollouts survive a worker upgrade only if what the code before it recorded still replays: the scenarios
+  // as recorded by an earlier commit (its scripts/record-histories.sh), e.g. a checkDelivery marker every tick.
+  it('histories recorded by earlier releases (test/histories/earlier/<commit>/) replay too', async () => {
+    const files = earlierFiles();
+    assert.ok(files.length > 0, `no histories in ${EARLIER}`);
+    await replay(
+      files.map((f) => ({ workflowId: f, history: JSON.parse(readFileSync(join(EARLIER, f), 'utf8')) as unknown })),
     );
   });
 
