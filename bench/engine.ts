@@ -77,6 +77,20 @@ function startWorker(settings: EngineWorkerSettings): Promise<ChildProcess> {
   });
 }
 
+/** One rollout's history events counted by kind ("timerStarted 10, markerRecorded core_local_activity 33, …"). */
+async function eventKinds(client: Client, name: string): Promise<string> {
+  const history = await client.workflow.getHandle(rolloutWorkflowId({ namespace: 'bench', name })).fetchHistory();
+  const counts = new Map<string, number>();
+  for (const e of history.events ?? []) {
+    const key = Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? 'unknown';
+    const attrs = (e as Record<string, { markerName?: string; activityType?: { name?: string } }>)[key];
+    const detail = attrs?.markerName ?? attrs?.activityType?.name;
+    const kind = `${key.replace(/EventAttributes$/, '')}${detail ? ` ${detail}` : ''}`;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
+}
+
 async function main(): Promise<void> {
   const deadline = now() + TIMEOUT_MS;
   const left = () => deadline - now();
@@ -199,6 +213,7 @@ async function main(): Promise<void> {
     console.log(
       `history events per rollout: median ${percentile(lengths, 50)} (min ${Math.min(...lengths)}, max ${Math.max(...lengths)}, n=${lengths.length})`,
     );
+    console.log(`  by kind (${sample[0]}): ${await eventKinds(client, sample[0]!)}`);
     if (done < ROLLOUTS) process.exitCode = 1;
   } finally {
     child?.kill('SIGTERM');

@@ -18,6 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, REPO_ROOT, spawnServer, waitReady, type Server } from '../dev/proc.ts';
+import { rolloutTimeline } from './timeline.ts';
 import { percentile, procUsage } from '../dev/procstat.ts';
 import { startStack, type Stack } from '../dev/stack.ts';
 import { applyCanary, FULL_GATEWAY_REF, nextImage, now, NamespaceWatch, setImage, sleep } from './kube.ts';
@@ -228,6 +229,7 @@ async function main(): Promise<void> {
     process.once(sig, () => void Promise.all([flagger?.stop(), stack.stop()]).finally(() => process.exit(130)));
   }
   const results: [string, Timings][] = [];
+  let timeline: string[] = [];
   try {
     if (which.includes('fledge')) {
       const controller = stack.controllers[0]!;
@@ -235,6 +237,8 @@ async function main(): Promise<void> {
       const run = { name: 'fledge', pid: () => controller.server.pid, stop: () => controller.server.stop() };
       results.push(['fledge', await measure(stack, run, ns, stack.temporalServer.pid)]);
       await run.stop();
+      const canary = { namespace: ns, name: 'podinfo0' };
+      timeline = await rolloutTimeline(stack.temporalServer.address, stack.temporalServer.namespace, canary);
     }
     if (which.includes('flagger')) {
       const ns = await stack.createNamespace('flagger');
@@ -248,6 +252,10 @@ async function main(): Promise<void> {
     }
     console.log(`\n## ${ROLLOUTS} succeeding + 1 failing rollout at once, interval ${INTERVAL_S} s, ${STEPS} steps`);
     report(results);
+    if (timeline.length) {
+      console.log(`\nfledge: the first ${timeline.length} events of podinfo0's rollout (time since it started)`);
+      for (const line of timeline) console.log(`    ${line}`);
+    }
   } finally {
     await stack.stop();
   }

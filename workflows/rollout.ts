@@ -189,7 +189,11 @@ const MAX_WAITS_IN_A_ROW = 3;
 /** Readiness waits since the last interval (per run; replayed from history like everything else). */
 interface Pace {
   waits: number;
+  /** Workflow clock (ms) when the last tick began: the next one is due one interval after it (fixed rate). */
+  tickStartedAt?: number;
 }
+/** Shortest wait between two ticks when a tick took longer than the interval. */
+const MIN_TICK_WAIT_MS = 100;
 /** A readiness wait ends this long after the progress deadline, so the tick that follows sees it exceeded. */
 const DEADLINE_MARGIN_MS = 1000;
 const DEFAULT_MAX_TICKS_PER_RUN = 500;
@@ -214,6 +218,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
 
   while (!state.deleted && !state.deleting) {
     wake.arrived = false;
+    pace.tickStartedAt = Date.now();
     const outcome = await interruptibleTick(state, env, interrupts);
     state.ticksThisRun++;
     const ends = outcome === 'final' || state.deleted || Boolean(state.deleting);
@@ -269,8 +274,12 @@ async function untilNextTick(
   pace.waits = waiting ? pace.waits + 1 : 0;
   if (waiting && (await awaitReady(state, follow, acts, wake))) return;
   pace.waits = 0;
-  await condition(() => wake.arrived || state.deleted, state.intervalMs, {
-    summary: waitSummary(state.intervalMs, state.waitingFor),
+  // Fixed rate, as Flagger's ticker: the tick's own time (activities, Temporal round trips) is taken from the wait,
+  // so N analyses take N intervals, not N × (interval + tick).
+  const elapsed = Date.now() - (pace.tickStartedAt ?? Date.now());
+  const waitMs = Math.max(state.intervalMs - elapsed, Math.min(state.intervalMs, MIN_TICK_WAIT_MS));
+  await condition(() => wake.arrived || state.deleted, waitMs, {
+    summary: waitSummary(waitMs, state.waitingFor),
   });
 }
 

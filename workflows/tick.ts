@@ -115,6 +115,22 @@ export class InfrastructureError extends Error {
     this.source = source;
   }
 }
+/** A rollout's first tick syncs the spec (Services, routes, primary extras) after the canary's scale-up. */
+export const SYNC_AFTER_SCALE_UP = 'sync-after-scale-up';
+
+/**
+ * Whether this tick syncs a changed spec after its decision instead of before it: only before the rollout has
+ * started (the first tick of a new revision's execution always syncs once, having no memory of earlier syncs),
+ * so `kubectl set image` → canary scaled up costs no sync round trips; the scale-up moves no traffic, and the
+ * routes are reconciled before any weight is set. `patched` only when a sync is due, so other ticks record no
+ * marker.
+ */
+function syncAfterStart(t: Tick): boolean {
+  const { state, obs } = t;
+  if (state.started || obs.generation === undefined || obs.generation === state.syncedGeneration) return false;
+  return t.env.patched ? t.env.patched(SYNC_AFTER_SCALE_UP) : true;
+}
+
 /**
  * Where this tick's DeliveryPolicy verdict comes from. An observation that carries one (observe was asked with
  * `deliveryAt`, activities/delivery withDeliveryVerdict) answers it: no checkDelivery call, and no
@@ -173,7 +189,20 @@ export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOu
     return 'final';
   }
   if (state.phase === 'Initializing') return initialize(t);
+  if (syncAfterStart(t)) {
+    // The spec is synced after the tick's decision: right after the canary's scale-up when the rollout starts
+    // (startRollout), so the Services and routes are reconciled while the canary's pods start.
+    const outcome = await decide(t);
+    await syncDerived(t);
+    return outcome;
+  }
   await syncDerived(t);
+  return decide(t);
+}
+
+/** The tick's decision once the Canary is observed, valid and initialized (Flagger's order). */
+async function decide(t: Tick): Promise<TickOutcome> {
+  const { state } = t;
   revalidateControls(state);
   if (state.rollingBack) return completeRollback(t);
   if (state.abortRequested) return abort(t);
@@ -267,6 +296,7 @@ async function startRollout(t: Tick): Promise<TickOutcome> {
   emit(state, 'Normal', `New revision detected! Scaling up ${targetName(t)}`);
   alert(state, 'New revision detected, progressing canary analysis.', 'info', true);
   await env.ports.scaleCanary({ canary: state.canary, revision: state.revision, direction: 'up' });
+  await syncDerived(t);
   resetAnalysis(state);
   state.started = true;
   state.phase = 'Progressing';

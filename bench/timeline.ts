@@ -1,0 +1,54 @@
+// The start of one rollout's history as a timeline: each event with its time since the execution started, its
+// kind and its activity type or summary. The side-by-side benchmark prints it for one fledge canary, so the
+// time from `kubectl set image` to the first weight can be read event by event (which round trip costs what).
+import { Client, Connection } from '@temporalio/client';
+import { rolloutWorkflowId } from '../workflows/controls.ts';
+
+interface EventLike {
+  eventTime?: { seconds?: number | { toNumber(): number } | null; nanos?: number | null } | null;
+  userMetadata?: { summary?: { data?: Uint8Array | null } | null } | null;
+  [k: string]: unknown;
+}
+
+function millis(e: EventLike): number {
+  const s = e.eventTime?.seconds;
+  const secs = typeof s === 'number' ? s : s ? s.toNumber() : 0;
+  return secs * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+}
+
+function summaryOf(e: EventLike): string {
+  const data = e.userMetadata?.summary?.data;
+  if (!data) return '';
+  try {
+    return String(JSON.parse(Buffer.from(data).toString('utf8')));
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Lines "+ms kind detail" for the events of the latest execution of the Canary's rollout workflow, up to and
+ * including the `events`-th one. Throws when the workflow does not exist.
+ */
+export async function rolloutTimeline(
+  address: string,
+  namespace: string,
+  canary: { namespace: string; name: string },
+  events = 60,
+): Promise<string[]> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace });
+    const history = await client.workflow.getHandle(rolloutWorkflowId(canary)).fetchHistory();
+    const all = (history.events ?? []) as EventLike[];
+    const t0 = all.length ? millis(all[0]!) : 0;
+    return all.slice(0, events).map((e) => {
+      const key = Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? 'unknown';
+      const attrs = e[key] as { activityType?: { name?: string }; markerName?: string } | undefined;
+      const detail = [attrs?.activityType?.name ?? attrs?.markerName, summaryOf(e)].filter(Boolean).join(': ');
+      return `+${(millis(e) - t0).toFixed(0).padStart(6)} ms  ${key.replace(/EventAttributes$/, '')}${detail ? `  ${detail}` : ''}`;
+    });
+  } finally {
+    await connection.close();
+  }
+}
