@@ -335,6 +335,34 @@ describe('Istio routes in real workflow runs', { concurrency: true }, () => {
     assert.equal(during.spec.http?.[1]?.match, undefined);
   });
 
+  it('A/B × service matches: every analysis match on every service match (headers, query params, source labels)', async () => {
+    const raw = istioCanary(
+      'ist-abx',
+      {
+        iterations: 2,
+        match: [
+          { headers: { 'x-canary': { exact: 'insider' } } },
+          { queryParams: { beta: { exact: 'on' } }, sourceLabels: { app: 'tester' } },
+        ],
+      },
+      { service: { port: 9898, match: [{ uri: { prefix: '/api' } }, { uri: { prefix: '/v2' } }] } },
+    );
+    const { result, ref } = await rollout(raw);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(trail(ref, 'ist-abx'), ['0/100 100/-', '100/0 100/-']);
+    // Istio's schema accepted the merged matches; the second rule keeps the service matches on the primary.
+    const [during] = snapshots.get(`${NAMESPACE}/ist-abx`)!;
+    const header = { 'x-canary': { exact: 'insider' } };
+    const query = { queryParams: { beta: { exact: 'on' } }, sourceLabels: { app: 'tester' } };
+    assert.deepEqual(during!.spec.http?.[0]?.match, [
+      { uri: { prefix: '/api' }, headers: header },
+      { uri: { prefix: '/v2' }, headers: header },
+      { uri: { prefix: '/api' }, ...query },
+      { uri: { prefix: '/v2' }, ...query },
+    ]);
+    assert.deepEqual(during!.spec.http?.[1]?.match, [{ uri: { prefix: '/api' } }, { uri: { prefix: '/v2' } }]);
+  });
+
   it('blue/green: all traffic switches to the canary after the iterations, then back to the promoted primary', async () => {
     const { result, ref } = await rollout(istioCanary('ist-bg', { iterations: 3 }));
     assert.equal(result.phase, 'Succeeded');
