@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { CanarySchema, canonicalProvider, isSmi } from './canary.ts';
-import type { Canary, CanarySpec, Provider } from './canary.ts';
+import type { Canary, CanarySpec, HttpMatch, Provider } from './canary.ts';
 import { MetricTemplateSchema } from './metric-template.ts';
 import type { MetricTemplate } from './metric-template.ts';
 import { AlertProviderSchema } from './alert-provider.ts';
@@ -147,10 +147,33 @@ export function deriveStrategy(spec: CanarySpec): StrategyPlan {
       `A/B testing match conditions are ignored by the ${spec.provider} provider: all traffic goes to the canary`,
     );
   if (a.mirror && !mirrored) warnings.push(`analysis.mirror is ignored for ${describe(strategy, spec.provider)}`);
+  if (strategy === 'ab-testing' && spec.provider === 'nginx') warnings.push(...nginxMatchWarnings(a.match));
   const headers = a.match.reduce((n, m) => n + Object.keys(m.headers ?? {}).length, 0);
   if (isAppMesh(spec.provider) && headers > 1)
     warnings.push(`App Mesh supports a single condition: all ${headers} headers of analysis.match must match`);
   return { strategy, mirrored, iterations: strategy === 'canary' ? 0 : iterations, warnings };
+}
+
+/**
+ * The parts of A/B match entries ingress-nginx's canary annotations cannot express (Flagger pkg/router/ingress.go
+ * SetRoutes): a cookie is selected by its name only (`canary-by-cookie` takes a `cookie` header's exact value), so
+ * a `cookie` header with any other operator, and fledge's `cookies`, select nothing. The router drops them as
+ * Flagger's does; the warning says so instead of leaving it silent.
+ */
+function nginxMatchWarnings(match: readonly HttpMatch[]): string[] {
+  const out: string[] = [];
+  match.forEach((m, i) => {
+    const cookie = m.headers?.cookie;
+    if (cookie && !cookie.exact)
+      out.push(
+        `analysis.match[${i}].headers.cookie is ignored by the nginx provider: ingress-nginx selects a cookie by name (exact) only`,
+      );
+    if (m.cookies)
+      out.push(
+        `analysis.match[${i}].cookies is ignored by the nginx provider: ingress-nginx selects a cookie by name (headers.cookie.exact)`,
+      );
+  });
+  return out;
 }
 
 /**

@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
 import type { NativeConnectionOptions, WorkerDeploymentOptions } from '@temporalio/worker';
 import type { ActivityDeps, AreaOptions } from '../activities/index.ts';
+import { SUPPORTED_LIST, SUPPORTED_PROVIDERS, canonicalProvider } from '../api/canary.ts';
 import type { GlobalOptions } from '../cli/context.ts';
 
 export const MODES = ['all', 'worker', 'watcher', 'loadtester'] as const;
@@ -375,6 +376,16 @@ function rawValues(cmd: Command, env: Record<string, string | undefined>): Recor
   return out;
 }
 
+/**
+ * `--mesh-provider`: a provider name a Canary may carry, or Flagger's `smi:<version>:<mesh>` flag form. Anything else
+ * is a ConfigError naming the supported providers: Flagger's router factory fell back to Istio silently, and every
+ * Canary without `spec.provider` would only fail validation one by one.
+ */
+function meshProvider(value: string): string {
+  if ((SUPPORTED_PROVIDERS as readonly string[]).includes(canonicalProvider(value))) return value;
+  throw new ConfigError(`--mesh-provider ${value} is not a provider fledge knows; supported: ${SUPPORTED_LIST}`);
+}
+
 function buildConfig(raw: Record<string, string | undefined>, env: Record<string, string | undefined>): WorkerConfig {
   return {
     mode: raw.mode as Mode,
@@ -387,7 +398,7 @@ function buildConfig(raw: Record<string, string | undefined>, env: Record<string
       : {}),
     ...versioningConfig(raw),
     kubeconfig: raw.kubeconfig,
-    meshProvider: raw.meshProvider ?? 'kubernetes',
+    meshProvider: meshProvider(raw.meshProvider ?? 'kubernetes'),
     metricsServer: raw.metricsServer ?? 'http://prometheus:9090',
     ingressAnnotationsPrefix: raw.ingressAnnotationsPrefix ?? 'nginx.ingress.kubernetes.io',
     ingressClass: raw.ingressClass ?? '',

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import type { CanaryRef, RolloutActivities } from '../../api/ports.ts';
+import type { CanaryRef, FinalizePort, RolloutActivities } from '../../api/ports.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { createRoutesActivities } from '../../activities/routers/index.ts';
 import { ANNOTATIONS } from '../../activities/routers/httproute.ts';
@@ -20,7 +20,7 @@ import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { istioCrdFile, readFixture } from '../../dev/fixtures.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
-import { rolloutWorkflowId } from '../../workflows/controls.ts';
+import { canaryDeletingSignal, rolloutWorkflowId } from '../../workflows/controls.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
 import {
   NAMESPACE,
@@ -29,6 +29,7 @@ import {
   seedInitialized,
   setupEnv,
   startBundledWorker,
+  waitUntil,
   type TestEnv,
 } from '../workflow/env.ts';
 
@@ -94,7 +95,7 @@ before(async () => {
   env = await setupEnv('istio', { worker: false });
   const scripted = createScriptedActivities(env.world.url);
   routes = createRoutesActivities({ kube: cluster.kubeConfig, defaultProvider: 'istio' });
-  const activities: RolloutActivities = {
+  const activities: RolloutActivities & FinalizePort = {
     ...scripted,
     // observe parses the Canary with the worker's default provider and reports the stored routes, as
     // activities/index.ts wires it with `--mesh-provider istio`.
@@ -127,6 +128,8 @@ before(async () => {
       return now;
     },
     getRoutes: routes.getRoutes,
+    // revertOnDeletion as far as routing goes: the router's finalize (the Kubernetes side is not under test here).
+    finalizeCanary: (input) => routes.finalizeRoutes(input),
   };
   stopWorker = await startBundledWorker(env, activities);
 });
@@ -332,6 +335,34 @@ describe('Istio routes in real workflow runs', { concurrency: true }, () => {
     assert.equal(during.spec.http?.[1]?.match, undefined);
   });
 
+  it('A/B × service matches: every analysis match on every service match (headers, query params, source labels)', async () => {
+    const raw = istioCanary(
+      'ist-abx',
+      {
+        iterations: 2,
+        match: [
+          { headers: { 'x-canary': { exact: 'insider' } } },
+          { queryParams: { beta: { exact: 'on' } }, sourceLabels: { app: 'tester' } },
+        ],
+      },
+      { service: { port: 9898, match: [{ uri: { prefix: '/api' } }, { uri: { prefix: '/v2' } }] } },
+    );
+    const { result, ref } = await rollout(raw);
+    assert.equal(result.phase, 'Succeeded');
+    assert.deepEqual(trail(ref, 'ist-abx'), ['0/100 100/-', '100/0 100/-']);
+    // Istio's schema accepted the merged matches; the second rule keeps the service matches on the primary.
+    const [during] = snapshots.get(`${NAMESPACE}/ist-abx`)!;
+    const header = { 'x-canary': { exact: 'insider' } };
+    const query = { queryParams: { beta: { exact: 'on' } }, sourceLabels: { app: 'tester' } };
+    assert.deepEqual(during!.spec.http?.[0]?.match, [
+      { uri: { prefix: '/api' }, headers: header },
+      { uri: { prefix: '/v2' }, headers: header },
+      { uri: { prefix: '/api' }, ...query },
+      { uri: { prefix: '/v2' }, ...query },
+    ]);
+    assert.deepEqual(during!.spec.http?.[1]?.match, [{ uri: { prefix: '/api' } }, { uri: { prefix: '/v2' } }]);
+  });
+
   it('blue/green: all traffic switches to the canary after the iterations, then back to the promoted primary', async () => {
     const { result, ref } = await rollout(istioCanary('ist-bg', { iterations: 3 }));
     assert.equal(result.phase, 'Succeeded');
@@ -442,6 +473,51 @@ describe('Istio routes in real workflow runs', { concurrency: true }, () => {
       await assert.rejects(readDr(NAMESPACE, `${name}-primary`), notFound, 'created DestinationRules go');
     });
   }
+
+  it('deleting the Canary mid-rollout (revertOnDeletion) restores a taken-over VirtualService, created rules go', async () => {
+    const name = 'ist-delete';
+    const original = {
+      apiVersion: 'networking.istio.io/v1beta1',
+      kind: 'VirtualService',
+      metadata: { name, namespace: NAMESPACE, labels: { owner: 'user' } },
+      spec: { hosts: [name], http: [{ timeout: '7s', route: [{ destination: { host: name } }] }] },
+    };
+    await custom.createNamespacedCustomObject({
+      ...ISTIO,
+      plural: 'virtualservices',
+      namespace: NAMESPACE,
+      body: original,
+    });
+    const raw = istioCanary(name, { interval: '500ms', stepWeight: 10, maxWeight: 90 }, { revertOnDeletion: true });
+    const { metadata, ...rest } = raw as { metadata: { name: string } };
+    await custom.createNamespacedCustomObject({
+      group: 'flagger.app',
+      version: 'v1beta1',
+      namespace: NAMESPACE,
+      plural: 'canaries',
+      body: { ...rest, metadata: { name: metadata.name } },
+    });
+    seedInitialized(env, { raw, metrics: HEALTHY });
+    const ref = { namespace: NAMESPACE, name };
+    const handle = await env.client.workflow.start('rollout', {
+      taskQueue: env.taskQueue,
+      workflowId: rolloutWorkflowId(ref),
+      args: [{ canary: ref, revision: REV2, cause: 'new-revision' }],
+    });
+    await waitUntil('the canary getting 20%', () => trail(ref).includes('80/20'), 120_000);
+    const during = await readVs(NAMESPACE, name);
+    assert.equal(during.metadata.ownerReferences, undefined, 'a taken-over VirtualService is not the Canary’s');
+    assert.deepEqual(JSON.parse(during.metadata.annotations?.[ORIGINAL_CONFIGURATION] ?? 'null'), original.spec);
+    await handle.signal(canaryDeletingSignal);
+    const result = (await handle.result()) as RolloutResult;
+    assert.equal(result.deleted, true);
+    const back = await readVs(NAMESPACE, name);
+    assert.deepEqual(back.spec, original.spec);
+    assert.deepEqual(back.metadata.labels, { owner: 'user' });
+    assert.equal(back.metadata.annotations?.[ANNOTATIONS.canary], undefined);
+    assert.equal(back.metadata.annotations?.[ORIGINAL_CONFIGURATION], undefined);
+    for (const host of [`${name}-primary`, `${name}-canary`]) await assert.rejects(readDr(NAMESPACE, host), notFound);
+  });
 
   it('delegate VirtualService, idempotent reconcile that keeps the weights, a delegate with hosts refused', async () => {
     const raw = istioCanary(

@@ -367,6 +367,33 @@ describe('SMI TrafficSplits and GAMMA HTTPRoutes in real workflow runs', { concu
     assert.deepEqual(route.status?.parents?.[0]?.parentRef, { ...parent, group: '' });
   });
 
+  it('GAMMA: failed checks roll the HTTPRoute back to 100/0; deleting a Canary mid-rollout deletes its HTTPRoute', async () => {
+    const gammaCanary = (name: string, analysis: Spec, world: { metrics?: Record<string, number[]> } = {}) => {
+      objectOf.set(name, { kind: 'HTTPRoute', version: 'v1', name });
+      const parent = { name, namespace: NAMESPACE, group: 'core', kind: 'Service', port: 9898 };
+      return canary(
+        name,
+        { provider: 'gatewayapi:v1', service: { port: 9898, gatewayRefs: [parent] } },
+        analysis,
+        world,
+      );
+    };
+    const metrics = [{ name: 'errors', query: 'q', thresholdRange: { max: 1 } }];
+    await gammaCanary('gamma-rollback', { stepWeight: 20, maxWeight: 60, metrics }, { metrics: { errors: [0, 5] } });
+    await gammaCanary('gamma-delete', { interval: '500ms', stepWeight: 10, maxWeight: 90 });
+    const rollback = runToEnd(env, 'gamma-rollback', { options: { retryWindowMs: 1 } });
+    const handle = await startRollout(env, 'gamma-delete');
+    await waitUntil('the canary getting 20%', () => stored.get('gamma-delete')?.includes('80/20') ?? false);
+    await handle.signal(canaryDeletingSignal);
+    assert.equal(((await handle.result()) as RolloutResult).deleted, true);
+    await assert.rejects(readRoute('gamma-delete'), notFound);
+
+    const { result } = await rollback;
+    assert.equal(result.phase, 'Failed');
+    assert.deepEqual(stored.get('gamma-rollback'), ['80/20', '60/40', '100/0']);
+    assert.equal(describeRoute(await readRoute('gamma-rollback'), 'gamma-rollback'), '100/0');
+  });
+
   // The tutorial manifest goes to the apiserver as published, where the real routes activities parse it with the
   // worker's default provider. The workflow's scripted view of it gets that provider and a 300ms interval, so ten
   // 5% steps take seconds; its metrics (MetricTemplates success-rate and latency) report healthy values.

@@ -517,6 +517,35 @@ test('deriveStrategy: kubernetes provider forces blue/green like Flagger, with i
   assert.ok(ab.warnings.includes('A/B testing is not supported when using the kubernetes provider'));
 });
 
+test('deriveStrategy: nginx A/B warns about the cookie matches ingress-nginx cannot express', () => {
+  const nginx = (match: unknown) =>
+    ok(
+      mutate(
+        mutate(mutate(parseYaml(AB_CANARY), ['spec', 'provider'], 'nginx'), ['spec', 'analysis', 'match'], match),
+        ['spec', 'ingressRef'],
+        { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: 'podinfo' },
+      ),
+    ).spec;
+  // Flagger's Istio A/B tutorial match: the user-agent regex is kept, the cookie header regex cannot be.
+  const istioStyle = [
+    { headers: { 'user-agent': { regex: '.*Firefox.*' } } },
+    { headers: { cookie: { regex: '^(.*?;)?(type=insider)(;.*)?$' } } },
+    { cookies: { type: { exact: 'insider' } } },
+  ];
+  assert.deepEqual(deriveStrategy(nginx(istioStyle)).warnings, [
+    'analysis.match[1].headers.cookie is ignored by the nginx provider: ingress-nginx selects a cookie by name (exact) only',
+    'analysis.match[2].cookies is ignored by the nginx provider: ingress-nginx selects a cookie by name (headers.cookie.exact)',
+  ]);
+  // Flagger's nginx tutorial match: a header and a cookie name, both expressible.
+  const nginxStyle = [{ headers: { 'x-canary': { exact: 'insider' } } }, { headers: { cookie: { exact: 'canary' } } }];
+  assert.deepEqual(deriveStrategy(nginx(nginxStyle)).warnings, []);
+  // Other providers express the cookie regex (Istio) or say nothing of nginx.
+  const istio = ok(
+    mutate(mutate(parseYaml(AB_CANARY), ['spec', 'provider'], 'istio'), ['spec', 'analysis', 'match'], istioStyle),
+  );
+  assert.deepEqual(deriveStrategy(istio.spec).warnings, []);
+});
+
 test('deriveStrategy: mirroring applies to blue/green and canary, never to A/B testing', () => {
   const bg = ok(
     mutate(mutate(parseYaml(AB_CANARY), ['spec', 'analysis', 'match'], []), ['spec', 'analysis', 'mirror'], true),

@@ -80,6 +80,20 @@ test('bad values are one clear ConfigError', () => {
   assert.throws(() => parseWorkerConfig(['--enable-config-tracking', 'maybe'], BASE), /true or false/);
   assert.throws(() => parseWorkerConfig(['--unknown'], BASE), ConfigError);
   assert.throws(() => parseWorkerConfig(['--max-cached-workflows', '-1'], BASE), /whole number ≥ 0, not -1/);
+  // An unknown default provider: no silent fallback (Flagger's factory used Istio), the supported names listed.
+  for (const bad of ['envoy', 'Istio', 'gatewayapi:v2', 'smi:v1alpha4:linkerd'])
+    assert.throws(
+      () => parseWorkerConfig(['--mesh-provider', bad], BASE),
+      (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(e.message.split(';')[0], `--mesh-provider ${bad} is not a provider fledge knows`);
+        assert.match(e.message, /supported: apisix, .*istio, .*linkerd, .*nginx/);
+        return true;
+      },
+    );
+  assert.throws(() => parseWorkerConfig([], { ...BASE, FLEDGE_MESH_PROVIDER: 'envoy' }), /--mesh-provider envoy/);
+  for (const good of ['istio', 'gatewayapi', 'smi:v1alpha2:linkerd', 'appmesh:v1beta2'])
+    assert.equal(parseWorkerConfig(['--mesh-provider', good], BASE).meshProvider, good);
 });
 
 test('--max-cached-workflows: the SDK default unless given; 0 (no cache) is a value', () => {
