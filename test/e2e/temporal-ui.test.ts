@@ -107,14 +107,26 @@ describe('the Temporal UI of a running rollout', () => {
       await page.getByText('gate confirm-promotion approve: open?').first().waitFor();
       await page.getByText('wait 1 s for approval from confirm-promotion hook approve').first().waitFor();
       // The timeline below the input, in a tall window (the page scrolls inside its own container).
-      await page.setViewportSize({ width: 1280, height: 1500 });
+      await page.setViewportSize({ width: 1280, height: 2100 });
       // Oldest first: the weights the rollout stepped through, then the gate it waits at.
       await page.getByRole('button', { name: 'Descending' }).click();
       await page.getByRole('button', { name: 'Ascending' }).waitFor();
+      // The story only, as docs/temporal-controls.md suggests: no workflow tasks, no patch markers or search
+      // attribute upserts (Filter: Workflow and Other off), one row per activity and timer (Compact).
+      await page.getByRole('button', { name: 'Filter' }).click();
+      const categories = page.locator('[role=menu]').filter({ hasText: 'Local Activity' });
+      await categories.getByRole('menuitem').filter({ hasText: 'A Workflow Task is' }).click();
+      await categories.getByRole('menuitem').filter({ hasText: 'Marker Recorded' }).click();
+      await page.keyboard.press('Escape');
+      await page.getByRole('button', { name: 'Compact' }).click();
+      // The reads and the analysis are local activities: the event list shows each with its summary.
+      await page.getByText('observe test/podinfo').first().waitFor();
+      await page.getByText('analysis: error-rate ≤ 1').first().waitFor();
+      await page.getByText('wait 1 s for the next analysis').first().waitFor();
       await page.waitForTimeout(500);
       await page.screenshot({
         path: join(shotsDir, 'temporal-ui-history.png'),
-        clip: { x: 64, y: 590, width: 1216, height: 900 },
+        clip: { x: 64, y: 590, width: 1216, height: 1500 },
       });
       await page.setViewportSize({ width: 1280, height: 800 });
 
