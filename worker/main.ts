@@ -203,15 +203,30 @@ async function connectClient(options: NativeConnectionOptions, namespace: string
   return new Client({ connection, namespace });
 }
 
-/** The workflow upserts our search attributes; a server without them would fail its workflow tasks. */
-async function ensureSearchAttributes(connection: Connection, namespace: string, log: Logger): Promise<void> {
+/** temporal.api.enums.v1.IndexedValueType, by the names SEARCH_ATTRIBUTES uses. */
+const INDEXED_VALUE_TYPE: Record<(typeof SEARCH_ATTRIBUTES)[number]['type'], number> = {
+  Text: 1,
+  Keyword: 2,
+  Int: 3,
+  Double: 4,
+  Bool: 5,
+  Datetime: 6,
+};
+
+/**
+ * Registers the custom search attributes the rollout workflow upserts (SEARCH_ATTRIBUTES, all Keyword) on
+ * `namespace` when the server lacks any of them: a server without them would fail the workflow's tasks. Only the
+ * missing ones are added, so a second call changes nothing. A server that refuses (Temporal Cloud registers them
+ * through its own API) gets a warning naming them, never an error.
+ */
+export async function ensureSearchAttributes(connection: Connection, namespace: string, log: Logger): Promise<void> {
   try {
     const have = await connection.operatorService.listSearchAttributes({ namespace });
     const missing = SEARCH_ATTRIBUTES.filter((a) => !have.customAttributes?.[a.name]);
     if (missing.length === 0) return;
-    const searchAttributes = Object.fromEntries(
-      missing.map((a) => [a.name, `INDEXED_VALUE_TYPE_${a.type.toUpperCase()}`]),
-    ) as never;
+    // The enum's numbers: the gRPC client encodes the request as given, and a name string would go out as 0
+    // (Unspecified), which the server refuses.
+    const searchAttributes = Object.fromEntries(missing.map((a) => [a.name, INDEXED_VALUE_TYPE[a.type]]));
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
     log.info({ attributes: missing.map((a) => a.name) }, 'registered search attributes');
   } catch (err) {

@@ -1,7 +1,8 @@
 // The Temporal Web UI of a running rollout, in a real browser (Debian's chromium, driven by playwright-core): the
 // dev server with its UI, the bundled workflow on an in-process worker, the world scripted. The rollout waits at
-// a closed confirm-promotion gate; the page shows its static and current details and the step summaries, and
-// `promote` sent through the UI's own Update form promotes it. Screenshots go to FLEDGE_UI_SCREENSHOTS (default: a
+// a closed confirm-promotion gate; the page shows its static and current details and the step summaries,
+// `pause` and `resume` sent through the UI's Signal form hold and release it, and `promote` sent through the UI's
+// own Update form promotes it. Screenshots go to FLEDGE_UI_SCREENSHOTS (default: a
 // temp dir); docs/temporal-ui-*.png are copies of them.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,7 +77,7 @@ after(async () => {
 });
 
 describe('the Temporal UI of a running rollout', () => {
-  it('shows the story and promotes through the Update form', async () => {
+  it('shows the story, pauses and resumes through the Signal form, promotes through the Update form', async () => {
     const raw = canaryRaw(NAME, {
       interval: '1s',
       stepWeight: 10,
@@ -107,14 +108,26 @@ describe('the Temporal UI of a running rollout', () => {
       await page.getByText('gate confirm-promotion approve: open?').first().waitFor();
       await page.getByText('wait 1 s for approval from confirm-promotion hook approve').first().waitFor();
       // The timeline below the input, in a tall window (the page scrolls inside its own container).
-      await page.setViewportSize({ width: 1280, height: 1500 });
+      await page.setViewportSize({ width: 1280, height: 2100 });
       // Oldest first: the weights the rollout stepped through, then the gate it waits at.
       await page.getByRole('button', { name: 'Descending' }).click();
       await page.getByRole('button', { name: 'Ascending' }).waitFor();
+      // The story only, as docs/temporal-controls.md suggests: no workflow tasks, no patch markers or search
+      // attribute upserts (Filter: Workflow and Other off), one row per activity and timer (Compact).
+      await page.getByRole('button', { name: 'Filter' }).click();
+      const categories = page.locator('[role=menu]').filter({ hasText: 'Local Activity' });
+      await categories.getByRole('menuitem').filter({ hasText: 'A Workflow Task is' }).click();
+      await categories.getByRole('menuitem').filter({ hasText: 'Marker Recorded' }).click();
+      await page.keyboard.press('Escape');
+      await page.getByRole('button', { name: 'Compact' }).click();
+      // The reads and the analysis are local activities: the event list shows each with its summary.
+      await page.getByText('observe test/podinfo').first().waitFor();
+      await page.getByText('analysis: error-rate ≤ 1').first().waitFor();
+      await page.getByText('wait 1 s for the next analysis').first().waitFor();
       await page.waitForTimeout(500);
       await page.screenshot({
         path: join(shotsDir, 'temporal-ui-history.png'),
-        clip: { x: 64, y: 590, width: 1216, height: 900 },
+        clip: { x: 64, y: 590, width: 1216, height: 1500 },
       });
       await page.setViewportSize({ width: 1280, height: 800 });
 
@@ -138,6 +151,27 @@ describe('the Temporal UI of a running rollout', () => {
         ]),
       );
       await page.screenshot({ path: join(shotsDir, 'temporal-ui-details.png') });
+
+      // The UI's own Signal form, with the same documented input: pause, then resume (no validation, no answer).
+      for (const [control, paused] of [
+        ['pause', true],
+        ['resume', false],
+      ] as const) {
+        await page.getByRole('button', { name: 'More Actions' }).click();
+        await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
+        const form = page.locator('dialog[open]');
+        await form.getByTestId('signal-select-button').click();
+        await form.getByRole('option', { name: control, exact: true }).click();
+        await form.locator('.cm-content').click();
+        await page.keyboard.insertText('{"by": "ui-user", "reason": "signal form"}');
+        await form.getByText('Data', { exact: true }).click();
+        await form.getByTestId('confirm-modal-button').click();
+        await page.locator('dialog[open]').waitFor({ state: 'detached' });
+        await poll(`${control} by signal`, async () => (await handle.query(statusQuery)).paused === paused);
+      }
+      const signalled = (await handle.query(statusQuery)).steps.map((x) => x.note);
+      assert.ok(signalled.includes('paused by ui-user (signal form)'), signalled.join('\n'));
+      assert.ok(signalled.includes('resumed by ui-user (signal form)'), signalled.join('\n'));
 
       // The UI's own Update form, with the documented input.
       await page.getByRole('button', { name: 'More Actions' }).click();
@@ -166,6 +200,9 @@ describe('the Temporal UI of a running rollout', () => {
       const update = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
       const request = update?.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
       assert.equal(request?.name, 'promote');
+      // ... and pause and resume as signals, from the Signal form.
+      const signals = events.map((e) => e.workflowExecutionSignaledEventAttributes?.signalName).filter(Boolean);
+      assert.deepEqual(signals, ['pause', 'resume']);
       // The gate never opened: only the promote sent through the UI ended the wait.
       const world0 = world.get(`${NAMESPACE}/${NAME}`);
       assert.ok(world0.log.hooks.filter((h) => h.name === 'approve').every((h) => !h.ok));

@@ -2,12 +2,15 @@
 // (real Temporal dev server, bundled workflow) with the real webhook activities (a receiver whose URL and metadata
 // carry tokens) and the real metrics activity (a real apiserver holding the MetricTemplates and their basic-auth
 // Secret, a real Prometheus that refuses requests without it); workloads and routes stay scripted (the world).
-// Every ActivityTaskScheduled and TimerStarted event carries a summary, and no token, URL or Secret value is
-// anywhere in the history, the summaries or the static details.
+// Every ActivityTaskScheduled and TimerStarted event and every local activity's marker (the UI lists them as
+// "Local Activity") carries a summary, and no token, URL or Secret value is anywhere in the history, the
+// summaries or the static details. The list filters docs/temporal-controls.md documents run on the real server.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
@@ -16,6 +19,7 @@ import { parseCanary } from '../../api/validate.ts';
 import { createWebhookActivities } from '../../activities/webhooks/index.ts';
 import { createMetricsActivities } from '../../activities/metrics/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
+import { REPO_ROOT } from '../../dev/proc.ts';
 import { startPrometheus, type PrometheusServer } from '../../dev/prometheus.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import { rolloutWorkflowId } from '../../workflows/controls.ts';
@@ -178,9 +182,21 @@ describe('a finished 5-step rollout tells its story in the history', () => {
     const summaries = [...scheduled, ...timers].map(summaryOf);
     for (const w of [10, 20, 30, 40, 50])
       assert.ok(summaries.includes(`set weight ${w} % (primary ${100 - w} %)`), `weight ${w}`);
-    // The analysis runs as a local activity (event-driven-phases): no scheduled event, so no summary; its
-    // result is in the current details below.
-    assert.ok(!summaries.some((x) => x?.startsWith('analysis:')), summaries.join('\n'));
+    // The reads, the analysis and the status writes are local activities: one marker each, with the summary the
+    // workflow gave it (the UI shows it on the "Local Activity" event); what the analysis found is in the
+    // current details below.
+    const local = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    assert.ok(local.length >= 10, `${local.length} local activities`);
+    for (const e of local) {
+      const type = localActivityType(e);
+      const summary = summaryOf(e);
+      assert.ok(summary, `event ${e.eventId} (local ${type}) has no summary`);
+      assertClean(summary, `summary of local ${type}`);
+    }
+    const localSummaries = local.map(summaryOf);
+    assert.ok(localSummaries.includes('analysis: error-rate ≤ 1, latency ≤ 0.5'), localSummaries.join('\n'));
+    assert.ok(localSummaries.includes('observe test/podinfo'));
+    assert.ok(localSummaries.some((x) => x?.startsWith('write status: Succeeded, weight 0 %, failed checks 0')));
     assert.ok(summaries.includes('gate confirm-promotion approve: open?'));
     assert.ok(summaries.includes('webhook rollout load-test'));
     assert.ok(summaries.includes('promote podinfo-primary to revision rev-2'));
@@ -206,7 +222,14 @@ describe('a finished 5-step rollout tells its story in the history', () => {
     assert.match(metadata.currentDetails ?? '', /analysis: error-rate 0\.4 ≤ 1 ✓, latency 0\.21 ≤ 0\.5 ✓/);
     assertClean(metadata.currentDetails ?? '', 'current details');
 
-    // The search attributes answer the list filters documented in docs/temporal-controls.md.
+    // Every list filter the docs show runs on the server (an attribute it does not know is refused) ...
+    const filters = documentedFilters();
+    assert.ok(filters.length >= 8, filters.join('\n'));
+    for (const query of filters) await assert.doesNotReject(firstPage(query), `documented filter ${query}`);
+    await assert.rejects(firstPage('CanaryPhase = "Progressing"'), (err: Error) =>
+      /'CanaryPhase' is not a valid search attribute/.test(String(err.cause)),
+    );
+    // ... and the search attributes answer them.
     for (const query of [
       'FledgeNamespace = "test" AND FledgeCanary = "podinfo"',
       'FledgePhase = "Succeeded" AND FledgeRevision = "rev-2"',
@@ -220,6 +243,27 @@ describe('a finished 5-step rollout tells its story in the history', () => {
     }
   });
 });
+
+/** The activity type a local activity's marker records. */
+function localActivityType(e: HistoryEvent): string | undefined {
+  const data = e.markerRecordedEventAttributes?.details?.data?.payloads?.[0];
+  return data ? defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data).activity_type : undefined;
+}
+
+/** The list filters of docs/temporal-controls.md: its filter table's first column and its `--query` examples. */
+function documentedFilters(): string[] {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'temporal-controls.md'), 'utf8');
+  const table = doc.split('| filter | shows |')[1]?.split('\n\n')[0] ?? '';
+  return [
+    ...[...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1] ?? ''),
+    ...[...doc.matchAll(/--query "([^"]+)"/g)].map((m) => m[1] ?? ''),
+  ];
+}
+
+/** The first page of a workflow list query (the server checks the query before answering). */
+async function firstPage(query: string): Promise<void> {
+  for await (const _ of env.client.workflow.list({ query, pageSize: 1 })) break;
+}
 
 /** Polls `check` every 200 ms until it holds (visibility is eventually consistent), for up to 10 s. */
 async function poll(what: string, check: () => Promise<boolean>): Promise<void> {

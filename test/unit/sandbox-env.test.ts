@@ -1,10 +1,11 @@
 // The sandbox's env file: `fledge` and `kubectl-fledge` are wrapper scripts on PATH (not aliases), so a
-// non-interactive `bash -c` that sources the file runs them, with arguments and exit codes passed through.
+// non-interactive `bash -c` that sources the file runs them, with arguments and exit codes passed through, and
+// the real kubectl (the sandbox's, scripts/build-binaries.sh) finds kubectl-fledge as its `fledge` plugin.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT, makeTempDir, removeTempDir } from '../../dev/proc.ts';
+import { REPO_ROOT, binary, makeTempDir, removeTempDir } from '../../dev/proc.ts';
 import { writeSandboxEnv } from '../../dev/sandbox-env.ts';
 
 const dir = makeTempDir('sandbox env');
@@ -18,7 +19,7 @@ const envFile = writeSandboxEnv({
   node: process.execPath,
   fledgeCli: join(REPO_ROOT, 'cli', 'fledge.ts'),
   temporalBin: join(dir, 'tools', 'temporal'),
-  kubectl: join(dir, 'tools', 'kubectl'),
+  kubectl: binary('kubectl'),
 });
 
 /** Runs `script` in a fresh non-interactive bash that sources the env file (no aliases expand there). */
@@ -47,6 +48,13 @@ test('the wrappers run the CLI with its arguments and exit code', () => {
   const bad = bashWithEnv('fledge no-such-command');
   assert.notEqual(bad.code, 0);
   assert.match(bad.err + bad.out, /no-such-command/);
+});
+
+test('kubectl runs kubectl-fledge as its plugin: kubectl fledge …', () => {
+  const r = bashWithEnv('kubectl plugin list 2>/dev/null; kubectl fledge --help');
+  assert.equal(r.code, 0, r.err);
+  assert.ok(r.out.includes(join(dir, 'bin', 'kubectl-fledge')), r.out);
+  assert.match(r.out, /promote/);
 });
 
 test('the env file exports the sandbox connection', () => {
