@@ -106,7 +106,10 @@ describe('the Temporal UI of a running rollout', () => {
       // The timeline names each step: the weights set, the analysis and the gate checked, the waits.
       await page.getByText('set weight 50 % (primary 50 %)').first().waitFor();
       await page.getByText('gate confirm-promotion approve: open?').first().waitFor();
-      await page.getByText('wait 1 s for approval from confirm-promotion hook approve').first().waitFor();
+      await page
+        .getByText(/wait (0\.\d+|1) s for approval from confirm-promotion hook approve/)
+        .first()
+        .waitFor();
       // The timeline below the input, in a tall window (the page scrolls inside its own container).
       await page.setViewportSize({ width: 1280, height: 2100 });
       // Oldest first: the weights the rollout stepped through, then the gate it waits at.
@@ -123,7 +126,11 @@ describe('the Temporal UI of a running rollout', () => {
       // The reads and the analysis are local activities: the event list shows each with its summary.
       await page.getByText('observe test/podinfo').first().waitFor();
       await page.getByText('analysis: error-rate ≤ 1').first().waitFor();
-      await page.getByText('wait 1 s for the next analysis').first().waitFor();
+      // Fixed-rate ticks: what is left of the 1 s interval after the tick's own work.
+      await page
+        .getByText(/wait (0\.\d+|1) s for the next analysis/)
+        .first()
+        .waitFor();
       await page.waitForTimeout(500);
       await page.screenshot({
         path: join(shotsDir, 'temporal-ui-history.png'),
