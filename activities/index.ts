@@ -6,7 +6,8 @@ import type { ActivityDeps, AreaOptions } from './deps.ts';
 import { makeKube, withRequestTimeout } from './kubernetes/client.ts';
 import { readCanary, type RawCanary } from './kubernetes/canary.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
-import { createDeliveryActivities, withDeliveryVerdict, type DeliveryPort } from './delivery/index.ts';
+import { createDeliveryActivities, type DeliveryPort } from './delivery/index.ts';
+import { withTickAnswers } from './tick-answers.ts';
 import { createMetricsActivities } from './metrics/index.ts';
 import { createGroupActivities, type GroupActivitySet } from './groups/index.ts';
 import { createAlertActivities } from './notifiers/index.ts';
@@ -83,8 +84,8 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
     globalNotifier: deps.globalNotifier,
     noCrossNamespaceRefs: deps.noCrossNamespaceRefs,
   });
-  // observe answers the DeliveryPolicy question too when the workflow asks (one marker per tick).
-  return withDeliveryVerdict(
+  // observe answers the tick's DeliveryPolicy and release-group questions too when asked (activities/tick-answers.ts).
+  return withTickAnswers(
     {
       ...k8s,
       // The tick's alerts ride along its status write (event-driven-phases), best effort as sendAlert is.

@@ -7,6 +7,7 @@
 
 import type { CanaryPhase } from './status.ts';
 import type { DeliveryVerdict } from './delivery-policy.ts';
+import type { MemberOf } from '../workflows/group-messages.ts';
 
 export type { CanaryPhase };
 
@@ -147,6 +148,11 @@ export interface ObserveInput {
    * that instant (`delivery`), so a tick needs no call of its own for it (workflows/tick.ts OBSERVE_DELIVERY).
    */
   deliveryAt?: number;
+  /**
+   * When set (the revision about to start): the observation also carries the Canary's release group (`group`),
+   * so the start gate needs no lookup of its own (workflows/group-gate.ts).
+   */
+  memberOf?: Revision;
 }
 
 export interface Observation {
@@ -174,6 +180,8 @@ export interface Observation {
    * not be read: the rollout is then not held, as when a checkDelivery call fails through its attempts.
    */
   delivery?: DeliveryVerdict;
+  /** The release group lookup for `memberOf` (only when asked; absent when it failed: the gate asks again). */
+  group?: MemberOf;
 }
 
 export interface ObservePort {

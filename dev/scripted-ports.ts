@@ -9,7 +9,7 @@ import type { CanaryRef, Observation, RolloutActivities, Routes, StatusProjectio
 import { parseCanary } from '../api/validate.ts';
 import { toRolloutSpec } from '../workflows/spec-from-canary.ts';
 import type { DeliveryPort } from '../api/delivery-policy.ts';
-import { withDeliveryVerdict } from '../activities/delivery/index.ts';
+import { withTickAnswers } from '../activities/tick-answers.ts';
 import type { MemberOf, MemberOfInput } from '../workflows/group-messages.ts';
 
 type GroupGateActivity = { memberOf(input: MemberOfInput): Promise<MemberOf> };
@@ -146,7 +146,7 @@ export function createScriptedPorts(opts: ScriptedCanaryOptions): ScriptedPorts 
     },
     async recordEvents() {},
   };
-  return { activities: withDeliveryVerdict(activities), canaries };
+  return { activities: withTickAnswers(activities), canaries };
 }
 
 /**

@@ -31,16 +31,22 @@ export interface GroupGateState {
 
 /**
  * Undefined when the rollout may start, else the tick's outcome (`continue`: held at the gate, phase Waiting).
- * Asks `memberOf` once per revision; tells the group once; opens when the release signal for this revision came.
+ * Looks the group up once per revision: `observed` when the tick's observation carries the lookup (it was asked
+ * with `memberOf`: only code with the gate records that, so no patch check), else the `memberOf` local activity
+ * (histories recorded before, or a lookup that failed alongside the observation). Tells the group once; opens when
+ * the release signal for this revision came.
  */
 export async function groupGate(
   state: RolloutState,
   env: { group?: GroupGatePorts; patched?(id: string): boolean },
+  observed?: MemberOf,
 ): Promise<'continue' | undefined> {
-  if (!env.group || (env.patched && !env.patched(RELEASE_GROUP_PATCH))) return undefined;
+  if (!env.group) return undefined;
   const { canary, revision } = state;
-  if (state.group?.hash !== revision.hash) {
-    const found = await env.group.memberOf({ canary, revision });
+  const lookup = state.group?.hash !== revision.hash;
+  if (lookup && !observed && env.patched && !env.patched(RELEASE_GROUP_PATCH)) return undefined;
+  if (lookup) {
+    const found = observed ?? (await env.group.memberOf({ canary, revision }));
     if (found.error) {
       // Held, not failed: the apiserver may be back at the next tick (an absent CRD is no group, not an error).
       state.waitingFor = `release group lookup to succeed: ${found.error}`;
@@ -49,7 +55,7 @@ export async function groupGate(
     state.group = gateOf(found, revision);
   }
   const gate = state.group;
-  if (gate.released || !gate.group) return undefined;
+  if (!gate || gate.released || !gate.group) return undefined;
   if (!gate.notified) {
     const arrival: MemberArrival = {
       member: canary.name,

@@ -160,10 +160,14 @@ export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOu
   let obs: Observation;
   // The DeliveryPolicy verdict rides along the observation (one marker per tick, not two); see deliveryOf.
   const askDelivery = Boolean(env.checkDelivery);
+  // So does the release group lookup of a revision not started yet (see groupGate).
+  const askGroup = Boolean(env.group) && !state.started && state.group?.hash !== state.revision.hash;
   try {
-    obs = await env.ports.observe(
-      askDelivery ? { canary: state.canary, deliveryAt: env.now() } : { canary: state.canary },
-    );
+    obs = await env.ports.observe({
+      canary: state.canary,
+      ...(askDelivery ? { deliveryAt: env.now() } : {}),
+      ...(askGroup ? { memberOf: state.revision } : {}),
+    });
   } catch (err) {
     if (err instanceof InfrastructureError) return observeFault(state, env, err);
     throw err;
@@ -279,7 +283,7 @@ async function startRollout(t: Tick): Promise<TickOutcome> {
   if (await heldAtStart(state, t.delivery ?? env, name(t))) return 'continue';
   const primary = t.spec.skipAnalysis ? 'ready' : await readyOrDeadline(t, 'primary', t.obs.primary);
   if (primary !== 'ready') return primary;
-  if ((await groupGate(state, env)) === 'continue') return 'continue';
+  if ((await groupGate(state, env, t.obs.group)) === 'continue') return 'continue';
   // Flagger sends the canary's current phase (Initialized, Succeeded, Failed or Waiting) to confirm-rollout hooks.
   const blocked = await firstFailingHook(t, 'confirm-rollout', state.phase as CanaryPhase);
   if (blocked) {

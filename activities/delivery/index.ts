@@ -11,7 +11,7 @@ import {
   type DeliveryPort,
   type DeliveryVerdict,
 } from '../../api/delivery-policy.ts';
-import type { CanaryRef, ObservePort } from '../../api/ports.ts';
+import type { CanaryRef } from '../../api/ports.ts';
 import { isNotFound, makeKube, type Kube } from '../kubernetes/client.ts';
 import { readCanary } from '../kubernetes/canary.ts';
 import { selects } from './selector.ts';
@@ -85,36 +85,6 @@ export function createDeliveryActivities(deps: { kube: KubeConfig; log?: Logger 
           'invalid DeliveryPolicy ignored',
         );
       return verdict;
-    },
-  };
-}
-
-/**
- * `ports` with an observe that also answers the DeliveryPolicy question: when the workflow passes `deliveryAt`
- * (ms since the epoch), the Observation carries `delivery`, checkDelivery's verdict at that instant, read alongside
- * the rest, so a tick records one local-activity marker instead of two (workflows/tick.ts OBSERVE_DELIVERY). A
- * delivery read that fails (apiserver error, RBAC missing) leaves `delivery` out and is logged: the rollout is then
- * not held, as when the checkDelivery activity fails through its attempts. Errors of observe itself propagate.
- */
-export function withDeliveryVerdict<P extends ObservePort & DeliveryPort>(ports: P, log?: Logger): P {
-  return {
-    ...ports,
-    async observe(input) {
-      if (input.deliveryAt === undefined) return ports.observe(input);
-      const [obs, delivery] = await Promise.all([
-        ports.observe(input),
-        ports.checkDelivery({ canary: input.canary, at: input.deliveryAt }).catch((err: unknown) => {
-          log?.warn(
-            {
-              canary: `${input.canary.name}.${input.canary.namespace}`,
-              error: err instanceof Error ? err.message : String(err),
-            },
-            'delivery policies not read; the rollout is not held',
-          );
-          return undefined;
-        }),
-      ]);
-      return delivery ? { ...obs, delivery } : obs;
     },
   };
 }

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { createDeliveryActivities, withDeliveryVerdict } from '../../activities/delivery/index.ts';
+import { createDeliveryActivities } from '../../activities/delivery/index.ts';
+import { withTickAnswers } from '../../activities/tick-answers.ts';
 import { DELIVERY_GROUP, DELIVERY_POLICIES, DELIVERY_VERSION } from '../../api/delivery-policy.ts';
 import { runFacts, type Io } from '../../cli/commands.ts';
 import { runCli } from '../../cli/fledge.ts';
@@ -44,7 +45,7 @@ before(async () => {
   await cluster.kubectl(['create', 'namespace', NAMESPACE]);
   stopInProcess = await startBundledWorker(
     { ...env, taskQueue: OTHER_QUEUE },
-    withDeliveryVerdict({
+    withTickAnswers({
       ...createScriptedActivities(env.world.url),
       ...createDeliveryActivities({ kube: cluster.kubeConfig }),
     }) as never,

@@ -8,7 +8,7 @@ import type { DeliveryPort } from '../../api/delivery-policy.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 import { awaitReadiness } from '../../activities/kubernetes/await-readiness.ts';
-import { withDeliveryVerdict } from '../../activities/delivery/index.ts';
+import { withTickAnswers } from '../../activities/tick-answers.ts';
 import type { MemberOf, MemberOfInput } from '../../workflows/group-messages.ts';
 
 type GroupGateActivity = { memberOf(input: MemberOfInput): Promise<MemberOf> };
@@ -18,11 +18,11 @@ export function canaryKey(ref: CanaryRef): string {
 }
 
 /**
- * The scripted ports; observe answers the DeliveryPolicy question as the worker's does (withDeliveryVerdict), from
+ * The scripted ports; observe answers the DeliveryPolicy question as the worker's does (withTickAnswers), from
  * the scripted checkDelivery (no policies) unless a test spreads the real one over it and wraps again.
  */
 export function createScriptedActivities(worldUrl: string): RolloutActivities & DeliveryPort & GroupGateActivity {
-  return withDeliveryVerdict(scriptedPorts(worldUrl));
+  return withTickAnswers(scriptedPorts(worldUrl));
 }
 
 function scriptedPorts(worldUrl: string): RolloutActivities & DeliveryPort & GroupGateActivity {

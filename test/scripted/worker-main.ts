@@ -3,7 +3,8 @@
 // With a kubeconfig, DeliveryPolicies are read from that apiserver by the real delivery activity.
 import { KubeConfig } from '@kubernetes/client-node';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createDeliveryActivities, withDeliveryVerdict } from '../../activities/delivery/index.ts';
+import { createDeliveryActivities } from '../../activities/delivery/index.ts';
+import { withTickAnswers } from '../../activities/tick-answers.ts';
 import { createScriptedActivities } from './activities.ts';
 
 const [address, namespace, taskQueue, worldUrl, bundlePath, kubeconfig] = process.argv.slice(2);
@@ -18,7 +19,7 @@ const worker = await Worker.create({
   namespace,
   taskQueue,
   workflowBundle: { codePath: bundlePath },
-  activities: withDeliveryVerdict({
+  activities: withTickAnswers({
     ...createScriptedActivities(worldUrl),
     ...(kubeconfig ? delivery(kubeconfig) : {}),
   }),

@@ -72,8 +72,9 @@ describe('rollout strategies', { concurrency: true }, () => {
       '100/0',
     ]);
     // 265 before event-driven-phases (three intervals of mechanical waits, metrics and weights as activities),
-    // 197 after it; the delivery-policy check then added a local-activity marker per tick (214), until
-    // observe-delivery folded it into observe's marker. Issue 16's budget: 200.
+    // 197 after it; the delivery-policy check then added a local-activity marker per tick (214). Observe now
+    // answers the delivery and release-group questions in its own marker (activities/tick-answers.ts): 197.
+    // Issue 16's budget: 200.
     assert.ok(events <= 200, `history has ${events} events`);
   });
 
