@@ -487,7 +487,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           bin: process.execPath,
           args: [
             // The image's V8 flags, then FLEDGE_CONTROLLER_NODE_ARGS for diagnosis (e.g. `--expose-gc
-            // --heapsnapshot-signal=SIGUSR2`; `--no-optimize-for-size` undoes the default).
+            // --heapsnapshot-signal=SIGUSR2`; later flags win, e.g. `--heap-growing-percent=0` for V8's default).
             ...CONTROLLER_NODE_FLAGS,
             ...(process.env.FLEDGE_CONTROLLER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
             join(REPO_ROOT, 'worker', 'main.ts'),

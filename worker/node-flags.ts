@@ -3,11 +3,12 @@
 // controllers it starts, so tests and benchmarks run what ships.
 
 /**
- * `--optimize-for-size`: V8 keeps its heaps small (smaller young generation, slower old-generation growth, GC
- * sooner) instead of letting them grow for throughput. The controller is I/O-bound; its default heaps held mostly
- * garbage after canaries bootstrapped: with 50 idle (Initialized) canaries the main V8 heap was 236 MiB of which
- * ~80 MiB live, and RSS 7.9 MiB per idle canary; with the flag about 1.4 MiB (docs/benchmarks.md,
- * "Full-stack memory"). A V8 flag, not accepted in NODE_OPTIONS, hence on the command line. Applies to the
- * Temporal worker's workflow thread too (V8 flags are per process).
+ * Garbage-collector sizing only (the compilers are untouched): `--max-semi-space-size=2` (MiB; a young generation
+ * of a few MiB instead of V8's default of up to 16 MiB per semi-space) and `--heap-growing-percent=20` (the old
+ * generation may grow 20 % past its live size before the next major GC, instead of V8's factor of up to 4×).
+ * With V8's defaults the controller's heaps held mostly garbage after canaries bootstrapped or rolled (50 canaries:
+ * 680 MiB RSS at the bootstrap peak, 926 MiB while rolling); with these 341 and 411 MiB (docs/benchmarks.md,
+ * "Full-stack memory"). V8 flags are per process, so they reach the Temporal worker's workflow thread too;
+ * `--heap-growing-percent` is refused in NODE_OPTIONS, hence the command line.
  */
-export const CONTROLLER_NODE_FLAGS: readonly string[] = ['--optimize-for-size'];
+export const CONTROLLER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=20'];
