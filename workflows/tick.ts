@@ -115,6 +115,7 @@ export class InfrastructureError extends Error {
     this.source = source;
   }
 }
+
 /** A rollout's first tick syncs the spec (Services, routes, primary extras) after the canary's scale-up. */
 export const SYNC_AFTER_SCALE_UP = 'sync-after-scale-up';
 
@@ -133,7 +134,7 @@ function syncAfterStart(t: Tick): boolean {
 
 /**
  * Where this tick's DeliveryPolicy verdict comes from. An observation that carries one (observe was asked with
- * `deliveryAt`, activities/delivery withDeliveryVerdict) answers it: no checkDelivery call, and no
+ * `deliveryAt`, activities/tick-answers.ts withTickAnswers) answers it: no checkDelivery call, and no
  * patched('delivery-policy') either, since only code that knows policies records such an observation. Otherwise
  * (a history recorded before, or the policies could not be read with the observation) the checkDelivery local
  * activity is asked, as before. Deterministic: decided by the recorded observation alone.
