@@ -232,8 +232,14 @@ const PROVIDERS: ProviderCase[] = [
       '.sum().publish()',
     start: () => signalFlowFake('sf-token', answerFor),
     assertRequest(fake, canary) {
-      const ws = fake.seen.filter((s) => s.method === 'WS').map((s) => JSON.parse(s.body) as Record<string, unknown>);
-      const i = ws.findIndex((m) => m.type === 'execute' && String(m.program).includes(`'${canary}'`));
+      // Messages of the connection that executed this canary's program (connections of the canaries running at
+      // the same time interleave in `seen`; each message keeps its connection's upgrade request headers).
+      const isOwn = (m: Record<string, unknown>) => m.type === 'execute' && String(m.program).includes(`'${canary}'`);
+      const all = fake.seen.filter((s) => s.method === 'WS');
+      const own = all.find((s) => isOwn(JSON.parse(s.body) as Record<string, unknown>));
+      assert.ok(own, 'an execute message');
+      const ws = all.filter((s) => s.headers === own.headers).map((s) => JSON.parse(s.body) as Record<string, unknown>);
+      const i = ws.findIndex(isOwn);
       assert.ok(i > 0, 'an execute message');
       assert.deepEqual(ws[i - 1], { type: 'authenticate', token: 'sf-token' });
       assert.equal(Number(ws[i]!.stop) - Number(ws[i]!.start), 300_000, '10 × 30s in ms');
