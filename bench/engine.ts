@@ -25,6 +25,7 @@ import { workflowBundlePath } from '../dev/workflow-bundle.ts';
 import type { RolloutInput } from '../workflows/rollout.ts';
 import { rolloutWorkflowId } from '../workflows/controls.ts';
 import type { EngineWorkerSettings, EngineWorkerStats } from './engine-worker.ts';
+import { eventKind } from './timeline.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -82,11 +83,9 @@ async function eventKinds(client: Client, name: string): Promise<string> {
   const history = await client.workflow.getHandle(rolloutWorkflowId({ namespace: 'bench', name })).fetchHistory();
   const counts = new Map<string, number>();
   for (const e of history.events ?? []) {
-    const key = Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? 'unknown';
-    const attrs = (e as Record<string, { markerName?: string; activityType?: { name?: string } }>)[key];
-    const detail = attrs?.markerName ?? attrs?.activityType?.name;
-    const kind = `${key.replace(/EventAttributes$/, '')}${detail ? ` ${detail}` : ''}`;
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    const [kind, detail] = eventKind(e);
+    const label = detail ? `${kind} ${detail}` : kind;
+    counts.set(label, (counts.get(label) ?? 0) + 1);
   }
   return [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
 }

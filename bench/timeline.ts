@@ -27,6 +27,16 @@ function summaryOf(e: EventLike): string {
 }
 
 /**
+ * An event's kind and what it names: `['markerRecorded', 'core_local_activity']`,
+ * `['activityTaskScheduled', 'setRoutes']`, `['timerFired', undefined]`.
+ */
+export function eventKind(e: object): [kind: string, detail: string | undefined] {
+  const key = Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? 'unknownEventAttributes';
+  const attrs = (e as Record<string, { activityType?: { name?: string }; markerName?: string } | undefined>)[key];
+  return [key.replace(/EventAttributes$/, ''), attrs?.activityType?.name ?? attrs?.markerName ?? undefined];
+}
+
+/**
  * Lines "+ms kind detail" for the events of the latest execution of the Canary's rollout workflow, up to and
  * including the `events`-th one. Throws when the workflow does not exist.
  */
@@ -43,10 +53,9 @@ export async function rolloutTimeline(
     const all = (history.events ?? []) as EventLike[];
     const t0 = all.length ? millis(all[0]!) : 0;
     return all.slice(0, events).map((e) => {
-      const key = Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? 'unknown';
-      const attrs = e[key] as { activityType?: { name?: string }; markerName?: string } | undefined;
-      const detail = [attrs?.activityType?.name ?? attrs?.markerName, summaryOf(e)].filter(Boolean).join(': ');
-      return `+${(millis(e) - t0).toFixed(0).padStart(6)} ms  ${key.replace(/EventAttributes$/, '')}${detail ? `  ${detail}` : ''}`;
+      const [kind, named] = eventKind(e);
+      const detail = [named, summaryOf(e)].filter(Boolean).join(': ');
+      return `+${(millis(e) - t0).toFixed(0).padStart(6)} ms  ${kind}${detail ? `  ${detail}` : ''}`;
     });
   } finally {
     await connection.close();
