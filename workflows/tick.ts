@@ -102,6 +102,26 @@ function routesFirst(t: { env: TickEnv; spec: { provider?: string } }): boolean 
   return t.env.patched ? t.env.patched(MESH_ROUTES_FIRST) : true;
 }
 
+/** A bootstrap started before its target's revision was known initializes the revision signalled meanwhile. */
+export const BOOTSTRAP_ADOPTS_REVISION = 'bootstrap-adopts-revision';
+
+/**
+ * A Canary the watcher saw before its target (`kubectl apply` of both at once) starts with the unknown revision
+ * (hash ''); the target's first revision then arrives as a newRevision signal. Initialization adopts it before
+ * initializePrimary copies the target, so the primary holds that revision (or a newer one, which the watcher
+ * signals again). Before, the initialized run continued as new for it and rolled the unchanged template out as a
+ * new revision ("New revision detected!", a release group's gate decided before the group existed). `patched`
+ * only in that case, so other histories see no marker.
+ */
+function adoptSignalledRevision(t: Tick): void {
+  const { state, env } = t;
+  const next = state.pendingRevision;
+  if (state.revision.hash !== '' || !next) return;
+  if (env.patched && !env.patched(BOOTSTRAP_ADOPTS_REVISION)) return;
+  state.revision = next;
+  state.pendingRevision = undefined;
+}
+
 /**
  * Thrown by the `observe` and `runMetrics` ports when the infrastructure behind them (apiserver, a gateway that
  * has not accepted the route, the metrics server) kept failing through one tick's retries. The tick then holds
@@ -255,6 +275,7 @@ function classify(t: Tick): TickOutcome {
  */
 async function initialize(t: Tick): Promise<TickOutcome> {
   const { state, env } = t;
+  adoptSignalledRevision(t);
   const target = { canary: state.canary, revision: state.revision };
   const first = routesFirst(t);
   if (first) state.routes = await env.ports.reconcileRoutes({ canary: state.canary });

@@ -73,16 +73,23 @@ export function weightGauge(metricsText: string, ns: string, workload: string): 
   return undefined;
 }
 
-/** Scrapes controller `i`'s weight gauge of `ns`/podinfo every 200 ms until stopped; keeps each change. */
-export function recordWeights(stack: Stack, ns: string, i = 0): { stop(): Promise<number[]> } {
-  const seen: number[] = [];
+/**
+ * Reads a value every `everyMs` until stop() and keeps each change, in order. The sampler never keeps the test
+ * process alive: its timer is unref'd and it ends by itself after `maxMs`, so a test that fails before calling
+ * stop() cannot leave its file running (the runner waits for every test file's process to exit).
+ */
+export function sampleChanges<T>(
+  read: () => Promise<T | undefined>,
+  { everyMs = 200, maxMs = 600_000 }: { everyMs?: number; maxMs?: number } = {},
+): { stop(): Promise<T[]> } {
+  const seen: T[] = [];
   let running = true;
+  const until = Date.now() + maxMs;
   const loop = (async () => {
-    while (running) {
-      const text = await stack.controllerMetrics(i).catch(() => '');
-      const w = weightGauge(text, ns, 'podinfo');
-      if (w !== undefined && seen.at(-1) !== w) seen.push(w);
-      await new Promise((r) => setTimeout(r, 200));
+    while (running && Date.now() < until) {
+      const v = await read().catch(() => undefined);
+      if (v !== undefined && seen.at(-1) !== v) seen.push(v);
+      await new Promise((r) => setTimeout(r, everyMs).unref());
     }
   })();
   return {
@@ -92,4 +99,9 @@ export function recordWeights(stack: Stack, ns: string, i = 0): { stop(): Promis
       return seen;
     },
   };
+}
+
+/** Scrapes controller `i`'s weight gauge of `ns`/podinfo every 200 ms until stopped; keeps each change. */
+export function recordWeights(stack: Stack, ns: string, i = 0): { stop(): Promise<number[]> } {
+  return sampleChanges(async () => weightGauge(await stack.controllerMetrics(i), ns, 'podinfo'));
 }

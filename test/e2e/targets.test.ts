@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { startStack, type Stack } from '../../dev/stack.ts';
 import { kedaCrdFiles } from '../../dev/fixtures.ts';
-import { ALL_PRIMARY, NEW_IMAGE, primaryImage, routeWeights } from './helpers.ts';
+import { ALL_PRIMARY, NEW_IMAGE, primaryImage, routeWeights, sampleChanges } from './helpers.ts';
 import type { ScaledObject } from '../../activities/kubernetes/scaledobject.ts';
 
 let stack: Stack;
@@ -32,26 +32,6 @@ async function scaledObject(ns: string, name: string): Promise<ScaledObject> {
     plural: 'scaledobjects',
     name,
   })) as ScaledObject;
-}
-
-/** Samples a value until stop(); returns the distinct values seen, in order. */
-function sample<T>(read: () => Promise<T>): { stop(): Promise<T[]> } {
-  const seen: T[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const v = await read().catch(() => undefined);
-      if (v !== undefined && seen.at(-1) !== v) seen.push(v);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return seen;
-    },
-  };
 }
 
 describe('Service and KEDA targets end to end', { concurrency: true }, () => {
@@ -144,7 +124,12 @@ describe('Service and KEDA targets end to end', { concurrency: true }, () => {
       '-p',
       '{"spec":{"maxReplicaCount":4}}',
     ]);
-    const paused = sample(async () => (await scaledObject(ns, 'podinfo-so')).metadata?.annotations?.[PAUSED] ?? 'none');
+    const paused = sampleChanges(
+      async () => (await scaledObject(ns, 'podinfo-so')).metadata?.annotations?.[PAUSED] ?? 'none',
+      {
+        everyMs: 100,
+      },
+    );
     await stack.kubectl(['set', 'image', '-n', ns, 'deploy/podinfo', `podinfod=${NEW_IMAGE}`]);
     await stack.waitForPhase(ns, 'Succeeded', { timeoutMs: 180_000 });
     const seen = await paused.stop();

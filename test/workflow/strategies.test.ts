@@ -4,6 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { newWorldCanary } from '../scripted/world.ts';
+import { newRevisionSignal, rolloutWorkflowId } from '../../workflows/controls.ts';
+import type { RolloutResult } from '../../workflows/rollout.ts';
 import {
   NAMESPACE,
   canaryRaw,
@@ -40,6 +42,31 @@ describe('rollout strategies', { concurrency: true }, () => {
     assert.deepEqual(world.log.actions, ['initialize-primary', 'scale-canary down']);
     assert.equal(world.status.lastAppliedRevision, 'rev-1');
     assert.ok(world.log.events.some((e) => e.message === `Initialization done! ${name}.${NAMESPACE}`));
+  });
+
+  it('a Canary seen before its target: the signalled revision is initialized, not rolled out as a new one', async () => {
+    // The watcher starts the workflow with the unknown revision (hash '') when the Canary reaches it before its
+    // Deployment (both applied at once); the Deployment's revision follows as a newRevision signal.
+    const name = 'bootstrap-unknown';
+    env.world.put(`${NAMESPACE}/${name}`, newWorldCanary({ raw: canaryRaw(name, { stepWeight: 10, maxWeight: 50 }) }));
+    const canary = { namespace: NAMESPACE, name };
+    const handle = await env.client.workflow.signalWithStart('rollout', {
+      taskQueue: env.taskQueue,
+      workflowId: rolloutWorkflowId(canary),
+      args: [{ canary, revision: { hash: '', generation: 0 }, cause: 'bootstrap' }],
+      signal: newRevisionSignal,
+      signalArgs: [{ hash: 'rev-1', generation: 1 }],
+    });
+    const result = (await handle.result()) as RolloutResult;
+    const world = env.world.get(`${NAMESPACE}/${name}`);
+    assert.equal(result.phase, 'Initialized');
+    assert.equal(result.revision.hash, 'rev-1');
+    assert.equal(world.status.lastAppliedRevision, 'rev-1');
+    assert.deepEqual(world.log.phases, ['Initializing', 'Initialized']);
+    assert.deepEqual(world.log.actions, ['initialize-primary', 'scale-canary down']);
+    assert.ok(!world.log.events.some((e) => e.message.startsWith('New revision detected')), world.log.events.join());
+    // One execution: nothing was queued for a next run (a continue-as-new would make the latest run another).
+    assert.equal((await env.client.workflow.getHandle(handle.workflowId).describe()).runId, handle.signaledRunId);
   });
 
   it('10-step canary stays inside the history budget', async () => {
