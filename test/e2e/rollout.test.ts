@@ -5,7 +5,8 @@
 // concurrently with the others. Every wait is on a condition, never a fixed sleep.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, waitForCanary, type Stack } from '../../dev/stack.ts';
+import { join } from 'node:path';
+import { PODINFO_DIR, eventually, podinfoCanary, startStack, waitForCanary, type Stack } from '../../dev/stack.ts';
 import {
   ALL_PRIMARY,
   NEW_IMAGE,
@@ -176,5 +177,34 @@ describe('canary rollouts end to end', { concurrency: true }, () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /^fledge: cannot abort/);
     assert.equal((await fledgeStatus(ns)).code, 1);
+  });
+
+  it('a Canary applied before its Deployment is initialized on the Deployment revision; nothing rolls out', async () => {
+    const ns = await stack.createNamespace('canary-first');
+    stack.metrics.set(ns, 'podinfo', {});
+    await stack.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify(podinfoCanary(ns, { spec: { autoscalerRef: undefined } })),
+    );
+    // The controller has the Canary and reports its missing target.
+    await eventually('the missing target reported', async () =>
+      (await eventMessages(stack, ns)).some((m) => m === `deployment podinfo.${ns} not found`) ? true : undefined,
+    );
+    await stack.kubectl(['apply', '-n', ns, '-f', join(PODINFO_DIR, 'deployment.yaml')]);
+    const canary = await stack.waitForPhase(ns, 'Initialized');
+    assert.ok(canary.status?.lastAppliedSpec, 'the Deployment revision is recorded');
+    // The rollout workflow ends with the initialization (`temporal workflow result` waits for the chain's last run):
+    // a rollout of the same template as a new revision would end it Succeeded instead.
+    const result = await stack.temporal(['workflow', 'result', '--workflow-id', `canary/${ns}/podinfo`, '-o', 'json'], {
+      timeoutMs: 120_000,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /"phase":\s*"Initialized"/, result.stdout);
+    const after = await stack.canary(ns);
+    assert.equal(after.status?.phase, 'Initialized');
+    assert.equal(after.status?.lastAppliedSpec, canary.status?.lastAppliedSpec);
+    const messages = await eventMessages(stack, ns);
+    assert.ok(!messages.some((m) => m.startsWith('New revision detected')), messages.join('\n'));
+    assert.equal((await deployment(stack, ns, 'podinfo')).spec?.replicas, 0, 'the target stays scaled down');
   });
 });
