@@ -753,6 +753,18 @@ function projectionFailed(err: unknown, what: string): void {
   log.warn(`${what} not written; retried at the next tick`, { error: failure.message });
 }
 
+/** A new Canary invalid from its first observation gets a status too (phase Initializing, condition InvalidSpec). */
+export const INVALID_NEW_CANARY_STATUS = 'invalid-new-canary-status';
+
+/**
+ * Before the first valid observation there is no phase, so nothing was written and the problem was only a Warning
+ * event; `kubectl get canary` and `kubectl wait` showed nothing. Now its status says Initializing with the Promoted
+ * condition's reason InvalidSpec and the errors (activities/kubernetes/status.ts). `patched` only in that case.
+ */
+function invalidFromTheStart(state: RolloutState): boolean {
+  return state.message.startsWith('invalid spec: ') && patched(INVALID_NEW_CANARY_STATUS);
+}
+
 /**
  * Status, events and alerts of the tick. Idempotent: a status not written is written by the next projection (it
  * differs from the last one written), events not recorded go back to the outbox with the same sequence numbers
@@ -782,7 +794,7 @@ async function project(
     revision: state.revision,
     phase,
   };
-  const writeStatus = state.phase !== 'Pending' && key !== done.lastStatus;
+  const writeStatus = (state.phase !== 'Pending' || invalidFromTheStart(state)) && key !== done.lastStatus;
   // event-driven-phases: events and alerts ride along the status write (one marker instead of three).
   const ride = writeStatus && (events.length > 0 || alerts.length > 0) && patched(EVENT_DRIVEN_PHASES);
   const together = ride && events.length > 0;

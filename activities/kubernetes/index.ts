@@ -186,10 +186,14 @@ export function createKubernetesActivities(
     return (await readAutoscaler(kube, canary))?.spec?.minReplicas;
   }
 
-  async function readinessOf(r: Resolved): Promise<{ primary: Readiness; canary: Readiness }> {
+  /** `read`: the primary as already read (null: absent); undefined: read it here. */
+  async function readinessOf(r: Resolved, read?: Workload | null): Promise<{ primary: Readiness; canary: Readiness }> {
     const a = r.canary.spec.analysis;
     const deadline = r.canary.spec.progressDeadlineSeconds;
-    const primary = await readWorkload(kube, r.kind, r.raw.metadata.namespace, primaryName(r.target.metadata!.name!));
+    const primary =
+      read !== undefined
+        ? read
+        : await readWorkload(kube, r.kind, r.raw.metadata.namespace, primaryName(r.target.metadata!.name!));
     return {
       primary: primary
         ? readiness(r.kind, primary, deadline, a.primaryReadyThreshold, now())
@@ -207,13 +211,40 @@ export function createKubernetesActivities(
   }
 
   /**
+   * Primary and canary readiness of the Canary's target, whatever its kind; unknown when the target is missing.
+   * A workload and its primary are read at the same time.
+   */
+  async function readinessOfTarget(raw: RawCanary, canary: Canary): Promise<Pick<Observation, 'primary' | 'canary'>> {
+    const ref = { namespace: raw.metadata.namespace, name: raw.metadata.name };
+    const { kind, name } = canary.spec.targetRef;
+    if (isKnativeService(canary.spec.targetRef)) {
+      const svc = await knative.read(ref.namespace, name);
+      return svc ? knative.readiness(svc) : unknownReadiness(`knative service ${name} not found`);
+    }
+    if (isServiceTarget(canary.spec.targetRef)) return serviceReadiness(ref, name);
+    if (!isWorkloadKind(kind)) return unknownReadiness(`${kind.toLowerCase()} ${name} not found`);
+    const [target, primary] = await Promise.all([
+      readWorkload(kube, kind, ref.namespace, name),
+      readWorkload(kube, kind, ref.namespace, primaryName(name)),
+    ]);
+    const selector = target && selectorLabel(target, labels);
+    if (!target || !selector) return unknownReadiness(`${kind.toLowerCase()} ${name} not found`);
+    return readinessOf({ raw, canary, kind, target, selector }, primary ?? null);
+  }
+
+  /**
    * Write the primary from the target (its template only when new, or when promoting). `fence`: the revision hash
    * the workflow analysed; when the template and configs just read hash to something else, nothing is written and
    * the current revision is returned (the copy below is of exactly what was read, so what was checked is copied).
    */
   async function syncPrimary(r: Resolved, revision: string, init: boolean, fence?: string): Promise<Revision | void> {
     const ns = r.raw.metadata.namespace;
-    const existing = await readWorkload(kube, r.kind, ns, primaryName(r.target.metadata!.name!));
+    // Independent reads in one round trip's time (a rollout's start waits on this activity).
+    const [existing, hpa, so] = await Promise.all([
+      readWorkload(kube, r.kind, ns, primaryName(r.target.metadata!.name!)),
+      readAutoscaler(kube, r.canary),
+      readScaledObject(kube, r.canary),
+    ]);
     const copyTemplate = !init || !existing;
     const configs = copyTemplate && deps.configTracking !== false ? await readConfigs(kube, ns, r.target) : [];
     if (fence) {
@@ -221,8 +252,6 @@ export function createKubernetesActivities(
       if (current !== fence) return { hash: current, generation: r.target.metadata?.generation ?? 0 };
     }
     await ensureFinalizer(kube, r.raw, r.canary.spec.revertOnDeletion);
-    const hpa = await readAutoscaler(kube, r.canary);
-    const so = await readScaledObject(kube, r.canary);
     // Flagger's Initialize leaves an existing primary alone: it is only changed by a promotion.
     if (copyTemplate) {
       await writePrimaryConfigs(kube, r.raw, configs);
@@ -325,26 +354,11 @@ export function createKubernetesActivities(
       // Routes and readiness come from the routing view: they stay observable when only the analysis is invalid.
       const view = parsed.ok ? { ok: true as const, canary: parsed.canary } : parseCanaryForRouting(raw, parseOptions);
       if (!view.ok) return { found: true, spec, ...unknownReadiness('invalid spec'), status, generation };
-      const routes = options.getRoutes ? await options.getRoutes({ canary: ref }) : ALL_PRIMARY;
-      if (isKnativeService(view.canary.spec.targetRef)) {
-        const svc = await knative.read(ref.namespace, view.canary.spec.targetRef.name);
-        const ready = svc
-          ? await knative.readiness(svc)
-          : unknownReadiness(`knative service ${view.canary.spec.targetRef.name} not found`);
-        return { found: true, spec, ...ready, routes, status, generation };
-      }
-      if (isServiceTarget(view.canary.spec.targetRef)) {
-        const ready = await serviceReadiness(ref, view.canary.spec.targetRef.name);
-        return { found: true, spec, ...ready, routes, status, generation };
-      }
-      const { kind, name } = view.canary.spec.targetRef;
-      const target = isWorkloadKind(kind) ? await readWorkload(kube, kind, ref.namespace, name) : undefined;
-      const selector = target && selectorLabel(target, labels);
-      if (!target || !selector || !isWorkloadKind(kind)) {
-        const missing = unknownReadiness(`${kind.toLowerCase()} ${name} not found`);
-        return { found: true, spec, ...missing, routes, status, generation };
-      }
-      const ready = await readinessOf({ raw, canary: view.canary, kind, target, selector });
+      // The route and the workloads are read at the same time (one round trip's wait instead of several).
+      const [routes, ready] = await Promise.all([
+        options.getRoutes ? options.getRoutes({ canary: ref }) : ALL_PRIMARY,
+        readinessOfTarget(raw, view.canary),
+      ]);
       return { found: true, spec, ...ready, routes, status, generation };
     },
 
@@ -363,11 +377,14 @@ export function createKubernetesActivities(
         return initializeServiceTarget(kube, service.raw, service.canary, service.target);
       }
       const r = await resolve(canary, false, loaded);
-      await syncPrimary(r, revision.hash, true);
-      // The Services that select the two workloads move no traffic; the apex Service comes with reconcileRoutes.
-      if (!r.canary.spec.service) return;
-      const plan = servicePlan(r.raw, r.canary, r.selector, r.target.spec?.template?.spec?.containers);
-      await reconcileServices(kube, r.raw, plan, { apex: false });
+      // The Services that select the two workloads move no traffic (the apex Service comes with reconcileRoutes), so
+      // they are written alongside the primary.
+      const spec = r.canary.spec.service;
+      const plan = spec && servicePlan(r.raw, r.canary, r.selector, r.target.spec?.template?.spec?.containers);
+      await Promise.all([
+        syncPrimary(r, revision.hash, true),
+        plan && reconcileServices(kube, r.raw, plan, { apex: false }),
+      ]);
     },
 
     async promotePrimary({ canary, revision }: TargetInput): Promise<PromoteResult> {

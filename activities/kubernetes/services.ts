@@ -118,8 +118,7 @@ export async function reconcileServices(
   opts: { apex?: boolean } = {},
 ): Promise<void> {
   if (opts.apex !== false) await reconcileApex(kube, raw, plan.apex);
-  await apply(kube, plan.primary);
-  await apply(kube, plan.canary);
+  await Promise.all([apply(kube, plan.primary), apply(kube, plan.canary)]);
 }
 
 async function reconcileApex(kube: Kube, raw: RawCanary, apex: V1Service): Promise<void> {

@@ -10,6 +10,7 @@ import { PODINFO_DIR, eventually, podinfoCanary, startStack, waitForCanary, type
 import {
   ALL_PRIMARY,
   NEW_IMAGE,
+  canaryEvents,
   OLD_IMAGE,
   deployment,
   eventMessages,
@@ -206,5 +207,33 @@ describe('canary rollouts end to end', { concurrency: true }, () => {
     const messages = await eventMessages(stack, ns);
     assert.ok(!messages.some((m) => m.startsWith('New revision detected')), messages.join('\n'));
     assert.equal((await deployment(stack, ns, 'podinfo')).spec?.replicas, 0, 'the target stays scaled down');
+  });
+
+  it('a Canary invalid from the start: condition InvalidSpec and a Warning event; once fixed it initializes', async () => {
+    const ns = await stack.createNamespace('invalid-new');
+    // iterations with stepWeight: two strategies at once, which the schema accepts and fledge refuses.
+    await stack.applyPodinfo(ns, { analysis: { iterations: 3 }, wait: false });
+    const held = await waitForCanary(stack, ns, 'the InvalidSpec condition', (c) =>
+      Boolean(c.status?.conditions?.some((x) => x.type === 'Promoted' && x.reason === 'InvalidSpec')),
+    );
+    const promoted = held.status?.conditions?.find((x) => x.type === 'Promoted');
+    assert.match(promoted?.message ?? '', /^invalid spec: .*iterations/);
+    assert.equal(held.status?.phase, 'Initializing');
+    const warnings = (await canaryEvents(stack, ns)).filter((e) => e.type === 'Warning');
+    assert.ok(
+      warnings.some((e) => e.message === promoted?.message),
+      warnings.map((e) => e.message).join('\n'),
+    );
+    await stack.kubectl([
+      'patch',
+      '-n',
+      ns,
+      'canary/podinfo',
+      '--type=json',
+      '-p',
+      '[{"op":"remove","path":"/spec/analysis/iterations"}]',
+    ]);
+    const fixed = await stack.waitForPhase(ns, 'Initialized');
+    assert.equal(fixed.status?.conditions?.find((x) => x.type === 'Promoted')?.reason, 'Initialized');
   });
 });

@@ -288,6 +288,25 @@ describe('rollout strategies', { concurrency: true }, () => {
     assert.ok(world.log.events.some((e) => e.type === 'Warning' && e.message.includes('not found in scaleCanary')));
   });
 
+  it('a new Canary invalid from the start gets a status (Initializing, invalid spec) and initializes once fixed', async () => {
+    const name = 'invalid-new';
+    const raw = canaryRaw(name, { interval: '500ms', stepWeight: 10, maxWeight: 50 });
+    const analysis = (raw.spec as { analysis: Record<string, unknown> }).analysis;
+    analysis.iterations = 3; // with stepWeight: two strategies at once
+    env.world.put(`${NAMESPACE}/${name}`, newWorldCanary({ raw }));
+    const world = env.world.get(`${NAMESPACE}/${name}`);
+    const handle = await startRollout(env, name, { revision: { hash: 'rev-1', generation: 1 }, cause: 'bootstrap' });
+    await waitUntil('status written for the invalid new Canary', () =>
+      Boolean(world.status.projection?.message.startsWith('invalid spec:')),
+    );
+    assert.equal(world.status.phase, 'Initializing');
+    assert.deepEqual(world.log.actions, [], 'nothing built from an invalid spec');
+    delete analysis.iterations;
+    assert.equal(((await handle.result()) as { phase: string }).phase, 'Initialized');
+    assert.ok(!world.status.projection?.message.startsWith('invalid spec'), world.status.projection?.message);
+    assert.equal(world.log.events.filter((e) => e.message.startsWith('invalid spec:')).length, 1);
+  });
+
   it('an invalid spec edited mid-rollout holds the rollout with a clear message until fixed', async () => {
     const name = 'invalid-spec';
     const world = seedInitialized(env, { raw: canaryRaw(name, { interval: '500ms', stepWeight: 25, maxWeight: 50 }) });
