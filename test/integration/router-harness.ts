@@ -11,7 +11,20 @@ import { createRoutesActivities, type RoutesActivities } from '../../activities/
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { readFixture } from '../../dev/fixtures.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
-import { NAMESPACE, setupEnv, startBundledWorker, startRollout, waitUntil, type TestEnv } from '../workflow/env.ts';
+import type { Ingress } from '../../activities/routers/ingress.ts';
+import type { WorldCanary } from '../scripted/world.ts';
+import {
+  NAMESPACE,
+  canaryRaw,
+  metric,
+  runToEnd,
+  seedInitialized,
+  setupEnv,
+  startBundledWorker,
+  startRollout,
+  waitUntil,
+  type TestEnv,
+} from '../workflow/env.ts';
 
 type RoutesDeps = Parameters<typeof createRoutesActivities>[0];
 
@@ -39,8 +52,26 @@ export interface RouterHarness {
   stop(): Promise<void>;
   /** Stores the Canary (name, annotations and spec of `raw`) in the test namespace. */
   createCanary(raw: Record<string, unknown>): Promise<void>;
-  /** Starts the rollout, signals canaryDeleting after the first recorded traffic step (revertOnDeletion). */
-  deleteMidRollout(name: string): Promise<{ deleted: boolean }>;
+  /**
+   * Starts the rollout, signals canaryDeleting after the first recorded traffic step (revertOnDeletion);
+   * `atFirstStep` runs (e.g. asserts what is stored) between that step and the signal.
+   */
+  deleteMidRollout(name: string, atFirstStep?: () => Promise<void>): Promise<{ deleted: boolean }>;
+  /** The Ingress `name` of the test namespace, as plain JSON. */
+  readIngress(name: string): Promise<Ingress>;
+  /** Stores the Ingress in the test namespace; its resourceVersion. */
+  createIngress(ingress: Ingress): Promise<string | undefined>;
+  /**
+   * A `provider` Canary (service port 80 → 9898, `spec` merged over) whose ingressRef is the user Ingress
+   * `user`, created first; the Canary stored and seeded as initialized with error-rate 0.
+   */
+  ingressCanary(
+    provider: string,
+    user: Ingress,
+    name: string,
+    analysis: Record<string, unknown>,
+    spec?: Record<string, unknown>,
+  ): Promise<{ raw: Record<string, unknown>; world: WorldCanary; userVersion: string | undefined }>;
 }
 
 /**
@@ -103,12 +134,36 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
         body: { ...rest, metadata: { name: metadata.name, annotations: metadata.annotations } },
       });
     },
-    async deleteMidRollout(name) {
+    async deleteMidRollout(name, atFirstStep) {
       const handle = await startRollout(running().env, name);
       // A loaded machine (other suites, 2 CPUs) can take long for the first step; a pass does not wait longer.
       await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1, 120_000);
+      await atFirstStep?.();
       await handle.signal('canaryDeleting');
       return (await handle.result()) as { deleted: boolean };
+    },
+    async readIngress(name) {
+      const ingress = await harness.net.readNamespacedIngress({ name, namespace: NAMESPACE });
+      return JSON.parse(JSON.stringify(ingress)) as Ingress;
+    },
+    async createIngress(ingress) {
+      const created = await harness.net.createNamespacedIngress({
+        namespace: NAMESPACE,
+        body: ingress as k8s.V1Ingress,
+      });
+      return created.metadata?.resourceVersion;
+    },
+    async ingressCanary(provider, user, name, analysis, spec = {}) {
+      const userVersion = await harness.createIngress(user);
+      const raw = canaryRaw(name, analysis, {
+        provider,
+        ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: user.metadata.name },
+        service: { port: 80, targetPort: 9898 },
+        ...spec,
+      });
+      await harness.createCanary(raw);
+      const world = seedInitialized(running().env, { raw, metrics: { 'error-rate': [0] } });
+      return { raw, world, userVersion };
     },
   };
   return harness;
@@ -170,4 +225,38 @@ export function fastTutorial(doc: string, name: string): Record<string, unknown>
     metadata: { name, namespace: NAMESPACE },
     spec: { ...spec, analysis: { ...spec.analysis, interval: '300ms' } },
   };
+}
+
+/** A user object fledge only reads keeps the resourceVersion it was created with. */
+export async function assertUntouched(
+  read: Promise<{ metadata?: unknown }>,
+  createdVersion: string | undefined,
+): Promise<void> {
+  const now = await read;
+  assert.equal((now.metadata as { resourceVersion?: string }).resourceVersion, createdVersion);
+}
+
+/** `[kind, name]` of each of the object's ownerReferences (`[['Canary', name]]` for a copy the Canary owns). */
+export function owners(obj: { metadata?: unknown }): string[][] | undefined {
+  const refs = (obj.metadata as { ownerReferences?: { kind: string; name: string }[] }).ownerReferences;
+  return refs?.map((o) => [o.kind, o.name]);
+}
+
+/**
+ * The Canary `name`, made by `make` with an analysis that rolls back: 300 ms steps of `stepWeight`, one failed
+ * check allowed (threshold 1), error-rate at most 1; its world reports error-rate 0, then 5 (the second check fails).
+ */
+export async function rollbackCanary<T extends { world: WorldCanary }>(
+  make: (name: string, analysis: Record<string, unknown>) => Promise<T>,
+  name: string,
+  stepWeight: number,
+): Promise<T> {
+  const made = await make(name, { interval: '300ms', stepWeight, threshold: 1, metrics: [metric('error-rate', 1)] });
+  made.world.metrics = { 'error-rate': [0, 5] };
+  return made;
+}
+
+/** runToEnd for a Canary whose failed checks end the rollout at once (1 ms retry window). */
+export function runRollback(env: TestEnv, name: string): ReturnType<typeof runToEnd> {
+  return runToEnd(env, name, { options: { retryWindowMs: 1 } });
 }

@@ -8,36 +8,30 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ApisixRoute } from '../../activities/routers/apisix-route.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import { flaggerApiCrdFiles } from '../../dev/fixtures.ts';
+import { NAMESPACE, canaryRaw, runToEnd, seedInitialized, type TestEnv } from '../workflow/env.ts';
 import {
-  NAMESPACE,
-  canaryRaw,
-  metric,
-  runToEnd,
-  seedInitialized,
-  startRollout,
-  waitUntil,
-  type TestEnv,
-} from '../workflow/env.ts';
-import { fastTutorial, isNotFound, routerHarness } from './router-harness.ts';
+  assertUntouched,
+  fastTutorial,
+  isNotFound,
+  owners,
+  rollbackCanary,
+  routerHarness,
+  runRollback,
+} from './router-harness.ts';
 
 const harness = routerHarness('router-skipper-apisix', { crds: () => flaggerApiCrdFiles('apisix') });
-const { stored, describers, createCanary } = harness;
+const { stored, describers, createCanary, deleteMidRollout, readIngress, createIngress } = harness;
 let custom: k8s.CustomObjectsApi;
-let net: k8s.NetworkingV1Api;
 let env: TestEnv;
 
 before(async () => {
   await harness.start();
-  ({ custom, net, env } = harness);
+  ({ custom, env } = harness);
 });
 after(() => harness.stop());
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading the stored objects
-
-async function readIngress(name: string): Promise<Ingress> {
-  return JSON.parse(JSON.stringify(await net.readNamespacedIngress({ name, namespace: NAMESPACE }))) as Ingress;
-}
 
 /** `90/10` from zalando.org/backend-weights; `!` when the predicate starts with False(). */
 async function describeSkipper(ingress: string, svc: string): Promise<string> {
@@ -100,25 +94,9 @@ function skipperIngress(name: string, svc: string, predicate?: string): Ingress 
 /** A skipper Canary and its user Ingress `<name>-ing`, stored in the apiserver and seeded as initialized. */
 async function skipperCanary(name: string, analysis: Record<string, unknown>, spec: Record<string, unknown> = {}) {
   const ingress = `${name}-ing`;
-  const user = await net.createNamespacedIngress({
-    namespace: NAMESPACE,
-    body: skipperIngress(ingress, name, 'Method("GET")') as k8s.V1Ingress,
-  });
-  const raw = canaryRaw(name, analysis, {
-    provider: 'skipper',
-    ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: ingress },
-    service: { port: 80, targetPort: 9898 },
-    ...spec,
-  });
   describers.set(name, () => describeSkipper(ingress, name));
-  await createCanary(raw);
-  const world = seedInitialized(env, { raw, metrics: { 'error-rate': [0] } });
-  return { raw, world, ingress, userVersion: user.metadata?.resourceVersion };
-}
-
-async function assertUserIngressUntouched(ingress: string, version: string | undefined): Promise<void> {
-  const now = await readIngress(ingress);
-  assert.equal((now.metadata as { resourceVersion?: string }).resourceVersion, version);
+  const user = skipperIngress(ingress, name, 'Method("GET")');
+  return { ...(await harness.ingressCanary('skipper', user, name, analysis, spec)), ingress };
 }
 
 describe('skipper routes in real workflow runs', { concurrency: true }, () => {
@@ -137,28 +115,16 @@ describe('skipper routes in real workflow runs', { concurrency: true }, () => {
     assert.equal(copy.metadata.annotations?.['kubernetes.io/ingress.class'], 'skipper');
     assert.equal(copy.metadata.annotations?.['kustomize.toolkit.fluxcd.io/reconcile'], 'disabled');
     assert.deepEqual(copy.metadata.labels, { app: name });
-    assert.deepEqual(
-      copy.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
-      [['Canary', name]],
-    );
-    await assertUserIngressUntouched(ingress, userVersion);
+    assert.deepEqual(owners(copy), [['Canary', name]]);
+    await assertUntouched(readIngress(ingress), userVersion);
   });
 
   it('blue/green and rollback', async () => {
     const bg = 'sk-bluegreen';
     const rb = 'sk-rollback';
     await skipperCanary(bg, { interval: '300ms', iterations: 2 });
-    const { world } = await skipperCanary(rb, {
-      interval: '300ms',
-      stepWeight: 30,
-      threshold: 1,
-      metrics: [metric('error-rate', 1)],
-    });
-    world.metrics = { 'error-rate': [0, 5] };
-    const [blueGreen, rollback] = await Promise.all([
-      runToEnd(env, bg),
-      runToEnd(env, rb, { options: { retryWindowMs: 1 } }),
-    ]);
+    await rollbackCanary(skipperCanary, rb, 30);
+    const [blueGreen, rollback] = await Promise.all([runToEnd(env, bg), runRollback(env, rb)]);
     assert.equal(blueGreen.result.phase, 'Succeeded');
     assert.deepEqual(stored.get(bg), ['0/100', '100/0!']);
     assert.equal(rollback.result.phase, 'Failed');
@@ -170,33 +136,28 @@ describe('skipper routes in real workflow runs', { concurrency: true }, () => {
     const ingress = `${name}-ing`;
     const leftover = skipperIngress(`${ingress}-canary`, 'elsewhere');
     leftover.metadata.annotations = { 'zalando.org/backend-weights': '{"x":30}' };
-    await net.createNamespacedIngress({ namespace: NAMESPACE, body: leftover as k8s.V1Ingress });
+    await createIngress(leftover);
     const { userVersion } = await skipperCanary(
       name,
       { interval: '300ms', stepWeight: 10 },
       { revertOnDeletion: true },
     );
-    const handle = await startRollout(env, name);
-    await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
-    const taken = await readIngress(`${ingress}-canary`);
-    assert.equal(taken.spec?.rules?.[0]?.http?.paths[1]?.backend.service?.name, `${name}-canary`);
-    assert.equal(taken.metadata.annotations?.['fledge.app/canary'], name);
-    assert.equal(stored.get(name)?.[0], '90/10');
-    await handle.signal('canaryDeleting');
-    const result = (await handle.result()) as { deleted: boolean };
+    const result = await deleteMidRollout(name, async () => {
+      const taken = await readIngress(`${ingress}-canary`);
+      assert.equal(taken.spec?.rules?.[0]?.http?.paths[1]?.backend.service?.name, `${name}-canary`);
+      assert.equal(taken.metadata.annotations?.['fledge.app/canary'], name);
+      assert.equal(stored.get(name)?.[0], '90/10');
+    });
     assert.equal(result.deleted, true);
     await assert.rejects(readIngress(`${ingress}-canary`), isNotFound);
-    await assertUserIngressUntouched(ingress, userVersion);
+    await assertUntouched(readIngress(ingress), userVersion);
   });
 
   it("Flagger's skipper tutorial Canary (gate, webhooks, ingressRef) reaches Succeeded", async () => {
     const name = 'tut-skipper';
     const raw = fastTutorial('skipper-progressive-delivery.md', name);
     const ingressName = (raw.spec as { ingressRef: { name: string } }).ingressRef.name;
-    await net.createNamespacedIngress({
-      namespace: NAMESPACE,
-      body: skipperIngress(ingressName, 'podinfo') as k8s.V1Ingress,
-    });
+    await createIngress(skipperIngress(ingressName, 'podinfo'));
     // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
     describers.set(name, () => describeSkipper(ingressName, 'podinfo'));
     await createCanary(raw);
@@ -253,11 +214,6 @@ async function apisixCanary(name: string, analysis: Record<string, unknown>, spe
   return { raw, world, route, userVersion };
 }
 
-async function assertUserRouteUntouched(route: string, version: string | undefined): Promise<void> {
-  const now = await readApisixRoute(route);
-  assert.equal((now.metadata as { resourceVersion?: string }).resourceVersion, version);
-}
-
 describe('apisix routes in real workflow runs', { concurrency: true }, () => {
   it('canary: backend weights walk to max weight and back, on the <route>-<svc>-canary copy', async () => {
     const name = 'ax-weights';
@@ -281,28 +237,16 @@ describe('apisix routes in real workflow runs', { concurrency: true }, () => {
       ],
     );
     assert.deepEqual(copy.metadata.labels, { app: name });
-    assert.deepEqual(
-      copy.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
-      [['Canary', name]],
-    );
-    await assertUserRouteUntouched(route, userVersion);
+    assert.deepEqual(owners(copy), [['Canary', name]]);
+    await assertUntouched(readApisixRoute(route), userVersion);
   });
 
   it('blue/green and rollback', async () => {
     const bg = 'ax-bluegreen';
     const rb = 'ax-rollback';
     await apisixCanary(bg, { interval: '300ms', iterations: 2 });
-    const { world } = await apisixCanary(rb, {
-      interval: '300ms',
-      stepWeight: 30,
-      threshold: 1,
-      metrics: [metric('error-rate', 1)],
-    });
-    world.metrics = { 'error-rate': [0, 5] };
-    const [blueGreen, rollback] = await Promise.all([
-      runToEnd(env, bg),
-      runToEnd(env, rb, { options: { retryWindowMs: 1 } }),
-    ]);
+    await rollbackCanary(apisixCanary, rb, 30);
+    const [blueGreen, rollback] = await Promise.all([runToEnd(env, bg), runRollback(env, rb)]);
     assert.equal(blueGreen.result.phase, 'Succeeded');
     assert.deepEqual(stored.get(bg), ['0/100', '100/0']);
     assert.equal(rollback.result.phase, 'Failed');
@@ -316,14 +260,12 @@ describe('apisix routes in real workflow runs', { concurrency: true }, () => {
       { interval: '300ms', stepWeight: 10 },
       { revertOnDeletion: true },
     );
-    const handle = await startRollout(env, name);
-    await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
-    assert.equal(stored.get(name)?.[0], '90/10');
-    await handle.signal('canaryDeleting');
-    const result = (await handle.result()) as { deleted: boolean };
+    const result = await deleteMidRollout(name, async () => {
+      assert.equal(stored.get(name)?.[0], '90/10');
+    });
     assert.equal(result.deleted, true);
     await assert.rejects(readApisixRoute(`${route}-${name}-canary`), isNotFound);
-    await assertUserRouteUntouched(route, userVersion);
+    await assertUntouched(readApisixRoute(route), userVersion);
   });
 
   it("Flagger's apisix tutorial Canary (routeRef, webhooks) reaches Succeeded", async () => {
