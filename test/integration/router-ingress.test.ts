@@ -9,17 +9,16 @@ import { parseCanary } from '../../api/validate.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import type { HTTPProxy } from '../../activities/routers/httpproxy.ts';
 import { contourCrdFiles } from '../../dev/fixtures.ts';
+import { NAMESPACE, canaryRaw, runToEnd, seedInitialized, type TestEnv } from '../workflow/env.ts';
 import {
-  NAMESPACE,
-  canaryRaw,
-  metric,
-  runToEnd,
-  seedInitialized,
-  startRollout,
-  waitUntil,
-  type TestEnv,
-} from '../workflow/env.ts';
-import { fastTutorial, isNotFound, routerHarness } from './router-harness.ts';
+  assertUntouched,
+  fastTutorial,
+  isNotFound,
+  owners,
+  rollbackCanary,
+  routerHarness,
+  runRollback,
+} from './router-harness.ts';
 
 const PREFIX = 'nginx.ingress.kubernetes.io';
 const INGRESS_CLASS = 'contour-external';
@@ -30,16 +29,15 @@ const harness = routerHarness('router-ingress', {
   // Flagger's contour tutorial installs Flagger with meshProvider=contour: its Canary names no provider.
   routes: { ingressClass: INGRESS_CLASS, defaultProvider: 'contour' },
 });
-const { stored, describers, createCanary, deleteMidRollout } = harness;
+const { stored, describers, createCanary, deleteMidRollout, readIngress, createIngress } = harness;
 let custom: k8s.CustomObjectsApi;
-let net: k8s.NetworkingV1Api;
 let env: TestEnv;
 let contourRunning = true;
 let contourLoop: Promise<void> = Promise.resolve();
 
 before(async () => {
   await harness.start();
-  ({ custom, net, env } = harness);
+  ({ custom, env } = harness);
   contourLoop = playContour();
 });
 after(async () => {
@@ -59,10 +57,6 @@ function track(name: string, p: { provider: 'nginx' | 'contour'; object: string 
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading the stored objects
-
-async function readIngress(name: string): Promise<Ingress> {
-  return JSON.parse(JSON.stringify(await net.readNamespacedIngress({ name, namespace: NAMESPACE }))) as Ingress;
-}
 
 async function readProxy(name: string): Promise<HTTPProxy> {
   return (await custom.getNamespacedCustomObject({ ...PROXIES, name })) as HTTPProxy;
@@ -167,20 +161,8 @@ function userIngress(name: string, svc: string): Ingress {
 /** An nginx Canary and its user Ingress `<name>-ing`, stored in the apiserver and seeded as initialized. */
 async function nginxCanary(name: string, analysis: Record<string, unknown>, spec: Record<string, unknown> = {}) {
   const ingress = `${name}-ing`;
-  const user = await net.createNamespacedIngress({
-    namespace: NAMESPACE,
-    body: userIngress(ingress, name) as k8s.V1Ingress,
-  });
-  const raw = canaryRaw(name, analysis, {
-    provider: 'nginx',
-    ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: ingress },
-    service: { port: 80, targetPort: 9898 },
-    ...spec,
-  });
   track(name, { provider: 'nginx', object: ingress });
-  await createCanary(raw);
-  const world = seedInitialized(env, { raw, metrics: { 'error-rate': [0] } });
-  return { raw, world, ingress, userVersion: user.metadata?.resourceVersion };
+  return { ...(await harness.ingressCanary('nginx', userIngress(ingress, name), name, analysis, spec)), ingress };
 }
 
 async function contourCanary(name: string, analysis: Record<string, unknown>, service: Record<string, unknown> = {}) {
@@ -188,12 +170,6 @@ async function contourCanary(name: string, analysis: Record<string, unknown>, se
   track(name, { provider: 'contour', object: name });
   await createCanary(raw);
   return { raw, world: seedInitialized(env, { raw }) };
-}
-
-/** The user's Ingress is only read: same resourceVersion as created. */
-async function assertUserIngressUntouched(ingress: string, version: string | undefined): Promise<void> {
-  const now = await readIngress(ingress);
-  assert.equal((now.metadata as { resourceVersion?: string }).resourceVersion, version);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -214,11 +190,8 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     assert.deepEqual(copy.metadata.labels, { app: name });
     assert.equal(copy.metadata.annotations?.['example.com/owner'], 'team-a');
     assert.equal(copy.metadata.annotations?.['kustomize.toolkit.fluxcd.io/reconcile'], 'disabled');
-    assert.deepEqual(
-      copy.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
-      [['Canary', name]],
-    );
-    await assertUserIngressUntouched(ingress, userVersion);
+    assert.deepEqual(owners(copy), [['Canary', name]]);
+    await assertUntouched(readIngress(ingress), userVersion);
   });
 
   it('nginx A/B (the tutorial match): header and cookie annotations, removed at promotion', async () => {
@@ -231,7 +204,7 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     const a = (await readIngress(`${ingress}-canary`)).metadata.annotations ?? {};
     assert.equal(a[`${PREFIX}/canary-by-header`], undefined);
     assert.equal(a[`${PREFIX}/canary-by-cookie`], undefined);
-    await assertUserIngressUntouched(ingress, userVersion);
+    await assertUntouched(readIngress(ingress), userVersion);
   });
 
   it('nginx blue/green: canary-weight 100 before promotion, 0 after', async () => {
@@ -244,14 +217,8 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
 
   it('nginx rollback: failed checks put canary-weight back to 0', async () => {
     const name = 'ng-rollback';
-    const { world } = await nginxCanary(name, {
-      interval: '300ms',
-      stepWeight: 20,
-      threshold: 1,
-      metrics: [metric('error-rate', 1)],
-    });
-    world.metrics = { 'error-rate': [0, 5] };
-    const { result } = await runToEnd(env, name, { options: { retryWindowMs: 1 } });
+    await rollbackCanary(nginxCanary, name, 20);
+    const { result } = await runRollback(env, name);
     assert.equal(result.phase, 'Failed');
     assert.deepEqual(stored.get(name), ['w20', 'w40', 'w0']);
   });
@@ -262,19 +229,17 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     // A copy left by Flagger (or a person): wrong backend, weight 30, no owner.
     const leftover = userIngress(`${ingress}-canary`, 'elsewhere');
     leftover.metadata.annotations = { [`${PREFIX}/canary`]: 'true', [`${PREFIX}/canary-weight`]: '30' };
-    await net.createNamespacedIngress({ namespace: NAMESPACE, body: leftover as k8s.V1Ingress });
+    await createIngress(leftover);
     const { userVersion } = await nginxCanary(name, { interval: '300ms', stepWeight: 10 }, { revertOnDeletion: true });
-    const handle = await startRollout(env, name);
-    await waitUntil('the first traffic step', () => (stored.get(name)?.length ?? 0) >= 1);
-    const taken = await readIngress(`${ingress}-canary`);
-    assert.equal(taken.spec?.rules?.[0]?.http?.paths[0]?.backend.service?.name, `${name}-canary`);
-    assert.equal(taken.metadata.annotations?.['fledge.app/canary'], name);
-    assert.equal(stored.get(name)?.[0], 'w10');
-    await handle.signal('canaryDeleting');
-    const result = (await handle.result()) as { deleted: boolean };
+    const result = await deleteMidRollout(name, async () => {
+      const taken = await readIngress(`${ingress}-canary`);
+      assert.equal(taken.spec?.rules?.[0]?.http?.paths[0]?.backend.service?.name, `${name}-canary`);
+      assert.equal(taken.metadata.annotations?.['fledge.app/canary'], name);
+      assert.equal(stored.get(name)?.[0], 'w10');
+    });
     assert.equal(result.deleted, true);
     await assert.rejects(readIngress(`${ingress}-canary`), isNotFound);
-    await assertUserIngressUntouched(ingress, userVersion);
+    await assertUntouched(readIngress(ingress), userVersion);
   });
 
   it('nginx mirroring is ignored with a warning: the canary steps without a mirror pre-step', async () => {
@@ -310,10 +275,7 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     assert.deepEqual(route?.services[1]?.requestHeadersPolicy?.set, [
       { name: 'l5d-dst-override', value: `${name}-canary.${NAMESPACE}.svc.cluster.local:9898` },
     ]);
-    assert.deepEqual(
-      proxy.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
-      [['Canary', name]],
-    );
+    assert.deepEqual(owners(proxy), [['Canary', name]]);
   });
 
   it('contour A/B: a header route first, the default route on the primary', async () => {
@@ -329,17 +291,8 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     const bg = 'ct-bluegreen';
     const rb = 'ct-rollback';
     await contourCanary(bg, { interval: '300ms', iterations: 2 });
-    const { world } = await contourCanary(rb, {
-      interval: '300ms',
-      stepWeight: 30,
-      threshold: 1,
-      metrics: [metric('error-rate', 1)],
-    });
-    world.metrics = { 'error-rate': [0, 5] };
-    const [blueGreen, rollback] = await Promise.all([
-      runToEnd(env, bg),
-      runToEnd(env, rb, { options: { retryWindowMs: 1 } }),
-    ]);
+    await rollbackCanary(contourCanary, rb, 30);
+    const [blueGreen, rollback] = await Promise.all([runToEnd(env, bg), runRollback(env, rb)]);
     assert.equal(blueGreen.result.phase, 'Succeeded');
     assert.deepEqual(stored.get(bg), ['0/100', '100/0']);
     assert.equal(rollback.result.phase, 'Failed');
@@ -380,10 +333,7 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     const name = 'tut-nginx';
     const raw = fastTutorial('nginx-progressive-delivery.md', name);
     const ingressName = (raw.spec as { ingressRef: { name: string } }).ingressRef.name;
-    await net.createNamespacedIngress({
-      namespace: NAMESPACE,
-      body: userIngress(ingressName, 'podinfo') as k8s.V1Ingress,
-    });
+    await createIngress(userIngress(ingressName, 'podinfo'));
     // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
     track(name, { provider: 'nginx', object: ingressName });
     await createCanary(raw);
