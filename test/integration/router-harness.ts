@@ -72,6 +72,13 @@ export interface RouterHarness {
     analysis: Record<string, unknown>,
     spec?: Record<string, unknown>,
   ): Promise<{ raw: Record<string, unknown>; world: WorldCanary; userVersion: string | undefined }>;
+  /**
+   * Stores the tutorial Canary `raw` (see fastTutorial), seeds it initialized with the tutorials' metrics healthy
+   * (request-success-rate and request-duration 100) and runs it to the end. `provider`: the worker's default
+   * provider, for a Canary that names none (the scripted observe parses without a default provider: it is given
+   * the spec the worker's parse yields).
+   */
+  runTutorial(raw: Record<string, unknown>, provider?: string): ReturnType<typeof runToEnd>;
 }
 
 /**
@@ -152,6 +159,15 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
         body: ingress as k8s.V1Ingress,
       });
       return created.metadata?.resourceVersion;
+    },
+    async runTutorial(raw, provider) {
+      await harness.createCanary(raw);
+      const observed = provider ? { ...raw, spec: { ...(raw.spec as object), provider } } : raw;
+      seedInitialized(running().env, {
+        raw: observed,
+        metrics: { 'request-success-rate': [100], 'request-duration': [100] },
+      });
+      return runToEnd(running().env, (raw.metadata as { name: string }).name);
     },
     async ingressCanary(provider, user, name, analysis, spec = {}) {
       const userVersion = await harness.createIngress(user);
@@ -259,4 +275,13 @@ export async function rollbackCanary<T extends { world: WorldCanary }>(
 /** runToEnd for a Canary whose failed checks end the rollout at once (1 ms retry window). */
 export function runRollback(env: TestEnv, name: string): ReturnType<typeof runToEnd> {
   return runToEnd(env, name, { options: { retryWindowMs: 1 } });
+}
+
+/**
+ * The routes after each step of a canary analysis, `<primary>/<canary>` with the canary at `stepWeight`,
+ * 2 × `stepWeight`, ... up to `maxWeight`, then `end` (the routes after promotion).
+ */
+export function weightTrail(stepWeight: number, maxWeight: number, end = '100/0'): string[] {
+  const steps = Array.from({ length: maxWeight / stepWeight }, (_, i) => (i + 1) * stepWeight);
+  return [...steps.map((w) => `${100 - w}/${w}`), end];
 }

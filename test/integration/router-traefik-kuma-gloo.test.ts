@@ -11,8 +11,16 @@ import type { TrafficRoute } from '../../activities/routers/trafficroute.ts';
 import type { RouteTable, Upstream } from '../../activities/routers/gloo-objects.ts';
 import { type Cluster } from '../../dev/cluster.ts';
 import { flaggerApiCrdFiles, traefikCrdFiles } from '../../dev/fixtures.ts';
-import { NAMESPACE, canaryRaw, metric, runToEnd, seedInitialized, type TestEnv } from '../workflow/env.ts';
-import { fastTutorial, isNotFound, routerHarness } from './router-harness.ts';
+import { NAMESPACE, canaryRaw, runToEnd, seedInitialized, type TestEnv } from '../workflow/env.ts';
+import {
+  fastTutorial,
+  isNotFound,
+  owners,
+  rollbackCanary,
+  routerHarness,
+  runRollback,
+  weightTrail,
+} from './router-harness.ts';
 
 const harness = routerHarness('router-traefik-kuma-gloo', {
   crds: () => [...traefikCrdFiles(), ...flaggerApiCrdFiles('kuma'), ...flaggerApiCrdFiles('gloo')],
@@ -198,14 +206,8 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
 
     it('rollback: failed checks put all traffic back on the primary', async () => {
       const name = 'tr-rollback';
-      const { world } = await traefikCanary(name, {
-        interval: '300ms',
-        stepWeight: 20,
-        threshold: 1,
-        metrics: [metric('error-rate', 1)],
-      });
-      world.metrics = { 'error-rate': [0, 5] };
-      const { result } = await runToEnd(env, name, { options: { retryWindowMs: 1 } });
+      await rollbackCanary(traefikCanary, name, 20);
+      const { result } = await runRollback(env, name);
       assert.equal(result.phase, 'Failed');
       assert.deepEqual(stored.get(name), ['80/20', '60/40', '100/0']);
     });
@@ -242,14 +244,9 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       const name = 'tut-traefik';
       const raw = fastTutorial('traefik-progressive-delivery.md', name);
       describers.set(name, async () => describeTraefik(await readTraefik('podinfo'), 'podinfo'));
-      await createCanary(raw);
-      seedInitialized(env, { raw, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
-      const { result, world } = await runToEnd(env, name);
+      const { result, world } = await harness.runTutorial(raw);
       assert.equal(result.phase, 'Succeeded');
-      assert.deepEqual(stored.get(name), [
-        ...Array.from({ length: 10 }, (_, i) => `${95 - i * 5}/${(i + 1) * 5}`),
-        '100/0',
-      ]);
+      assert.deepEqual(stored.get(name), weightTrail(5, 50));
       assert.deepEqual(
         world.log.hooks.map((h) => h.name).filter((n, i, all) => all.indexOf(n) === i),
         ['acceptance-test', 'load-test'],
@@ -290,18 +287,8 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       assert.deepEqual(parsed.warnings, [
         'A/B testing match conditions are ignored by the kuma provider: all traffic goes to the canary',
       ]);
-      const { world } = await kumaCanary(rb, {
-        interval: '300ms',
-        stepWeight: 20,
-        threshold: 1,
-        metrics: [metric('error-rate', 1)],
-      });
-      world.metrics = { 'error-rate': [0, 5] };
-      const runs = await Promise.all([
-        runToEnd(env, bg),
-        runToEnd(env, ab),
-        runToEnd(env, rb, { options: { retryWindowMs: 1 } }),
-      ]);
+      await rollbackCanary(kumaCanary, rb, 20);
+      const runs = await Promise.all([runToEnd(env, bg), runToEnd(env, ab), runRollback(env, rb)]);
       assert.deepEqual(
         runs.map((r) => r.result.phase),
         ['Succeeded', 'Succeeded', 'Failed'],
@@ -342,16 +329,9 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       const raw = fastTutorial('kuma-progressive-delivery.md', name);
       assert.equal((raw.spec as { provider?: string }).provider, undefined);
       describers.set(name, async () => describeKuma(await readKuma('podinfo'), 'podinfo'));
-      await createCanary(raw);
-      // The scripted observe parses without a default provider: give it the spec the worker's parse yields.
-      const observed = { ...raw, spec: { ...(raw.spec as object), provider: 'kuma' } };
-      seedInitialized(env, { raw: observed, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
-      const { result } = await runToEnd(env, name);
+      const { result } = await harness.runTutorial(raw, 'kuma');
       assert.equal(result.phase, 'Succeeded');
-      assert.deepEqual(stored.get(name), [
-        ...Array.from({ length: 10 }, (_, i) => `${95 - i * 5}/${(i + 1) * 5}`),
-        '100/0',
-      ]);
+      assert.deepEqual(stored.get(name), weightTrail(5, 50));
       const route = await readKuma('podinfo');
       assert.equal(route.mesh, 'default');
       assert.equal(route.metadata.annotations?.['9898.service.kuma.io/protocol'], 'http');
@@ -381,10 +361,7 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       const table = await readRouteTable(name);
       assert.equal(table.spec.routes?.[0]?.inheritablePathMatchers, true);
       assert.equal(table.spec.routes?.[0]?.matchers, undefined);
-      assert.deepEqual(
-        table.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
-        [['Canary', name]],
-      );
+      assert.deepEqual(owners(table), [['Canary', name]]);
       const canaryUp = await readUpstream(`${NAMESPACE}-${name}-canaryupstream-9898`);
       assert.deepEqual(canaryUp.spec, {
         sslConfig: { sni: 'podinfo.example.com' },
@@ -398,10 +375,7 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       });
       const primaryUp = await readUpstream(`${NAMESPACE}-${name}-primaryupstream-9898`);
       assert.deepEqual(primaryUp.spec.kube?.selector, { app: `${name}-primary` });
-      assert.deepEqual(
-        primaryUp.metadata.ownerReferences?.map((o) => [o.kind, o.name]),
-        [['Canary', name]],
-      );
+      assert.deepEqual(owners(primaryUp), [['Canary', name]]);
     });
 
     it('A/B (header and method matchers), blue/green and rollback', async () => {
@@ -411,18 +385,8 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       const match = [{ headers: { 'x-canary': { exact: 'insider' } } }, { method: { exact: 'POST' } }];
       await glooCanary(ab, { interval: '300ms', iterations: 2, match });
       await glooCanary(bg, { interval: '300ms', iterations: 2 });
-      const { world } = await glooCanary(rb, {
-        interval: '300ms',
-        stepWeight: 20,
-        threshold: 1,
-        metrics: [metric('error-rate', 1)],
-      });
-      world.metrics = { 'error-rate': [0, 5] };
-      const runs = await Promise.all([
-        runToEnd(env, ab),
-        runToEnd(env, bg),
-        runToEnd(env, rb, { options: { retryWindowMs: 1 } }),
-      ]);
+      await rollbackCanary(glooCanary, rb, 20);
+      const runs = await Promise.all([runToEnd(env, ab), runToEnd(env, bg), runRollback(env, rb)]);
       assert.deepEqual(
         runs.map((r) => r.result.phase),
         ['Succeeded', 'Succeeded', 'Failed'],
@@ -448,14 +412,9 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       const raw = fastTutorial('gloo-progressive-delivery.md', name);
       await createServices('podinfo');
       describers.set(name, async () => describeRouteTable(await readRouteTable('podinfo'), 'podinfo'));
-      await createCanary(raw);
-      seedInitialized(env, { raw, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
-      const { result } = await runToEnd(env, name);
+      const { result } = await harness.runTutorial(raw);
       assert.equal(result.phase, 'Succeeded');
-      assert.deepEqual(stored.get(name), [
-        ...Array.from({ length: 10 }, (_, i) => `${95 - i * 5}/${(i + 1) * 5}`),
-        '100/0',
-      ]);
+      assert.deepEqual(stored.get(name), weightTrail(5, 50));
     });
   });
 });
