@@ -18,6 +18,7 @@ import {
   rollbackCanary,
   routerHarness,
   runRollback,
+  weightTrail,
 } from './router-harness.ts';
 
 const PREFIX = 'nginx.ingress.kubernetes.io';
@@ -336,9 +337,7 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     await createIngress(userIngress(ingressName, 'podinfo'));
     // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
     track(name, { provider: 'nginx', object: ingressName });
-    await createCanary(raw);
-    seedInitialized(env, { raw, metrics: { 'request-success-rate': [100] } });
-    const { result, world } = await runToEnd(env, name);
+    const { result, world } = await harness.runTutorial(raw);
     assert.equal(result.phase, 'Succeeded');
     const steps = stored.get(name) ?? [];
     assert.deepEqual(steps, [...Array.from({ length: 10 }, (_, i) => `w${(i + 1) * 5}`), 'w0']);
@@ -352,19 +351,12 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     const name = 'tut-contour';
     const raw = fastTutorial('contour-progressive-delivery.md', name);
     track(name, { provider: 'contour', object: 'podinfo' });
-    await createCanary(raw);
     assert.equal((raw.spec as { provider?: string }).provider, undefined);
-    // The scripted observe parses without a default provider: give it the spec the worker's parse yields.
-    const observed = { ...raw, spec: { ...(raw.spec as object), provider: 'contour' } };
-    seedInitialized(env, { raw: observed, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
-    const { result } = await runToEnd(env, name);
+    const { result } = await harness.runTutorial(raw, 'contour');
     assert.equal(result.phase, 'Succeeded');
     const apex = 'podinfo';
     const proxy = await readProxy(apex);
-    assert.deepEqual(stored.get(name), [
-      ...Array.from({ length: 10 }, (_, i) => `${95 - i * 5}/${(i + 1) * 5}`),
-      '100/0',
-    ]);
+    assert.deepEqual(stored.get(name), weightTrail(5, 50));
     assert.equal(describeProxy(proxy, apex), '100/0');
     assert.deepEqual(proxy.spec.routes?.[0]?.retryPolicy, { count: 3, perTryTimeout: '5s', retryOn: ['5xx'] });
     assert.equal(proxy.metadata.annotations?.['fledge.app/canary'], name);

@@ -17,6 +17,7 @@ import {
   rollbackCanary,
   routerHarness,
   runRollback,
+  weightTrail,
 } from './router-harness.ts';
 
 const harness = routerHarness('router-skipper-apisix', { crds: () => flaggerApiCrdFiles('apisix') });
@@ -160,14 +161,9 @@ describe('skipper routes in real workflow runs', { concurrency: true }, () => {
     await createIngress(skipperIngress(ingressName, 'podinfo'));
     // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
     describers.set(name, () => describeSkipper(ingressName, 'podinfo'));
-    await createCanary(raw);
-    seedInitialized(env, { raw, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
-    const { result } = await runToEnd(env, name);
+    const { result } = await harness.runTutorial(raw);
     assert.equal(result.phase, 'Succeeded');
-    assert.deepEqual(stored.get(name), [
-      ...Array.from({ length: 10 }, (_, i) => `${95 - i * 5}/${(i + 1) * 5}`),
-      '100/0!',
-    ]);
+    assert.deepEqual(stored.get(name), weightTrail(5, 50, '100/0!'));
   });
 });
 
@@ -275,13 +271,8 @@ describe('apisix routes in real workflow runs', { concurrency: true }, () => {
     await createApisixRoute(apisixRoute(routeName, 'podinfo'));
     // The tutorial's Services are `podinfo`: its copy is named so, whatever this Canary is called.
     describers.set(name, () => describeApisix(routeName, 'podinfo'));
-    await createCanary(raw);
-    seedInitialized(env, { raw, metrics: { 'request-success-rate': [100], 'request-duration': [100] } });
-    const { result } = await runToEnd(env, name);
+    const { result } = await harness.runTutorial(raw);
     assert.equal(result.phase, 'Succeeded');
-    assert.deepEqual(stored.get(name), [
-      ...Array.from({ length: 5 }, (_, i) => `${90 - i * 10}/${(i + 1) * 10}`),
-      '100/0',
-    ]);
+    assert.deepEqual(stored.get(name), weightTrail(10, 50));
   });
 });
