@@ -4,33 +4,27 @@
 // are recorded after every step.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k8s from '@kubernetes/client-node';
-import type { RolloutActivities } from '../../api/ports.ts';
-import { createRoutesActivities } from '../../activities/routers/index.ts';
+import type * as k8s from '@kubernetes/client-node';
 import type { HTTPRoute } from '../../activities/routers/httproute.ts';
-import { startCluster, type Cluster } from '../../dev/cluster.ts';
-import { createScriptedActivities } from '../scripted/activities.ts';
 import {
   NAMESPACE,
   canaryRaw,
   runToEnd,
   seedInitialized,
-  setupEnv,
-  startBundledWorker,
   startRollout,
   waitUntil,
   type TestEnv,
 } from '../workflow/env.ts';
 import { GATEWAY_REFS_REQUIRED } from '../../api/canary.ts';
+import { isNotFound, routerHarness } from './router-harness.ts';
 
-let cluster: Cluster;
+const harness = routerHarness('routers');
+/** Weights of the stored HTTPRoute after every setRoutes, per canary: "80/20", "100/0m" (mirrored). */
+const { stored, describers } = harness;
 let custom: k8s.CustomObjectsApi;
 let env: TestEnv;
-let stopWorker = async () => {};
 let gatewayRunning = true;
 let gatewayLoop: Promise<void> = Promise.resolve();
-/** Weights of the stored HTTPRoute after every setRoutes, per canary: "80/20", "100/0m" (mirrored). */
-const stored = new Map<string, string[]>();
 
 const HTTPROUTES = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: NAMESPACE, plural: 'httproutes' };
 
@@ -80,50 +74,22 @@ async function acceptRoutes(): Promise<void> {
 }
 
 before(async () => {
-  cluster = await startCluster();
-  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  env = await setupEnv('routers', { worker: false });
-  const scripted = createScriptedActivities(env.world.url);
-  const routes = createRoutesActivities({ kube: cluster.kubeConfig });
-  const activities: RolloutActivities = {
-    ...scripted,
-    // observe reports the routes the apiserver has, as activities/index.ts wires it.
-    observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
-    reconcileRoutes: async (input) => {
-      await scripted.reconcileRoutes(input);
-      return routes.reconcileRoutes(input);
-    },
-    setRoutes: async (input) => {
-      await scripted.setRoutes(input);
-      const now = await routes.setRoutes(input);
-      const name = input.canary.name;
-      stored.set(name, [...(stored.get(name) ?? []), describeRoute(await readRoute(name), name)]);
-      return now;
-    },
-    getRoutes: routes.getRoutes,
-  };
+  await harness.start();
+  ({ custom, env } = harness);
   gatewayLoop = acceptRoutes();
-  stopWorker = await startBundledWorker(env, activities);
 });
 
 after(async () => {
   gatewayRunning = false;
   await gatewayLoop.catch(() => undefined);
-  await stopWorker();
-  await env?.stop();
-  await cluster?.stop();
+  await harness.stop();
 });
 
+/** Stores the Canary; its HTTPRoute's weights are recorded after every setRoutes. */
 async function createCanary(raw: Record<string, unknown>): Promise<void> {
-  const { metadata, ...rest } = raw as { metadata: { name: string } };
-  await custom.createNamespacedCustomObject({
-    group: 'flagger.app',
-    version: 'v1beta1',
-    namespace: NAMESPACE,
-    plural: 'canaries',
-    body: { ...rest, metadata: { name: metadata.name } },
-  });
+  const { name } = raw.metadata as { name: string };
+  describers.set(name, async () => describeRoute(await readRoute(name), name));
+  await harness.createCanary(raw);
 }
 
 describe('Gateway API routes in a real workflow run', { concurrency: true }, () => {
@@ -158,6 +124,6 @@ describe('Gateway API routes in a real workflow run', { concurrency: true }, () 
       world.log.events.some((e) => e.type === 'Warning' && e.message.includes(GATEWAY_REFS_REQUIRED)),
     );
     await handle.terminate('test done');
-    await assert.rejects(readRoute(name), (e: unknown) => (e as { code?: number }).code === 404);
+    await assert.rejects(readRoute(name), isNotFound);
   });
 });
