@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import type { FinalizePort, RolloutActivities } from '../../api/ports.ts';
+import type { CanaryRef, FinalizePort, RolloutActivities } from '../../api/ports.ts';
 import { parseCanary } from '../../api/validate.ts';
 import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
@@ -35,6 +35,11 @@ export interface RouterHarnessOptions {
   gatewayApi?: boolean;
   /** Router options as the worker's flags give them (`defaultProvider`, `ingressClass`, ...). */
   routes?: Omit<RoutesDeps, 'kube'>;
+  /**
+   * More routers, per key, with these options (e.g. per worker default provider, Flagger's `-mesh-provider`): a
+   * Canary whose name `routerOf` maps to a key runs on that key's routers, any other on the `routes` ones.
+   */
+  routers?: Record<string, Omit<RoutesDeps, 'kube'>>;
 }
 
 /** One test file's servers and what its routers stored; `start()` in `before`, `stop()` in `after`. */
@@ -44,6 +49,10 @@ export interface RouterHarness {
   readonly net: k8s.NetworkingV1Api;
   readonly env: TestEnv;
   readonly routes: RoutesActivities;
+  /** Per Canary name: the key of the `routers` option it runs on (none: the default routers). */
+  readonly routerOf: Map<string, string>;
+  /** The routers the Canary runs on (see `routerOf`). */
+  routesOf(ref: CanaryRef): RoutesActivities;
   /** Per Canary name: the describer's output after every setRoutes, in order. */
   readonly stored: Map<string, string[]>;
   /** Per Canary name: how to describe what its router stored (no describer: nothing recorded). */
@@ -89,7 +98,14 @@ export interface RouterHarness {
 export function routerHarness(label: string, opts: RouterHarnessOptions = {}): RouterHarness {
   const stored = new Map<string, string[]>();
   const describers = new Map<string, () => Promise<string>>();
-  let started: { cluster: Cluster; env: TestEnv; routes: RoutesActivities; stopWorker: () => Promise<void> };
+  const routerOf = new Map<string, string>();
+  let started: {
+    cluster: Cluster;
+    env: TestEnv;
+    routes: RoutesActivities;
+    routers: Record<string, RoutesActivities>;
+    stopWorker: () => Promise<void>;
+  };
   const running = () => {
     assert.ok(started, `${label}: the router harness is not started`);
     return started;
@@ -110,6 +126,11 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
     get routes() {
       return running().routes;
     },
+    routerOf,
+    routesOf(ref) {
+      const key = routerOf.get(ref.name);
+      return key === undefined ? running().routes : (running().routers[key] ?? assert.fail(`no routers ${key}`));
+    },
     stored,
     describers,
     async start() {
@@ -121,9 +142,13 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
         .makeApiClient(k8s.CoreV1Api)
         .createNamespace({ body: { metadata: { name: NAMESPACE } } });
       const env = await setupEnv(label, { worker: false });
-      const routes = createRoutesActivities({ kube: cluster.kubeConfig, ...opts.routes });
-      const stopWorker = await startBundledWorker(env, routedActivities(env, routes, stored, describers));
-      started = { cluster, env, routes, stopWorker };
+      const kube = cluster.kubeConfig;
+      const routes = createRoutesActivities({ kube, ...opts.routes });
+      const routers = Object.fromEntries(
+        Object.entries(opts.routers ?? {}).map(([key, o]) => [key, createRoutesActivities({ kube, ...o })]),
+      );
+      started = { cluster, env, routes, routers, stopWorker: async () => {} };
+      started.stopWorker = await startBundledWorker(env, routedActivities(env, harness.routesOf, stored, describers));
     },
     async stop() {
       if (!started) return;
@@ -188,28 +213,31 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
 /** Scripted activities with the real routers in place of the scripted routes, recording after every setRoutes. */
 function routedActivities(
   env: TestEnv,
-  routes: RoutesActivities,
+  routesOf: (ref: CanaryRef) => RoutesActivities,
   stored: Map<string, string[]>,
   describers: Map<string, () => Promise<string>>,
 ): RolloutActivities & FinalizePort {
   const scripted = createScriptedActivities(env.world.url);
   return {
     ...scripted,
-    observe: async (input) => ({ ...(await scripted.observe(input)), routes: await routes.getRoutes(input) }),
+    observe: async (input) => ({
+      ...(await scripted.observe(input)),
+      routes: await routesOf(input.canary).getRoutes(input),
+    }),
     reconcileRoutes: async (input) => {
       await scripted.reconcileRoutes(input);
-      return routes.reconcileRoutes(input);
+      return routesOf(input.canary).reconcileRoutes(input);
     },
     setRoutes: async (input) => {
       await scripted.setRoutes(input);
-      const now = await routes.setRoutes(input);
+      const now = await routesOf(input.canary).setRoutes(input);
       const name = input.canary.name;
       const describe = describers.get(name);
       if (describe) stored.set(name, [...(stored.get(name) ?? []), await describe()]);
       return now;
     },
-    getRoutes: routes.getRoutes,
-    finalizeCanary: (input) => routes.finalizeRoutes(input),
+    getRoutes: (input) => routesOf(input.canary).getRoutes(input),
+    finalizeCanary: (input) => routesOf(input.canary).finalizeRoutes(input),
   };
 }
 

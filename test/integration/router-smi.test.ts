@@ -7,36 +7,30 @@
 // Linkerd tutorial writes it).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import type { CanaryRef, RolloutActivities } from '../../api/ports.ts';
-import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import type { HTTPRoute } from '../../activities/routers/httproute.ts';
 import type { TrafficSplit } from '../../activities/routers/trafficsplit.ts';
-import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { flaggerApiCrdFiles, readFixture } from '../../dev/fixtures.ts';
 import { canaryDeletingSignal } from '../../workflows/controls.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
-import { createScriptedActivities } from '../scripted/activities.ts';
-import {
-  NAMESPACE,
-  runToEnd,
-  seedInitialized,
-  setupEnv,
-  startBundledWorker,
-  startRollout,
-  waitUntil,
-  type TestEnv,
-} from '../workflow/env.ts';
+import { NAMESPACE, runToEnd, seedInitialized, startRollout, waitUntil, type TestEnv } from '../workflow/env.ts';
+import { isNotFound, routerHarness } from './router-harness.ts';
 
-let cluster: Cluster;
+/** Routers by the worker default provider a canary runs under (Flagger's -mesh-provider); others: none. */
+const harness = routerHarness('router-smi', {
+  crds: () => flaggerApiCrdFiles('smi'),
+  routers: {
+    linkerd: { defaultProvider: 'linkerd' },
+    'gatewayapi:v1beta1': { defaultProvider: 'gatewayapi:v1beta1' },
+  },
+});
+/** The stored routing object after every setRoutes, per canary: "80/20" (primary/canary). */
+const { stored, describers, routesOf } = harness;
 let custom: k8s.CustomObjectsApi;
 let env: TestEnv;
-let stopWorker = async () => {};
 let meshRunning = true;
 let meshLoop: Promise<void> = Promise.resolve();
-/** The stored routing object after every setRoutes, per canary: "80/20" (primary/canary). */
-const stored = new Map<string, string[]>();
 /** How each canary's routing object is read back: its kind, API version and name. */
 const objectOf = new Map<string, { kind: 'TrafficSplit' | 'HTTPRoute'; version: string; name: string }>();
 
@@ -110,54 +104,16 @@ const TUTORIAL = parseAllDocuments(
   .map((d) => d.toJS() as Record<string, unknown>)
   .find((d) => d.kind === 'Canary')!;
 
-/** Routes activities by the worker default provider a canary runs under (Flagger's -mesh-provider). */
-let routesByDefault: Record<'kubernetes' | 'linkerd' | 'gatewayapi:v1beta1', RoutesActivities>;
-const defaultOf = new Map<string, keyof typeof routesByDefault>();
-const routesOf = (ref: CanaryRef) => routesByDefault[defaultOf.get(ref.name) ?? 'kubernetes'];
-
 before(async () => {
-  cluster = await startCluster({ crds: flaggerApiCrdFiles('smi') });
-  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
-  env = await setupEnv('router-smi', { worker: false });
-  const scripted = createScriptedActivities(env.world.url);
-  const kube = cluster.kubeConfig;
-  routesByDefault = {
-    kubernetes: createRoutesActivities({ kube }),
-    linkerd: createRoutesActivities({ kube, defaultProvider: 'linkerd' }),
-    'gatewayapi:v1beta1': createRoutesActivities({ kube, defaultProvider: 'gatewayapi:v1beta1' }),
-  };
-  const activities: RolloutActivities & { finalizeCanary(i: { canary: CanaryRef }): Promise<void> } = {
-    ...scripted,
-    observe: async (input) => ({
-      ...(await scripted.observe(input)),
-      routes: await routesOf(input.canary).getRoutes(input),
-    }),
-    reconcileRoutes: async (input) => {
-      await scripted.reconcileRoutes(input);
-      return routesOf(input.canary).reconcileRoutes(input);
-    },
-    setRoutes: async (input) => {
-      await scripted.setRoutes(input);
-      const now = await routesOf(input.canary).setRoutes(input);
-      const name = input.canary.name;
-      stored.set(name, [...(stored.get(name) ?? []), await describeStored(name)]);
-      return now;
-    },
-    getRoutes: (input) => routesOf(input.canary).getRoutes(input),
-    // revertOnDeletion as far as routing goes: the router's finalize (the Kubernetes side is not under test here).
-    finalizeCanary: (input) => routesOf(input.canary).finalizeRoutes(input),
-  };
+  await harness.start();
+  ({ custom, env } = harness);
   meshLoop = acceptRoutes();
-  stopWorker = await startBundledWorker(env, activities);
 });
 
 after(async () => {
   meshRunning = false;
   await meshLoop.catch(() => undefined);
-  await stopWorker();
-  await env?.stop();
-  await cluster?.stop();
+  await harness.stop();
 });
 
 type Spec = Record<string, unknown>;
@@ -186,17 +142,11 @@ async function canary(
   return raw;
 }
 
+/** Stores the Canary; its routing object (see objectOf) is recorded after every setRoutes. */
 async function create(raw: Record<string, unknown>): Promise<void> {
-  const { apiVersion: _v, kind: _k, ...body } = raw;
-  void _v;
-  void _k;
-  await custom.createNamespacedCustomObject({
-    group: 'flagger.app',
-    version: 'v1beta1',
-    namespace: NAMESPACE,
-    plural: 'canaries',
-    body: { apiVersion: 'flagger.app/v1beta1', kind: 'Canary', ...body },
-  });
+  const { name } = raw.metadata as { name: string };
+  describers.set(name, () => describeStored(name));
+  await harness.createCanary(raw);
 }
 
 async function canaryUid(name: string): Promise<string> {
@@ -209,8 +159,6 @@ async function canaryUid(name: string): Promise<string> {
   })) as { metadata: { uid: string } };
   return c.metadata.uid;
 }
-
-const notFound = (e: unknown) => (e as { code?: number }).code === 404;
 
 /** The TrafficSplit Flagger writes, as read back through `version`. */
 function expectedSplit(name: string, version: string, primary: number, canaryWeight: number, uid: string) {
@@ -293,7 +241,7 @@ describe('SMI TrafficSplits and GAMMA HTTPRoutes in real workflow runs', { concu
       await handle.signal(canaryDeletingSignal);
       const result = (await handle.result()) as RolloutResult;
       assert.equal(result.deleted, true);
-      await assert.rejects(readSplit(name, version), notFound);
+      await assert.rejects(readSplit(name, version), isNotFound);
     });
   }
 
@@ -386,7 +334,7 @@ describe('SMI TrafficSplits and GAMMA HTTPRoutes in real workflow runs', { concu
     await waitUntil('the canary getting 20%', () => stored.get('gamma-delete')?.includes('80/20') ?? false);
     await handle.signal(canaryDeletingSignal);
     assert.equal(((await handle.result()) as RolloutResult).deleted, true);
-    await assert.rejects(readRoute('gamma-delete'), notFound);
+    await assert.rejects(readRoute('gamma-delete'), isNotFound);
 
     const { result } = await rollback;
     assert.equal(result.phase, 'Failed');
@@ -403,7 +351,7 @@ describe('SMI TrafficSplits and GAMMA HTTPRoutes in real workflow runs', { concu
   ] as const;
   for (const t of tutorials) {
     it(`Flagger's Linkerd tutorial Canary reaches Succeeded under ${t.provider}`, async () => {
-      defaultOf.set(t.name, t.provider);
+      harness.routerOf.set(t.name, t.provider);
       // Both target Deployment podinfo: the TrafficSplit and the HTTPRoute are both named podinfo.
       objectOf.set(t.name, { kind: t.kind, version: t.version, name: 'podinfo' });
       const published = TUTORIAL as { metadata: Spec; spec: Spec & { analysis: Spec } };
