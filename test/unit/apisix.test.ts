@@ -2,7 +2,7 @@
 // pkg/router/apisix_test.go expects of the object it writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deriveStrategy, parseCanary } from '../../api/validate.ts';
+import { assertMirrorAndMatchIgnored, parseTestCanary, validCanary } from './router-canary.ts';
 import type { Canary } from '../../api/canary.ts';
 import { RouteSpecError } from '../../activities/routers/httproute.ts';
 import {
@@ -12,25 +12,15 @@ import {
 } from '../../activities/routers/apisix-route.ts';
 
 function canary(analysis: Record<string, unknown> = {}, spec: Record<string, unknown> = {}) {
-  return parseCanary({
-    apiVersion: 'flagger.app/v1beta1',
-    kind: 'Canary',
-    metadata: { name: 'podinfo', namespace: 'default' },
-    spec: {
-      provider: 'apisix',
-      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'podinfo' },
-      routeRef: { apiVersion: 'apisix.apache.org/v2', kind: 'ApisixRoute', name: 'podinfo' },
-      service: { port: 80, targetPort: 9898 },
-      analysis: { interval: '1m', threshold: 5, stepWeight: 10, maxWeight: 50, ...analysis },
-      ...spec,
-    },
-  });
+  const fields = {
+    routeRef: { apiVersion: 'apisix.apache.org/v2', kind: 'ApisixRoute', name: 'podinfo' },
+    service: { port: 80, targetPort: 9898 },
+  };
+  return parseTestCanary('apisix', fields, analysis, spec);
 }
 
 function parsed(): Canary {
-  const p = canary();
-  if (!p.ok) throw new Error(JSON.stringify(p.errors));
-  return p.canary;
+  return validCanary(canary());
 }
 
 /** Flagger's newTestApisixRoute (the tutorial's route), behind another HTTP route and with a stream route. */
@@ -126,18 +116,5 @@ test('apisix: empty http, no apex backend, two backends, a weightless copy and n
 });
 
 test('apisix: mirroring and A/B match conditions are ignored with a warning', () => {
-  const mirror = canary({ mirror: true });
-  assert.ok(mirror.ok);
-  assert.equal(deriveStrategy(mirror.canary.spec).mirrored, false);
-  assert.deepEqual(mirror.warnings, ['analysis.mirror is ignored for the apisix provider']);
-  const ab = canary({
-    stepWeight: undefined,
-    maxWeight: undefined,
-    iterations: 2,
-    match: [{ headers: { x: { exact: 'y' } } }],
-  });
-  assert.ok(ab.ok);
-  assert.deepEqual(ab.warnings, [
-    'A/B testing match conditions are ignored by the apisix provider: all traffic goes to the canary',
-  ]);
+  assertMirrorAndMatchIgnored('apisix', canary);
 });

@@ -2,7 +2,7 @@
 // v1.44's pkg/router/ingress_test.go and contour_test.go expect of the objects it writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCanary } from '../../api/validate.ts';
+import { parseTestCanary, validCanary } from './router-canary.ts';
 import type { Canary } from '../../api/canary.ts';
 import {
   buildCanaryIngress,
@@ -21,23 +21,13 @@ import { RouteSpecError } from '../../activities/routers/httproute.ts';
 type Over = { service?: Record<string, unknown>; analysis?: Record<string, unknown>; spec?: Record<string, unknown> };
 
 function canary(provider: 'nginx' | 'contour', over: Over = {}): Canary {
-  const parsed = parseCanary({
-    apiVersion: 'flagger.app/v1beta1',
-    kind: 'Canary',
-    metadata: { name: 'podinfo', namespace: 'default' },
-    spec: {
-      provider,
-      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'podinfo' },
-      ...(provider === 'nginx'
-        ? { ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: 'podinfo' } }
-        : {}),
-      service: { port: 9898, ...over.service },
-      analysis: { interval: '1m', threshold: 5, stepWeight: 10, maxWeight: 50, ...over.analysis },
-      ...over.spec,
-    },
-  });
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return parsed.canary;
+  const fields = {
+    ...(provider === 'nginx'
+      ? { ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: 'podinfo' } }
+      : {}),
+    service: { port: 9898, ...over.service },
+  };
+  return validCanary(parseTestCanary(provider, fields, over.analysis, over.spec));
 }
 
 /** The user's Ingress of Flagger's router test fixture (newTestIngress), plus a class and annotations. */
@@ -169,17 +159,7 @@ test('nginx: an Ingress without the apex backend, a bad weight and a missing ing
   );
   const bad = { ...userIngress(), metadata: { name: 'x', annotations: { 'p/canary-weight': 'ten' } } };
   assert.throws(() => routesOfCanaryIngress(bad, 'p', []), RouteSpecError);
-  const parsed = parseCanary({
-    apiVersion: 'flagger.app/v1beta1',
-    kind: 'Canary',
-    metadata: { name: 'podinfo', namespace: 'default' },
-    spec: {
-      provider: 'nginx',
-      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'podinfo' },
-      service: { port: 9898 },
-      analysis: { interval: '1m', threshold: 5, stepWeight: 10 },
-    },
-  });
+  const parsed = parseTestCanary('nginx', { service: { port: 9898 } });
   assert.equal(parsed.ok, false);
   assert.match(JSON.stringify(!parsed.ok && parsed.errors), /ingressRef.*is required with provider nginx/);
 });

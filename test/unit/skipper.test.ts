@@ -2,7 +2,7 @@
 // pkg/router/skipper_test.go expects of the object it writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deriveStrategy, parseCanary } from '../../api/validate.ts';
+import { assertMirrorAndMatchIgnored, parseTestCanary, validCanary } from './router-canary.ts';
 import type { Canary } from '../../api/canary.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import { RouteSpecError } from '../../activities/routers/httproute.ts';
@@ -14,25 +14,15 @@ import {
 } from '../../activities/routers/skipper-ingress.ts';
 
 function canary(analysis: Record<string, unknown> = {}, spec: Record<string, unknown> = {}) {
-  return parseCanary({
-    apiVersion: 'flagger.app/v1beta1',
-    kind: 'Canary',
-    metadata: { name: 'podinfo', namespace: 'default' },
-    spec: {
-      provider: 'skipper',
-      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'podinfo' },
-      ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: 'podinfo' },
-      service: { port: 80, targetPort: 9898 },
-      analysis: { interval: '1m', threshold: 5, stepWeight: 10, maxWeight: 50, ...analysis },
-      ...spec,
-    },
-  });
+  const fields = {
+    ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: 'podinfo' },
+    service: { port: 80, targetPort: 9898 },
+  };
+  return parseTestCanary('skipper', fields, analysis, spec);
 }
 
 function parsed(analysis: Record<string, unknown> = {}): Canary {
-  const p = canary(analysis);
-  if (!p.ok) throw new Error(JSON.stringify(p.errors));
-  return p.canary;
+  return validCanary(canary(analysis));
 }
 
 /** Flagger's newTestIngress: app.example.com → podinfo:9898, with a user predicate and another backend. */
@@ -152,18 +142,5 @@ test('skipper: a missing apex backend, bad weights and a missing ingressRef are 
 });
 
 test('skipper: mirroring and A/B match conditions are ignored with a warning', () => {
-  const mirror = canary({ mirror: true });
-  assert.ok(mirror.ok);
-  assert.equal(deriveStrategy(mirror.canary.spec).mirrored, false);
-  assert.deepEqual(mirror.warnings, ['analysis.mirror is ignored for the skipper provider']);
-  const ab = canary({
-    stepWeight: undefined,
-    maxWeight: undefined,
-    iterations: 2,
-    match: [{ headers: { x: { exact: 'y' } } }],
-  });
-  assert.ok(ab.ok);
-  assert.deepEqual(ab.warnings, [
-    'A/B testing match conditions are ignored by the skipper provider: all traffic goes to the canary',
-  ]);
+  assertMirrorAndMatchIgnored('skipper', canary);
 });

@@ -2,7 +2,8 @@
 // traefik_test.go, kuma_test.go and gloo_test.go expect of the objects they write.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deriveStrategy, parseCanary } from '../../api/validate.ts';
+import { deriveStrategy } from '../../api/validate.ts';
+import { parseTestCanary, validCanary } from './router-canary.ts';
 import type { Canary } from '../../api/canary.ts';
 import { RouteSpecError } from '../../activities/routers/httproute.ts';
 import {
@@ -27,20 +28,7 @@ import {
 type Over = { service?: Record<string, unknown>; analysis?: Record<string, unknown>; spec?: Record<string, unknown> };
 
 function canary(provider: string, over: Over = {}): Canary {
-  const parsed = parseCanary({
-    apiVersion: 'flagger.app/v1beta1',
-    kind: 'Canary',
-    metadata: { name: 'podinfo', namespace: 'default' },
-    spec: {
-      provider,
-      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'podinfo' },
-      service: { port: 9898, ...over.service },
-      analysis: { interval: '1m', threshold: 5, stepWeight: 10, maxWeight: 50, ...over.analysis },
-      ...over.spec,
-    },
-  });
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return parsed.canary;
+  return validCanary(parseTestCanary(provider, { service: { port: 9898, ...over.service } }, over.analysis, over.spec));
 }
 
 const owner = {
