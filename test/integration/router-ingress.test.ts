@@ -9,6 +9,7 @@ import { parseCanary } from '../../api/validate.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import type { HTTPProxy } from '../../activities/routers/httpproxy.ts';
 import { contourCrdFiles } from '../../dev/fixtures.ts';
+import { userIngress as userIngressOf } from '../user-ingress.ts';
 import { NAMESPACE, canaryRaw, runToEnd, seedInitialized, type TestEnv } from '../workflow/env.ts';
 import {
   assertUntouched,
@@ -141,22 +142,15 @@ async function markValid(): Promise<void> {
 
 /** The user's Ingress of the nginx tutorial: app.example.com → the apex Service `svc`. */
 function userIngress(name: string, svc: string): Ingress {
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'Ingress',
-    metadata: { name, namespace: NAMESPACE, labels: { app: svc }, annotations: { 'example.com/owner': 'team-a' } },
-    spec: {
-      ingressClassName: 'nginx',
-      rules: [
-        {
-          host: `${svc}.example.com`,
-          http: {
-            paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: svc, port: { number: 80 } } } }],
-          },
-        },
-      ],
-    },
-  };
+  return userIngressOf({
+    name,
+    namespace: NAMESPACE,
+    labels: { app: svc },
+    annotations: { 'example.com/owner': 'team-a' },
+    ingressClassName: 'nginx',
+    host: `${svc}.example.com`,
+    paths: [['/', svc, 80]],
+  });
 }
 
 /** An nginx Canary and its user Ingress `<name>-ing`, stored in the apiserver and seeded as initialized. */

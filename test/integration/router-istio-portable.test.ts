@@ -21,6 +21,7 @@ import type { IstioHttpRoute, VirtualService } from '../../activities/routers/vi
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { flaggerApiCrdFiles, istioCrdFile, readFixture } from '../../dev/fixtures.ts';
 import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
+import { userIngress as userIngressOf } from '../user-ingress.ts';
 import { rolloutWorkflowId } from '../../workflows/controls.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
@@ -177,24 +178,9 @@ type CanaryKind = keyof typeof CANARIES;
 
 /** The user's Ingress for the nginx runs: app.example.com → the apex Service podinfo on the tutorial's port. */
 function userIngress(namespace: string): k8s.V1Ingress {
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'Ingress',
-    metadata: { name: 'podinfo', namespace, annotations: { 'example.com/owner': 'team-a' } },
-    spec: {
-      ingressClassName: 'nginx',
-      rules: [
-        {
-          host: 'app.example.com',
-          http: {
-            paths: [
-              { path: '/', pathType: 'Prefix', backend: { service: { name: 'podinfo', port: { number: 9898 } } } },
-            ],
-          },
-        },
-      ],
-    },
-  };
+  const annotations = { 'example.com/owner': 'team-a' };
+  const paths: [string, string, number][] = [['/', 'podinfo', 9898]];
+  return userIngressOf({ name: 'podinfo', namespace, annotations, ingressClassName: 'nginx', paths }) as k8s.V1Ingress;
 }
 
 /**

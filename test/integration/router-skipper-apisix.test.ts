@@ -8,6 +8,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { ApisixRoute } from '../../activities/routers/apisix-route.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import { flaggerApiCrdFiles } from '../../dev/fixtures.ts';
+import { userIngress } from '../user-ingress.ts';
 import { NAMESPACE, canaryRaw, runToEnd, seedInitialized, type TestEnv } from '../workflow/env.ts';
 import {
   assertUntouched,
@@ -67,29 +68,12 @@ async function describeApisix(route: string, svc: string): Promise<string> {
 
 /** The user's Ingress of Flagger's skipper tutorial: app.example.com → the apex Service `svc`. */
 function skipperIngress(name: string, svc: string, predicate?: string): Ingress {
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'Ingress',
-    metadata: {
-      name,
-      namespace: NAMESPACE,
-      labels: { app: svc },
-      annotations: {
-        'kubernetes.io/ingress.class': 'skipper',
-        ...(predicate ? { 'zalando.org/skipper-predicate': predicate } : {}),
-      },
-    },
-    spec: {
-      rules: [
-        {
-          host: `${svc}.example.com`,
-          http: {
-            paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: svc, port: { number: 80 } } } }],
-          },
-        },
-      ],
-    },
+  const annotations = {
+    'kubernetes.io/ingress.class': 'skipper',
+    ...(predicate ? { 'zalando.org/skipper-predicate': predicate } : {}),
   };
+  const host = `${svc}.example.com`;
+  return userIngress({ name, namespace: NAMESPACE, labels: { app: svc }, annotations, host, paths: [['/', svc, 80]] });
 }
 
 /** A skipper Canary and its user Ingress `<name>-ing`, stored in the apiserver and seeded as initialized. */

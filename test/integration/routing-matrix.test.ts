@@ -27,6 +27,7 @@ import {
 import { resolveTraffic } from '../../dev/knative-standin.ts';
 import type { KnativeService } from '../../activities/routers/knative-service.ts';
 import { REPO_ROOT } from '../../dev/proc.ts';
+import { userIngress } from '../user-ingress.ts';
 
 const DOC = join(REPO_ROOT, 'docs', 'routing.md');
 const START = '<!-- capability-matrix:start -->';
@@ -111,26 +112,7 @@ const PROVIDER_SETUP: Record<
   }),
   nginx: () => ({
     spec: { ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: NAME } },
-    objects: [
-      {
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'Ingress',
-        metadata: { name: NAME },
-        spec: {
-          ingressClassName: 'nginx',
-          rules: [
-            {
-              host: 'app.example.com',
-              http: {
-                paths: [
-                  { path: '/', pathType: 'Prefix', backend: { service: { name: NAME, port: { number: 9898 } } } },
-                ],
-              },
-            },
-          ],
-        },
-      },
-    ],
+    objects: [userIngress({ name: NAME, ingressClassName: 'nginx', paths: [['/', NAME, 9898]] })],
   }),
   apisix: () => ({
     spec: { routeRef: { apiVersion: 'apisix.apache.org/v2', kind: 'ApisixRoute', name: NAME } },
@@ -154,23 +136,11 @@ const PROVIDER_SETUP: Record<
   skipper: () => ({
     spec: { ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: NAME } },
     objects: [
-      {
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'Ingress',
-        metadata: { name: NAME, annotations: { 'kubernetes.io/ingress.class': 'skipper' } },
-        spec: {
-          rules: [
-            {
-              host: 'app.example.com',
-              http: {
-                paths: [
-                  { path: '/', pathType: 'Prefix', backend: { service: { name: NAME, port: { number: 9898 } } } },
-                ],
-              },
-            },
-          ],
-        },
-      },
+      userIngress({
+        name: NAME,
+        annotations: { 'kubernetes.io/ingress.class': 'skipper' },
+        paths: [['/', NAME, 9898]],
+      }),
     ],
   }),
 };

@@ -17,6 +17,7 @@ import {
   type HTTPProxy,
 } from '../../activities/routers/httpproxy.ts';
 import { RouteSpecError } from '../../activities/routers/httproute.ts';
+import { userIngress as userIngressOf } from '../user-ingress.ts';
 
 type Over = { service?: Record<string, unknown>; analysis?: Record<string, unknown>; spec?: Record<string, unknown> };
 
@@ -32,35 +33,22 @@ function canary(provider: 'nginx' | 'contour', over: Over = {}): Canary {
 
 /** The user's Ingress of Flagger's router test fixture (newTestIngress), plus a class and annotations. */
 function userIngress(): Ingress {
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'Ingress',
-    metadata: {
-      name: 'podinfo',
-      namespace: 'default',
-      labels: { app: 'podinfo' },
-      annotations: {
-        'kubernetes.io/ingress.class': 'nginx',
-        'kubectl.kubernetes.io/last-applied-configuration': '{}',
-        'nginx.ingress.kubernetes.io/canary-weight': '33',
-        'nginx.ingress.kubernetes.io/proxy-body-size': '8m',
-      },
+  return userIngressOf({
+    name: 'podinfo',
+    namespace: 'default',
+    labels: { app: 'podinfo' },
+    annotations: {
+      'kubernetes.io/ingress.class': 'nginx',
+      'kubectl.kubernetes.io/last-applied-configuration': '{}',
+      'nginx.ingress.kubernetes.io/canary-weight': '33',
+      'nginx.ingress.kubernetes.io/proxy-body-size': '8m',
     },
-    spec: {
-      ingressClassName: 'nginx',
-      rules: [
-        {
-          host: 'app.example.com',
-          http: {
-            paths: [
-              { path: '/', pathType: 'Prefix', backend: { service: { name: 'podinfo', port: { number: 9898 } } } },
-              { path: '/other', pathType: 'Prefix', backend: { service: { name: 'other', port: { number: 80 } } } },
-            ],
-          },
-        },
-      ],
-    },
-  };
+    ingressClassName: 'nginx',
+    paths: [
+      ['/', 'podinfo', 9898],
+      ['/other', 'other', 80],
+    ],
+  });
 }
 
 const AB_HEADER = { iterations: 1, stepWeight: undefined, maxWeight: undefined };

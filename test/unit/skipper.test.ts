@@ -6,6 +6,7 @@ import { assertMirrorAndMatchIgnored, parseTestCanary, validCanary } from './rou
 import type { Canary } from '../../api/canary.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import { RouteSpecError } from '../../activities/routers/httproute.ts';
+import { userIngress as userIngressOf } from '../user-ingress.ts';
 import {
   buildSkipperIngress,
   insertPredicate,
@@ -27,33 +28,20 @@ function parsed(analysis: Record<string, unknown> = {}): Canary {
 
 /** Flagger's newTestIngress: app.example.com → podinfo:9898, with a user predicate and another backend. */
 function userIngress(): Ingress {
-  return {
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'Ingress',
-    metadata: {
-      name: 'podinfo',
-      namespace: 'default',
-      labels: { app: 'podinfo' },
-      annotations: {
-        'kubernetes.io/ingress.class': 'skipper',
-        'kubectl.kubernetes.io/last-applied-configuration': '{}',
-        'zalando.org/skipper-predicate': 'Method("GET") && Weight(100)',
-      },
+  return userIngressOf({
+    name: 'podinfo',
+    namespace: 'default',
+    labels: { app: 'podinfo' },
+    annotations: {
+      'kubernetes.io/ingress.class': 'skipper',
+      'kubectl.kubernetes.io/last-applied-configuration': '{}',
+      'zalando.org/skipper-predicate': 'Method("GET") && Weight(100)',
     },
-    spec: {
-      rules: [
-        {
-          host: 'app.example.com',
-          http: {
-            paths: [
-              { path: '/', pathType: 'Prefix', backend: { service: { name: 'podinfo', port: { number: 9898 } } } },
-              { path: '/other', pathType: 'Prefix', backend: { service: { name: 'other', port: { number: 80 } } } },
-            ],
-          },
-        },
-      ],
-    },
-  };
+    paths: [
+      ['/', 'podinfo', 9898],
+      ['/other', 'other', 80],
+    ],
+  });
 }
 
 test('skipper: the copy splits the apex path into primary and canary (Flagger TestSkipperRouter_Reconcile)', () => {
