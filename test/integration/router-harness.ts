@@ -2,6 +2,7 @@
 // with the bundled rollout workflow, and an in-process worker whose activities are scripted except for the
 // routes, which the real router writes. After every setRoutes the harness records a short description of what
 // the apiserver stores (a describer per Canary), so each test can assert the whole trail of weights.
+import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
@@ -11,6 +12,7 @@ import { createRoutesActivities, type RoutesActivities } from '../../activities/
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { readFixture } from '../../dev/fixtures.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
+import type { HTTPRoute } from '../../activities/routers/httproute.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import type { WorldCanary } from '../scripted/world.ts';
 import {
@@ -88,6 +90,15 @@ export interface RouterHarness {
    * the spec the worker's parse yields).
    */
   runTutorial(raw: Record<string, unknown>, provider?: string): ReturnType<typeof runToEnd>;
+  /**
+   * The test `title`: Canaries `bg` (blue/green: 2 iterations) and `rb` (see rollbackCanary) made by `make` run
+   * side by side; `bg` ends Succeeded having stored `bgTrail`, `rb` Failed having stored `rbTrail`.
+   */
+  itBlueGreenAndRollback(
+    title: string,
+    make: (name: string, analysis: Record<string, unknown>) => Promise<{ world: WorldCanary }>,
+    c: { bg: string; rb: string; stepWeight: number; bgTrail: string[]; rbTrail: string[] },
+  ): void;
 }
 
 /**
@@ -193,6 +204,17 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
         metrics: { 'request-success-rate': [100], 'request-duration': [100] },
       });
       return runToEnd(running().env, (raw.metadata as { name: string }).name);
+    },
+    itBlueGreenAndRollback(title, make, { bg, rb, stepWeight, bgTrail, rbTrail }) {
+      it(title, async () => {
+        await make(bg, { interval: '300ms', iterations: 2 });
+        await rollbackCanary(make, rb, stepWeight);
+        const [blueGreen, rollback] = await Promise.all([runToEnd(running().env, bg), runRollback(running().env, rb)]);
+        assert.equal(blueGreen.result.phase, 'Succeeded');
+        assert.deepEqual(stored.get(bg), bgTrail);
+        assert.equal(rollback.result.phase, 'Failed');
+        assert.deepEqual(stored.get(rb), rbTrail);
+      });
     },
     async ingressCanary(provider, user, name, analysis, spec = {}) {
       const userVersion = await harness.createIngress(user);
@@ -312,4 +334,56 @@ export function runRollback(env: TestEnv, name: string): ReturnType<typeof runTo
 export function weightTrail(stepWeight: number, maxWeight: number, end = '100/0'): string[] {
   const steps = Array.from({ length: maxWeight / stepWeight }, (_, i) => (i + 1) * stepWeight);
   return [...steps.map((w) => `${100 - w}/${w}`), end];
+}
+
+/**
+ * A stand-in gateway (or mesh) controller, until `stop()`: every 100 ms, each gateway.networking.k8s.io/v1
+ * HTTPRoute of the test namespace whose status has not observed its generation gets, through the status
+ * subresource, an Accepted condition per parentRef from `controllerName`, the parentRef reported as
+ * `reportRef` gives it (default: as written).
+ */
+export function acceptHttpRoutes(
+  custom: k8s.CustomObjectsApi,
+  controllerName: string,
+  reportRef: (ref: HTTPRoute['spec']['parentRefs'][number]) => object = (ref) => ref,
+): { stop(): Promise<void> } {
+  const routes = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: NAMESPACE, plural: 'httproutes' };
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const list = (await custom.listNamespacedCustomObject(routes)) as { items: HTTPRoute[] };
+      for (const route of list.items) {
+        const generation = route.metadata.generation ?? 1;
+        if (route.status?.parents?.[0]?.conditions?.[0]?.observedGeneration === generation) continue;
+        const parents = route.spec.parentRefs.map((ref) => ({
+          parentRef: reportRef(ref),
+          controllerName,
+          conditions: [
+            {
+              type: 'Accepted',
+              status: 'True',
+              reason: 'Accepted',
+              message: 'Route is accepted',
+              observedGeneration: generation,
+              lastTransitionTime: new Date().toISOString(),
+            },
+          ],
+        }));
+        await custom
+          .patchNamespacedCustomObjectStatus({
+            ...routes,
+            name: route.metadata.name,
+            body: [{ op: 'add', path: '/status', value: { parents } }],
+          })
+          .catch(() => undefined); // a newer generation arrived meanwhile: the next pass accepts it
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop.catch(() => undefined);
+    },
+  };
 }

@@ -282,16 +282,12 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     assert.deepEqual(stored.get(name), ['x-canary=insider:0/100 100/0', 'x-canary=insider:100/0 100/0']);
   });
 
-  it('contour blue/green and rollback', async () => {
-    const bg = 'ct-bluegreen';
-    const rb = 'ct-rollback';
-    await contourCanary(bg, { interval: '300ms', iterations: 2 });
-    await rollbackCanary(contourCanary, rb, 30);
-    const [blueGreen, rollback] = await Promise.all([runToEnd(env, bg), runRollback(env, rb)]);
-    assert.equal(blueGreen.result.phase, 'Succeeded');
-    assert.deepEqual(stored.get(bg), ['0/100', '100/0']);
-    assert.equal(rollback.result.phase, 'Failed');
-    assert.deepEqual(stored.get(rb), ['70/30', '40/60', '100/0']);
+  harness.itBlueGreenAndRollback('contour blue/green and rollback', contourCanary, {
+    bg: 'ct-bluegreen',
+    rb: 'ct-rollback',
+    stepWeight: 30,
+    bgTrail: ['0/100', '100/0'],
+    rbTrail: ['70/30', '40/60', '100/0'],
   });
 
   it('contour takeover: a pre-existing HTTPProxy is rewritten, and put back as it was on finalize', async () => {

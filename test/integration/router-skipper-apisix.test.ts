@@ -10,16 +10,7 @@ import type { Ingress } from '../../activities/routers/ingress.ts';
 import { flaggerApiCrdFiles } from '../../dev/fixtures.ts';
 import { userIngress } from '../user-ingress.ts';
 import { NAMESPACE, canaryRaw, runToEnd, seedInitialized, type TestEnv } from '../workflow/env.ts';
-import {
-  assertUntouched,
-  fastTutorial,
-  isNotFound,
-  owners,
-  rollbackCanary,
-  routerHarness,
-  runRollback,
-  weightTrail,
-} from './router-harness.ts';
+import { assertUntouched, fastTutorial, isNotFound, owners, routerHarness, weightTrail } from './router-harness.ts';
 
 const harness = routerHarness('router-skipper-apisix', { crds: () => flaggerApiCrdFiles('apisix') });
 const { stored, describers, createCanary, deleteMidRollout, readIngress, createIngress } = harness;
@@ -104,16 +95,12 @@ describe('skipper routes in real workflow runs', { concurrency: true }, () => {
     await assertUntouched(readIngress(ingress), userVersion);
   });
 
-  it('blue/green and rollback', async () => {
-    const bg = 'sk-bluegreen';
-    const rb = 'sk-rollback';
-    await skipperCanary(bg, { interval: '300ms', iterations: 2 });
-    await rollbackCanary(skipperCanary, rb, 30);
-    const [blueGreen, rollback] = await Promise.all([runToEnd(env, bg), runRollback(env, rb)]);
-    assert.equal(blueGreen.result.phase, 'Succeeded');
-    assert.deepEqual(stored.get(bg), ['0/100', '100/0!']);
-    assert.equal(rollback.result.phase, 'Failed');
-    assert.deepEqual(stored.get(rb), ['70/30', '40/60', '100/0!']);
+  harness.itBlueGreenAndRollback('blue/green and rollback', skipperCanary, {
+    bg: 'sk-bluegreen',
+    rb: 'sk-rollback',
+    stepWeight: 30,
+    bgTrail: ['0/100', '100/0!'],
+    rbTrail: ['70/30', '40/60', '100/0!'],
   });
 
   it('takeover and finalize: a leftover <ingress>-canary is taken over, deleted when the Canary goes', async () => {
@@ -221,16 +208,12 @@ describe('apisix routes in real workflow runs', { concurrency: true }, () => {
     await assertUntouched(readApisixRoute(route), userVersion);
   });
 
-  it('blue/green and rollback', async () => {
-    const bg = 'ax-bluegreen';
-    const rb = 'ax-rollback';
-    await apisixCanary(bg, { interval: '300ms', iterations: 2 });
-    await rollbackCanary(apisixCanary, rb, 30);
-    const [blueGreen, rollback] = await Promise.all([runToEnd(env, bg), runRollback(env, rb)]);
-    assert.equal(blueGreen.result.phase, 'Succeeded');
-    assert.deepEqual(stored.get(bg), ['0/100', '100/0']);
-    assert.equal(rollback.result.phase, 'Failed');
-    assert.deepEqual(stored.get(rb), ['70/30', '40/60', '100/0']);
+  harness.itBlueGreenAndRollback('blue/green and rollback', apisixCanary, {
+    bg: 'ax-bluegreen',
+    rb: 'ax-rollback',
+    stepWeight: 30,
+    bgTrail: ['0/100', '100/0'],
+    rbTrail: ['70/30', '40/60', '100/0'],
   });
 
   it('finalize: the copy is deleted when the Canary goes, the user route stays', async () => {

@@ -15,7 +15,7 @@ import { flaggerApiCrdFiles, readFixture } from '../../dev/fixtures.ts';
 import { canaryDeletingSignal } from '../../workflows/controls.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
 import { NAMESPACE, runToEnd, seedInitialized, startRollout, waitUntil, type TestEnv } from '../workflow/env.ts';
-import { isNotFound, routerHarness } from './router-harness.ts';
+import { acceptHttpRoutes, isNotFound, routerHarness } from './router-harness.ts';
 
 /** Routers by the worker default provider a canary runs under (Flagger's -mesh-provider); others: none. */
 const harness = routerHarness('router-smi', {
@@ -29,8 +29,8 @@ const harness = routerHarness('router-smi', {
 const { stored, describers, routesOf } = harness;
 let custom: k8s.CustomObjectsApi;
 let env: TestEnv;
-let meshRunning = true;
-let meshLoop: Promise<void> = Promise.resolve();
+/** A mesh controller (e.g. Linkerd's policy controller): accepts each generation of every route for its parents. */
+let mesh: { stop(): Promise<void> } | undefined;
 /** How each canary's routing object is read back: its kind, API version and name. */
 const objectOf = new Map<string, { kind: 'TrafficSplit' | 'HTTPRoute'; version: string; name: string }>();
 
@@ -61,40 +61,6 @@ async function describeStored(canary: string): Promise<string> {
     : describeRoute(await readRoute(o.name, o.version), o.name);
 }
 
-/** A mesh controller (e.g. Linkerd's policy controller): accepts each generation of every route for its parents. */
-async function acceptRoutes(): Promise<void> {
-  while (meshRunning) {
-    const list = (await custom.listNamespacedCustomObject({ ...ROUTES, version: 'v1' })) as { items: HTTPRoute[] };
-    for (const route of list.items) {
-      const generation = route.metadata.generation ?? 1;
-      if (route.status?.parents?.[0]?.conditions?.[0]?.observedGeneration === generation) continue;
-      const parents = route.spec.parentRefs.map((ref) => ({
-        parentRef: ref.kind === 'Service' && ref.group === 'core' ? { ...ref, group: '' } : ref,
-        controllerName: 'linkerd.io/gateway-controller',
-        conditions: [
-          {
-            type: 'Accepted',
-            status: 'True',
-            reason: 'Accepted',
-            message: 'Route is accepted',
-            observedGeneration: generation,
-            lastTransitionTime: new Date().toISOString(),
-          },
-        ],
-      }));
-      await custom
-        .patchNamespacedCustomObjectStatus({
-          ...ROUTES,
-          version: 'v1',
-          name: route.metadata.name,
-          body: [{ op: 'add', path: '/status', value: { parents } }],
-        })
-        .catch(() => undefined); // a newer generation arrived meanwhile: the next pass accepts it
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 // Flagger's Linkerd tutorial Canary, with the default mesh provider each run gets (the tutorial names none).
 const TUTORIAL = parseAllDocuments(
   /```yaml\n([\s\S]*?kind: Canary[\s\S]*?)```/.exec(
@@ -107,12 +73,13 @@ const TUTORIAL = parseAllDocuments(
 before(async () => {
   await harness.start();
   ({ custom, env } = harness);
-  meshLoop = acceptRoutes();
+  mesh = acceptHttpRoutes(custom, 'linkerd.io/gateway-controller', (ref) =>
+    ref.kind === 'Service' && ref.group === 'core' ? { ...ref, group: '' } : ref,
+  );
 });
 
 after(async () => {
-  meshRunning = false;
-  await meshLoop.catch(() => undefined);
+  await mesh?.stop();
   await harness.stop();
 });
 

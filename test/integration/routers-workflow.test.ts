@@ -16,15 +16,15 @@ import {
   type TestEnv,
 } from '../workflow/env.ts';
 import { GATEWAY_REFS_REQUIRED } from '../../api/canary.ts';
-import { isNotFound, routerHarness } from './router-harness.ts';
+import { acceptHttpRoutes, isNotFound, routerHarness } from './router-harness.ts';
 
 const harness = routerHarness('routers');
 /** Weights of the stored HTTPRoute after every setRoutes, per canary: "80/20", "100/0m" (mirrored). */
 const { stored, describers } = harness;
 let custom: k8s.CustomObjectsApi;
 let env: TestEnv;
-let gatewayRunning = true;
-let gatewayLoop: Promise<void> = Promise.resolve();
+/** What a gateway controller does: accept each new generation of every route through the status subresource. */
+let gateway: { stop(): Promise<void> } | undefined;
 
 const HTTPROUTES = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: NAMESPACE, plural: 'httproutes' };
 
@@ -39,49 +39,14 @@ function describeRoute(route: HTTPRoute, name: string): string {
   return `${weight(`${name}-primary`)}/${weight(`${name}-canary`)}${mirrored}`;
 }
 
-/** What a gateway controller does: accept each new generation of every route through the status subresource. */
-async function acceptRoutes(): Promise<void> {
-  while (gatewayRunning) {
-    const list = (await custom.listNamespacedCustomObject(HTTPROUTES)) as { items: HTTPRoute[] };
-    for (const route of list.items) {
-      const generation = route.metadata.generation ?? 1;
-      const accepted = route.status?.parents?.[0]?.conditions?.[0]?.observedGeneration === generation;
-      if (accepted) continue;
-      const parents = route.spec.parentRefs.map((parentRef) => ({
-        parentRef,
-        controllerName: 'example.com/gateway-controller',
-        conditions: [
-          {
-            type: 'Accepted',
-            status: 'True',
-            reason: 'Accepted',
-            message: 'Route is accepted',
-            observedGeneration: generation,
-            lastTransitionTime: new Date().toISOString(),
-          },
-        ],
-      }));
-      await custom
-        .patchNamespacedCustomObjectStatus({
-          ...HTTPROUTES,
-          name: route.metadata.name,
-          body: [{ op: 'add', path: '/status', value: { parents } }],
-        })
-        .catch(() => undefined); // a newer generation arrived meanwhile: the next pass accepts it
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 before(async () => {
   await harness.start();
   ({ custom, env } = harness);
-  gatewayLoop = acceptRoutes();
+  gateway = acceptHttpRoutes(custom, 'example.com/gateway-controller');
 });
 
 after(async () => {
-  gatewayRunning = false;
-  await gatewayLoop.catch(() => undefined);
+  await gateway?.stop();
   await harness.stop();
 });
 
