@@ -14,6 +14,27 @@ export interface UserIngress {
   ingressClassName?: string;
 }
 
+/**
+ * Flagger's router test Ingress (newTestIngress): podinfo in `default`, app.example.com `/` → podinfo:9898 and
+ * `/other` → other:80, ingress class annotation `ingressClass`, a last-applied-configuration and `annotations`.
+ */
+export function flaggerTestIngress(ingressClass: string, annotations: Record<string, string>): Ingress {
+  return userIngress({
+    name: 'podinfo',
+    namespace: 'default',
+    labels: { app: 'podinfo' },
+    annotations: {
+      'kubernetes.io/ingress.class': ingressClass,
+      'kubectl.kubernetes.io/last-applied-configuration': '{}',
+      ...annotations,
+    },
+    paths: [
+      ['/', 'podinfo', 9898],
+      ['/other', 'other', 80],
+    ],
+  });
+}
+
 /** An networking.k8s.io/v1 Ingress with one rule; metadata and class only where given. */
 export function userIngress(o: UserIngress): Ingress {
   return {

@@ -99,6 +99,12 @@ export interface RouterHarness {
     make: (name: string, analysis: Record<string, unknown>) => Promise<{ world: WorldCanary }>,
     c: { bg: string; rb: string; stepWeight: number; bgTrail: string[]; rbTrail: string[] },
   ): void;
+  /** The test `title`: the Canary `name` (see rollbackCanary) made by `make` ends Failed having stored `trail`. */
+  itRollback(
+    title: string,
+    make: (name: string, analysis: Record<string, unknown>) => Promise<{ world: WorldCanary }>,
+    c: { name: string; stepWeight: number; trail: string[] },
+  ): void;
 }
 
 /**
@@ -214,6 +220,14 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
         assert.deepEqual(stored.get(bg), bgTrail);
         assert.equal(rollback.result.phase, 'Failed');
         assert.deepEqual(stored.get(rb), rbTrail);
+      });
+    },
+    itRollback(title, make, { name, stepWeight, trail }) {
+      it(title, async () => {
+        await rollbackCanary(make, name, stepWeight);
+        const { result } = await runRollback(running().env, name);
+        assert.equal(result.phase, 'Failed');
+        assert.deepEqual(stored.get(name), trail);
       });
     },
     async ingressCanary(provider, user, name, analysis, spec = {}) {
@@ -385,5 +399,23 @@ export function acceptHttpRoutes(
       running = false;
       await loop.catch(() => undefined);
     },
+  };
+}
+
+/** The status Contour writes for an HTTPProxy generation it accepted (valid). */
+export function validProxyStatus(observedGeneration: number): object {
+  return {
+    currentStatus: 'valid',
+    description: 'Valid HTTPProxy',
+    conditions: [
+      {
+        type: 'Valid',
+        status: 'True',
+        reason: 'Valid',
+        message: 'Valid HTTPProxy',
+        observedGeneration,
+        lastTransitionTime: new Date().toISOString(),
+      },
+    ],
   };
 }

@@ -16,9 +16,8 @@ import {
   fastTutorial,
   isNotFound,
   owners,
-  rollbackCanary,
   routerHarness,
-  runRollback,
+  validProxyStatus,
   weightTrail,
 } from './router-harness.ts';
 
@@ -112,20 +111,7 @@ async function markValid(): Promise<void> {
     for (const proxy of list.items) {
       const generation = proxy.metadata.generation ?? 1;
       if (proxy.status?.conditions?.[0]?.observedGeneration === generation) continue;
-      const status = {
-        currentStatus: 'valid',
-        description: 'Valid HTTPProxy',
-        conditions: [
-          {
-            type: 'Valid',
-            status: 'True',
-            reason: 'Valid',
-            message: 'Valid HTTPProxy',
-            observedGeneration: generation,
-            lastTransitionTime: new Date().toISOString(),
-          },
-        ],
-      };
+      const status = validProxyStatus(generation);
       await custom
         .patchNamespacedCustomObjectStatus({
           ...PROXIES,
@@ -210,12 +196,10 @@ describe('nginx and contour routes in real workflow runs', { concurrency: true }
     assert.deepEqual(stored.get(name), ['w100', 'w0']);
   });
 
-  it('nginx rollback: failed checks put canary-weight back to 0', async () => {
-    const name = 'ng-rollback';
-    await rollbackCanary(nginxCanary, name, 20);
-    const { result } = await runRollback(env, name);
-    assert.equal(result.phase, 'Failed');
-    assert.deepEqual(stored.get(name), ['w20', 'w40', 'w0']);
+  harness.itRollback('nginx rollback: failed checks put canary-weight back to 0', nginxCanary, {
+    name: 'ng-rollback',
+    stepWeight: 20,
+    trail: ['w20', 'w40', 'w0'],
   });
 
   it('nginx takeover and finalize: a leftover <ingress>-canary is taken over, deleted when the Canary goes', async () => {

@@ -204,12 +204,10 @@ describe('traefik, kuma and gloo routers', { concurrency: true }, () => {
       assert.deepEqual(stored.get(mirror), ['50/50', '100/0']);
     });
 
-    it('rollback: failed checks put all traffic back on the primary', async () => {
-      const name = 'tr-rollback';
-      await rollbackCanary(traefikCanary, name, 20);
-      const { result } = await runRollback(env, name);
-      assert.equal(result.phase, 'Failed');
-      assert.deepEqual(stored.get(name), ['80/20', '60/40', '100/0']);
+    harness.itRollback('rollback: failed checks put all traffic back on the primary', traefikCanary, {
+      name: 'tr-rollback',
+      stepWeight: 20,
+      trail: ['80/20', '60/40', '100/0'],
     });
 
     it('finalize deletes the TraefikService the Canary owns; a taken-over one is rewritten and left in place', async () => {

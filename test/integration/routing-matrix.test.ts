@@ -28,6 +28,7 @@ import { resolveTraffic } from '../../dev/knative-standin.ts';
 import type { KnativeService } from '../../activities/routers/knative-service.ts';
 import { REPO_ROOT } from '../../dev/proc.ts';
 import { userIngress } from '../user-ingress.ts';
+import { validProxyStatus } from './router-harness.ts';
 
 const DOC = join(REPO_ROOT, 'docs', 'routing.md');
 const START = '<!-- capability-matrix:start -->';
@@ -168,24 +169,6 @@ async function knativeStatus({ custom }: Api, ns: string): Promise<void> {
     name: NAME,
     body: [{ op: 'add', path: '/status', value: status }],
   });
-}
-
-/** What Contour writes for an HTTPProxy it accepted. */
-function validProxyStatus(observedGeneration: number): object {
-  return {
-    currentStatus: 'valid',
-    description: 'Valid HTTPProxy',
-    conditions: [
-      {
-        type: 'Valid',
-        status: 'True',
-        reason: 'Valid',
-        message: 'Valid HTTPProxy',
-        observedGeneration,
-        lastTransitionTime: new Date().toISOString(),
-      },
-    ],
-  };
 }
 
 /** One apiserver with a set of CRDs, and the clients the matrix drives it with. */

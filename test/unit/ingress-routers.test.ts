@@ -17,7 +17,7 @@ import {
   type HTTPProxy,
 } from '../../activities/routers/httpproxy.ts';
 import { RouteSpecError } from '../../activities/routers/httproute.ts';
-import { userIngress as userIngressOf } from '../user-ingress.ts';
+import { flaggerTestIngress } from '../user-ingress.ts';
 
 type Over = { service?: Record<string, unknown>; analysis?: Record<string, unknown>; spec?: Record<string, unknown> };
 
@@ -33,22 +33,11 @@ function canary(provider: 'nginx' | 'contour', over: Over = {}): Canary {
 
 /** The user's Ingress of Flagger's router test fixture (newTestIngress), plus a class and annotations. */
 function userIngress(): Ingress {
-  return userIngressOf({
-    name: 'podinfo',
-    namespace: 'default',
-    labels: { app: 'podinfo' },
-    annotations: {
-      'kubernetes.io/ingress.class': 'nginx',
-      'kubectl.kubernetes.io/last-applied-configuration': '{}',
-      'nginx.ingress.kubernetes.io/canary-weight': '33',
-      'nginx.ingress.kubernetes.io/proxy-body-size': '8m',
-    },
-    ingressClassName: 'nginx',
-    paths: [
-      ['/', 'podinfo', 9898],
-      ['/other', 'other', 80],
-    ],
+  const ingress = flaggerTestIngress('nginx', {
+    'nginx.ingress.kubernetes.io/canary-weight': '33',
+    'nginx.ingress.kubernetes.io/proxy-body-size': '8m',
   });
+  return { ...ingress, spec: { ingressClassName: 'nginx', ...ingress.spec } };
 }
 
 const AB_HEADER = { iterations: 1, stepWeight: undefined, maxWeight: undefined };

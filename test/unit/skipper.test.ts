@@ -6,7 +6,7 @@ import { assertMirrorAndMatchIgnored, parseTestCanary, validCanary } from './rou
 import type { Canary } from '../../api/canary.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import { RouteSpecError } from '../../activities/routers/httproute.ts';
-import { userIngress as userIngressOf } from '../user-ingress.ts';
+import { flaggerTestIngress } from '../user-ingress.ts';
 import {
   buildSkipperIngress,
   insertPredicate,
@@ -28,20 +28,7 @@ function parsed(analysis: Record<string, unknown> = {}): Canary {
 
 /** Flagger's newTestIngress: app.example.com → podinfo:9898, with a user predicate and another backend. */
 function userIngress(): Ingress {
-  return userIngressOf({
-    name: 'podinfo',
-    namespace: 'default',
-    labels: { app: 'podinfo' },
-    annotations: {
-      'kubernetes.io/ingress.class': 'skipper',
-      'kubectl.kubernetes.io/last-applied-configuration': '{}',
-      'zalando.org/skipper-predicate': 'Method("GET") && Weight(100)',
-    },
-    paths: [
-      ['/', 'podinfo', 9898],
-      ['/other', 'other', 80],
-    ],
-  });
+  return flaggerTestIngress('skipper', { 'zalando.org/skipper-predicate': 'Method("GET") && Weight(100)' });
 }
 
 test('skipper: the copy splits the apex path into primary and canary (Flagger TestSkipperRouter_Reconcile)', () => {
