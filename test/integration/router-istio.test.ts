@@ -155,11 +155,8 @@ function istioCanary(name: string, analysis: Record<string, unknown>, spec: Reco
   return raw;
 }
 
-/** Creates the Canary in the apiserver, seeds the scripted world (healthy metrics unless given) and runs it. */
-async function rollout(
-  raw: Record<string, unknown>,
-  metrics: Record<string, (number | null)[]> = HEALTHY,
-): Promise<{ result: RolloutResult; ref: CanaryRef }> {
+/** Stores the Canary `raw` (its name, in its namespace, and the rest as written) in the apiserver. */
+async function storeCanary(raw: Record<string, unknown>): Promise<CanaryRef> {
   const { metadata, ...rest } = raw as { metadata: { name: string; namespace: string } };
   const ref = { namespace: metadata.namespace, name: metadata.name };
   await custom.createNamespacedCustomObject({
@@ -169,6 +166,15 @@ async function rollout(
     plural: 'canaries',
     body: { ...rest, metadata: { name: ref.name, namespace: ref.namespace } },
   });
+  return ref;
+}
+
+/** Creates the Canary in the apiserver, seeds the scripted world (healthy metrics unless given) and runs it. */
+async function rollout(
+  raw: Record<string, unknown>,
+  metrics: Record<string, (number | null)[]> = HEALTHY,
+): Promise<{ result: RolloutResult; ref: CanaryRef }> {
+  const ref = await storeCanary(raw);
   seedInitialized(env, { raw, metrics });
   const handle = await env.client.workflow.start('rollout', {
     taskQueue: env.taskQueue,
@@ -489,16 +495,8 @@ describe('Istio routes in real workflow runs', { concurrency: true }, () => {
       body: original,
     });
     const raw = istioCanary(name, { interval: '500ms', stepWeight: 10, maxWeight: 90 }, { revertOnDeletion: true });
-    const { metadata, ...rest } = raw as { metadata: { name: string } };
-    await custom.createNamespacedCustomObject({
-      group: 'flagger.app',
-      version: 'v1beta1',
-      namespace: NAMESPACE,
-      plural: 'canaries',
-      body: { ...rest, metadata: { name: metadata.name } },
-    });
+    const ref = await storeCanary(raw);
     seedInitialized(env, { raw, metrics: HEALTHY });
-    const ref = { namespace: NAMESPACE, name };
     const handle = await env.client.workflow.start('rollout', {
       taskQueue: env.taskQueue,
       workflowId: rolloutWorkflowId(ref),
@@ -525,15 +523,7 @@ describe('Istio routes in real workflow runs', { concurrency: true }, () => {
       { stepWeight: 10 },
       { service: { port: 9898, delegation: true, portDiscovery: true } },
     );
-    const { metadata, ...rest } = raw as { metadata: { name: string } };
-    await custom.createNamespacedCustomObject({
-      group: 'flagger.app',
-      version: 'v1beta1',
-      namespace: NAMESPACE,
-      plural: 'canaries',
-      body: { ...rest, metadata: { name: metadata.name } },
-    });
-    const canary = { namespace: NAMESPACE, name: 'ist-delegate' };
+    const canary = await storeCanary(raw);
     assert.deepEqual(await routes.reconcileRoutes({ canary }), { primary: 100, canary: 0, mirrored: false });
     const split = { primary: 70, canary: 30, mirrored: false };
     assert.deepEqual(await routes.setRoutes({ canary, routes: split }), split);
