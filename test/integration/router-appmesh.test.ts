@@ -226,6 +226,17 @@ async function createCanary(raw: Record<string, unknown>, label = 'app'): Promis
   return created.metadata.uid;
 }
 
+/** Creates the Canary (and its Deployment), seeds it initialized with `metrics` and runs it to the end. */
+async function runCanary(
+  raw: Record<string, unknown>,
+  metrics?: Record<string, number[]>,
+  opts?: Parameters<typeof runToEnd>[2],
+): ReturnType<typeof runToEnd> {
+  await createCanary(raw);
+  seedInitialized(env, { raw, ...(metrics ? { metrics } : {}) });
+  return runToEnd(env, (raw.metadata as { name: string }).name, opts);
+}
+
 function meshCanary(name: string, analysis: Record<string, unknown>, service: Record<string, unknown> = {}) {
   return canaryRaw(
     name,
@@ -301,9 +312,7 @@ describe('App Mesh (appmesh:v1beta2) routes in a real workflow run', { concurren
   it('A/B testing: the header route carries the weights, the other route keeps everyone on the primary', async () => {
     const name = 'mesh-ab';
     const raw = meshCanary(name, { iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }] });
-    await createCanary(raw);
-    seedInitialized(env, { raw });
-    const { result } = await runToEnd(env, name);
+    const { result } = await runCanary(raw);
     assert.equal(result.phase, 'Succeeded');
     // The first tick's reconcile created the objects: the trail starts at the switch to the canary.
     assert.deepEqual(
@@ -326,9 +335,7 @@ describe('App Mesh (appmesh:v1beta2) routes in a real workflow run', { concurren
   it('blue/green switches all traffic to the canary for the checks, then back to the promoted primary', async () => {
     const name = 'mesh-bg';
     const raw = meshCanary(name, { iterations: 2 });
-    await createCanary(raw);
-    seedInitialized(env, { raw });
-    const { result } = await runToEnd(env, name);
+    const { result } = await runCanary(raw);
     assert.equal(result.phase, 'Succeeded');
     assert.deepEqual(
       trails.get(name)?.map((s) => s.weights),
@@ -339,9 +346,7 @@ describe('App Mesh (appmesh:v1beta2) routes in a real workflow run', { concurren
   it('failed checks roll back: all traffic returns to the primary, the canary router is untouched', async () => {
     const name = 'mesh-rollback';
     const raw = meshCanary(name, { stepWeight: 10, maxWeight: 50, threshold: 2, metrics: [metric('error-rate', 1)] });
-    await createCanary(raw);
-    seedInitialized(env, { raw, metrics: { 'error-rate': [0, 5] } });
-    const { result } = await runToEnd(env, name, { options: { retryWindowMs: 1 } });
+    const { result } = await runCanary(raw, { 'error-rate': [0, 5] }, { options: { retryWindowMs: 1 } });
     assert.equal(result.phase, 'Failed');
     // Tick 1: 10; tick 2: metric ok → 20; ticks 3-4 fail; tick 5 rolls back.
     assert.deepEqual(
@@ -468,9 +473,7 @@ describe('legacy App Mesh (appmesh, v1beta1 API) routes in a real workflow run',
       { iterations: 2, match: [{ headers: { 'user-agent': { regex: '.*Chrome.*' } } }] },
       { meshName: 'global' },
     );
-    await createCanary(raw);
-    seedInitialized(env, { raw });
-    const { result } = await runToEnd(env, name);
+    const { result } = await runCanary(raw);
     assert.equal(result.phase, 'Succeeded');
     assert.deepEqual(
       trails.get(name)?.map((s) => s.weights),
