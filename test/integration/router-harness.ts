@@ -8,6 +8,8 @@ import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import type { CanaryRef, FinalizePort, RolloutActivities } from '../../api/ports.ts';
 import { parseCanary } from '../../api/validate.ts';
+import type { Provider } from '../../api/canary.ts';
+import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import { startCluster, type Cluster } from '../../dev/cluster.ts';
 import { readFixture } from '../../dev/fixtures.ts';
@@ -42,6 +44,13 @@ export interface RouterHarnessOptions {
    * Canary whose name `routerOf` maps to a key runs on that key's routers, any other on the `routes` ones.
    */
   routers?: Record<string, Omit<RoutesDeps, 'kube'>>;
+  /** What `routerOf`, `describers` and `stored` are keyed by (default: the Canary's name). */
+  keyOf?: (ref: CanaryRef) => string;
+  /**
+   * observe parses the Canary with its routers' default provider, as activities/index.ts does with
+   * `--mesh-provider` (default: the scripted spec).
+   */
+  observeParses?: boolean;
 }
 
 /** One test file's servers and what its routers stored; `start()` in `before`, `stop()` in `after`. */
@@ -51,13 +60,15 @@ export interface RouterHarness {
   readonly net: k8s.NetworkingV1Api;
   readonly env: TestEnv;
   readonly routes: RoutesActivities;
-  /** Per Canary name: the key of the `routers` option it runs on (none: the default routers). */
+  /** Per Canary key (see keyOf): the key of the `routers` option it runs on (none: the default routers). */
   readonly routerOf: Map<string, string>;
   /** The routers the Canary runs on (see `routerOf`). */
   routesOf(ref: CanaryRef): RoutesActivities;
-  /** Per Canary name: the describer's output after every setRoutes, in order. */
+  /** The router options the Canary runs with (see `routerOf`). */
+  routerOptions(ref: CanaryRef): Omit<RoutesDeps, 'kube'>;
+  /** Per Canary key (see keyOf): the describer's output after every setRoutes, in order. */
   readonly stored: Map<string, string[]>;
-  /** Per Canary name: how to describe what its router stored (no describer: nothing recorded). */
+  /** Per Canary key (see keyOf): how to describe what its router stored (no describer: nothing recorded). */
   readonly describers: Map<string, () => Promise<string>>;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -116,6 +127,7 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
   const stored = new Map<string, string[]>();
   const describers = new Map<string, () => Promise<string>>();
   const routerOf = new Map<string, string>();
+  const keyOf = opts.keyOf ?? ((ref: CanaryRef) => ref.name);
   let started: {
     cluster: Cluster;
     env: TestEnv;
@@ -144,8 +156,12 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
       return running().routes;
     },
     routerOf,
+    routerOptions(ref) {
+      const key = routerOf.get(keyOf(ref));
+      return key === undefined ? (opts.routes ?? {}) : (opts.routers?.[key] ?? assert.fail(`no routers ${key}`));
+    },
     routesOf(ref) {
-      const key = routerOf.get(ref.name);
+      const key = routerOf.get(keyOf(ref));
       return key === undefined ? running().routes : (running().routers[key] ?? assert.fail(`no routers ${key}`));
     },
     stored,
@@ -165,7 +181,9 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
         Object.entries(opts.routers ?? {}).map(([key, o]) => [key, createRoutesActivities({ kube, ...o })]),
       );
       started = { cluster, env, routes, routers, stopWorker: async () => {} };
-      started.stopWorker = await startBundledWorker(env, routedActivities(env, harness.routesOf, stored, describers));
+      const parse = opts.observeParses ? harness.routerOptions : undefined;
+      const routed = routedActivities(env, { routesOf: harness.routesOf, keyOf, parse }, stored, describers);
+      started.stopWorker = await startBundledWorker(env, routed);
     },
     async stop() {
       if (!started) return;
@@ -249,17 +267,30 @@ export function routerHarness(label: string, opts: RouterHarnessOptions = {}): R
 /** Scripted activities with the real routers in place of the scripted routes, recording after every setRoutes. */
 function routedActivities(
   env: TestEnv,
-  routesOf: (ref: CanaryRef) => RoutesActivities,
+  by: {
+    routesOf: (ref: CanaryRef) => RoutesActivities;
+    keyOf: (ref: CanaryRef) => string;
+    /** Set: observe parses the world's Canary with these routers' default provider. */
+    parse: ((ref: CanaryRef) => Omit<RoutesDeps, 'kube'>) | undefined;
+  },
   stored: Map<string, string[]>,
   describers: Map<string, () => Promise<string>>,
 ): RolloutActivities & FinalizePort {
+  const { routesOf, keyOf, parse } = by;
   const scripted = createScriptedActivities(env.world.url);
+  const specOf = (ref: CanaryRef, scriptedSpec: Awaited<ReturnType<typeof scripted.observe>>['spec']) => {
+    if (!parse) return scriptedSpec;
+    const raw = env.world.get(`${ref.namespace}/${ref.name}`).raw;
+    const parsed = parseCanary(raw, { defaultProvider: parse(ref).defaultProvider as Provider | undefined });
+    return parsed.ok ? { ok: true as const, spec: toRolloutSpec(parsed.canary) } : parsed;
+  };
   return {
     ...scripted,
-    observe: async (input) => ({
-      ...(await scripted.observe(input)),
-      routes: await routesOf(input.canary).getRoutes(input),
-    }),
+    observe: async (input) => {
+      const observed = await scripted.observe(input);
+      const spec = specOf(input.canary, observed.spec);
+      return { ...observed, spec, routes: await routesOf(input.canary).getRoutes(input) };
+    },
     reconcileRoutes: async (input) => {
       await scripted.reconcileRoutes(input);
       return routesOf(input.canary).reconcileRoutes(input);
@@ -267,9 +298,9 @@ function routedActivities(
     setRoutes: async (input) => {
       await scripted.setRoutes(input);
       const now = await routesOf(input.canary).setRoutes(input);
-      const name = input.canary.name;
-      const describe = describers.get(name);
-      if (describe) stored.set(name, [...(stored.get(name) ?? []), await describe()]);
+      const key = keyOf(input.canary);
+      const describe = describers.get(key);
+      if (describe) stored.set(key, [...(stored.get(key) ?? []), await describe()]);
       return now;
     },
     getRoutes: (input) => routesOf(input.canary).getRoutes(input),

@@ -11,21 +11,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import type { CanaryRef, RolloutActivities } from '../../api/ports.ts';
-import { SUPPORTED_LIST, type Provider } from '../../api/canary.ts';
+import { SUPPORTED_LIST } from '../../api/canary.ts';
 import { parseCanary } from '../../api/validate.ts';
-import { createRoutesActivities, type RoutesActivities } from '../../activities/routers/index.ts';
 import type { Ingress } from '../../activities/routers/ingress.ts';
 import type { TrafficSplit } from '../../activities/routers/trafficsplit.ts';
 import type { IstioHttpRoute, VirtualService } from '../../activities/routers/virtualservice.ts';
-import { startCluster, type Cluster } from '../../dev/cluster.ts';
+import type { Cluster } from '../../dev/cluster.ts';
 import { flaggerApiCrdFiles, istioCrdFile, readFixture } from '../../dev/fixtures.ts';
-import { toRolloutSpec } from '../../workflows/spec-from-canary.ts';
 import { userIngress as userIngressOf } from '../user-ingress.ts';
+import { routerHarness } from './router-harness.ts';
 import { rolloutWorkflowId } from '../../workflows/controls.ts';
 import type { RolloutResult } from '../../workflows/rollout.ts';
-import { createScriptedActivities } from '../scripted/activities.ts';
-import { REV2, seedInitialized, setupEnv, startBundledWorker, waitUntil, type TestEnv } from '../workflow/env.ts';
+import { REV2, seedInitialized, waitUntil, type TestEnv } from '../workflow/env.ts';
 
 type Mesh = 'istio' | 'linkerd' | 'nginx';
 const MESHES: readonly Mesh[] = ['istio', 'linkerd', 'nginx'];
@@ -37,17 +34,33 @@ const HEALTHY = { 'request-success-rate': [99.9], 'request-duration': [120] };
 const ISTIO = { group: 'networking.istio.io', version: 'v1beta1' };
 const SPLITS = { group: 'split.smi-spec.io', version: 'v1alpha1', plural: 'trafficsplits' };
 
+/**
+ * One worker; routes activities per `--mesh-provider <key>`, picked by the Canary's namespace (`routerOf`), whose
+ * observe parses the Canary with that default provider, as activities/index.ts does. What the router stored is
+ * recorded after every setRoutes, per namespace.
+ */
+const harness = routerHarness('router-istio-portable', {
+  crds: () => [istioCrdFile(), ...flaggerApiCrdFiles('smi')],
+  gatewayApi: false,
+  routers: {
+    istio: { defaultProvider: 'istio' },
+    linkerd: { defaultProvider: 'linkerd' },
+    nginx: { defaultProvider: 'nginx', ingressAnnotationsPrefix: PREFIX },
+    [UNKNOWN]: { defaultProvider: UNKNOWN },
+  },
+  keyOf: (ref) => ref.namespace,
+  observeParses: true,
+});
+const { stored, describers, routerOf: meshOf, routesOf } = harness;
 let cluster: Cluster;
 let custom: k8s.CustomObjectsApi;
 let net: k8s.NetworkingV1Api;
 let env: TestEnv;
-let stopWorker = async () => {};
-/** Routes activities as a worker started with `--mesh-provider <key>` has them. */
-let routesByMesh: Record<Mesh | typeof UNKNOWN, RoutesActivities>;
-/** The default provider each namespace's Canary runs under. */
-const meshOf = new Map<string, Mesh | typeof UNKNOWN>();
-/** What the router stored after every setRoutes, per namespace. */
-const stored = new Map<string, string[]>();
+before(async () => {
+  await harness.start();
+  ({ cluster, custom, net, env } = harness);
+});
+after(() => harness.stop());
 
 const notFound = (e: unknown) => (e as { code?: number }).code === 404;
 
@@ -97,59 +110,6 @@ async function describeStored(namespace: string, mesh: Mesh): Promise<string> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Setup: one worker, routes activities per default provider, dispatched by the Canary's namespace
-
-before(async () => {
-  cluster = await startCluster({ crds: [istioCrdFile(), ...flaggerApiCrdFiles('smi')], gatewayApi: false });
-  custom = cluster.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-  net = cluster.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
-  env = await setupEnv('router-istio-portable', { worker: false });
-  const kube = cluster.kubeConfig;
-  routesByMesh = {
-    istio: createRoutesActivities({ kube, defaultProvider: 'istio' }),
-    linkerd: createRoutesActivities({ kube, defaultProvider: 'linkerd' }),
-    nginx: createRoutesActivities({ kube, defaultProvider: 'nginx', ingressAnnotationsPrefix: PREFIX }),
-    [UNKNOWN]: createRoutesActivities({ kube, defaultProvider: UNKNOWN }),
-  };
-  const scripted = createScriptedActivities(env.world.url);
-  const routesOf = (ref: CanaryRef) => routesByMesh[meshOf.get(ref.namespace)!];
-  const activities: RolloutActivities = {
-    ...scripted,
-    // observe parses the Canary with the worker's default provider, as activities/index.ts does with
-    // `--mesh-provider`, and reports the routes the apiserver has.
-    observe: async (input) => {
-      const observed = await scripted.observe(input);
-      const { namespace, name } = input.canary;
-      const parsed = parseCanary(env.world.get(`${namespace}/${name}`).raw, {
-        defaultProvider: meshOf.get(namespace) as Provider,
-      });
-      const spec = parsed.ok ? { ok: true as const, spec: toRolloutSpec(parsed.canary) } : parsed;
-      return { ...observed, spec, routes: await routesOf(input.canary).getRoutes(input) };
-    },
-    reconcileRoutes: async (input) => {
-      await scripted.reconcileRoutes(input);
-      return routesOf(input.canary).reconcileRoutes(input);
-    },
-    setRoutes: async (input) => {
-      await scripted.setRoutes(input);
-      const now = await routesOf(input.canary).setRoutes(input);
-      const { namespace } = input.canary;
-      const mesh = meshOf.get(namespace) as Mesh;
-      stored.set(namespace, [...(stored.get(namespace) ?? []), await describeStored(namespace, mesh)]);
-      return now;
-    },
-    getRoutes: (input) => routesOf(input.canary).getRoutes(input),
-  };
-  stopWorker = await startBundledWorker(env, activities);
-});
-
-after(async () => {
-  await stopWorker();
-  await env?.stop();
-  await cluster?.stop();
-});
-
-// ---------------------------------------------------------------------------------------------------------
 // Flagger's Istio Canaries
 
 /** The `kind: Canary` YAML blocks of a Markdown file in Flagger's module, as published. */
@@ -191,6 +151,7 @@ function userIngress(namespace: string): k8s.V1Ingress {
 async function rollout(kind: CanaryKind, mesh: Mesh | typeof UNKNOWN): Promise<{ result: RolloutResult; ns: string }> {
   const ns = `${kind}-${mesh}`;
   meshOf.set(ns, mesh);
+  describers.set(ns, () => describeStored(ns, mesh as Mesh));
   await cluster.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: ns } } });
   const published = CANARIES[kind] as { spec: Spec & { analysis: Spec } };
   assert.equal(published.spec.provider, undefined, 'written for Istio: no provider');
@@ -227,7 +188,7 @@ async function rollout(kind: CanaryKind, mesh: Mesh | typeof UNKNOWN): Promise<{
 /** After finalize (revertOnDeletion) nothing fledge created is left; the user's Ingress is as it was. */
 async function assertFinalized(ns: string, mesh: Mesh): Promise<void> {
   const userBefore = mesh === 'nginx' ? await readIngress(ns, 'podinfo') : undefined;
-  await routesByMesh[mesh].finalizeRoutes({ canary: { namespace: ns, name: 'podinfo' } });
+  await routesOf({ namespace: ns, name: 'podinfo' }).finalizeRoutes({ canary: { namespace: ns, name: 'podinfo' } });
   if (mesh === 'istio') {
     await assert.rejects(readVs(ns), notFound);
     for (const name of ['podinfo-primary', 'podinfo-canary'])
@@ -316,11 +277,14 @@ describe("Flagger's Istio Canaries under --mesh-provider istio, linkerd and ngin
     );
     assert.deepEqual(world.log.routes, [], 'no route was set');
     assert.equal(stored.get(ns), undefined);
-    await assert.rejects(routesByMesh[UNKNOWN].reconcileRoutes({ canary: { namespace: ns, name: 'podinfo' } }), {
-      type: 'InvalidSpec',
-      nonRetryable: true,
-      message: /unknown provider "envoy"/,
-    });
+    await assert.rejects(
+      routesOf({ namespace: ns, name: 'podinfo' }).reconcileRoutes({ canary: { namespace: ns, name: 'podinfo' } }),
+      {
+        type: 'InvalidSpec',
+        nonRetryable: true,
+        message: /unknown provider "envoy"/,
+      },
+    );
     await assert.rejects(readVs(ns), notFound, 'no silent Istio fallback');
     await assert.rejects(readSplit(ns), notFound);
   });
