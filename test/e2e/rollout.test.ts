@@ -219,10 +219,11 @@ describe('canary rollouts end to end', { concurrency: true }, () => {
     const promoted = held.status?.conditions?.find((x) => x.type === 'Promoted');
     assert.match(promoted?.message ?? '', /^invalid spec: .*iterations/);
     assert.equal(held.status?.phase, 'Initializing');
-    const warnings = (await canaryEvents(stack, ns)).filter((e) => e.type === 'Warning');
-    assert.ok(
-      warnings.some((e) => e.message === promoted?.message),
-      warnings.map((e) => e.message).join('\n'),
+    // The Warning event is recorded right after the status write that carries the condition.
+    await eventually('the Warning event with the same text', async () =>
+      (await canaryEvents(stack, ns)).some((e) => e.type === 'Warning' && e.message === promoted?.message)
+        ? true
+        : undefined,
     );
     await stack.kubectl([
       'patch',
