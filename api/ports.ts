@@ -371,8 +371,9 @@ export interface WriteStatusInput {
   canary: CanaryRef;
   status: StatusProjection;
   /**
-   * The tick's events, recorded right after the status (as recordEvents does): one projection activity per tick
-   * instead of two (event-driven-phases). Absent in histories recorded before it.
+   * The tick's events, stored just before the status (so whoever sees the status finds them) and posted to the event
+   * webhooks after it: one projection activity per tick instead of two (event-driven-phases). Absent in histories
+   * recorded before it.
    */
   events?: Omit<RecordEventsInput, 'canary'>;
   /** The tick's alerts, sent after the status and events; best effort (a failing notifier never fails the write). */

@@ -460,25 +460,41 @@ export function createKubernetesActivities(
     async writeStatus({ canary, status, events }) {
       const raw = await readCanary(kube, canary);
       if (!raw) return;
-      await patchStatus(kube, raw, statusPatch(raw, status, now()));
-      if (events) await recordEvents({ ...events, canary }, raw);
+      // The tick's events are stored before its status: whoever sees the status (`kubectl wait`, a watch) finds
+      // the events that explain it. The event webhooks are posted after the status, so a slow one delays neither.
+      const created = events ? await createEvents({ ...events, canary }, raw) : [];
+      try {
+        await patchStatus(kube, raw, statusPatch(raw, status, now()));
+      } finally {
+        // Also when the status write failed: a retry finds these events stored (409) and would not post them.
+        if (events) await postEvents({ ...events, canary }, raw, created);
+      }
     },
 
-    recordEvents: (input: RecordEventsInput) => recordEvents(input),
+    recordEvents: async (input: RecordEventsInput) => {
+      const raw = await readCanary(kube, input.canary);
+      if (raw) await postEvents(input, raw, await createEvents(input, raw));
+    },
   };
 
-  /** Events named by run id + sequence (a retry is a 409); each new one also goes to the event webhooks. */
-  async function recordEvents(input: RecordEventsInput, read?: RawCanary): Promise<void> {
-    const raw = read ?? (await readCanary(kube, input.canary));
-    if (!raw) return;
+  /**
+   * Stores the events, named by run id + sequence (a retry is a 409, not a second event), in order; returns the
+   * indexes of the ones this call created.
+   */
+  async function createEvents(input: RecordEventsInput, raw: RawCanary): Promise<number[]> {
+    const created: number[] = [];
     for (const [i, e] of input.events.entries()) {
-      const created = await createEvent(
-        kube,
-        canaryEvent(raw, eventName(raw.metadata.name, input.runId, input.firstSequence + i), e, now()),
-      );
-      // Only a new event goes to the event webhooks: a retried activity must not post twice.
-      if (!created || !options.postEvent) continue;
-      await options.postEvent(input, e, input.firstSequence + i, raw).catch((err: unknown) => {
+      const name = eventName(raw.metadata.name, input.runId, input.firstSequence + i);
+      if (await createEvent(kube, canaryEvent(raw, name, e, now()))) created.push(i);
+    }
+    return created;
+  }
+
+  /** Posts the events this call created to the event webhooks (a retried activity must not post twice). */
+  async function postEvents(input: RecordEventsInput, raw: RawCanary, created: number[]): Promise<void> {
+    if (!options.postEvent) return;
+    for (const i of created) {
+      await options.postEvent(input, input.events[i]!, input.firstSequence + i, raw).catch((err: unknown) => {
         log.warn({ error: describeError(err) }, 'event webhook failed');
       });
     }

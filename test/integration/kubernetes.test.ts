@@ -183,6 +183,36 @@ test('bootstrap of the podinfo fixture, and every activity is idempotent', async
   assert.equal(gen3, gen1, 'nothing written to the primary');
 });
 
+test('writeStatus stores the tick events before the status: whoever sees the status finds them', async () => {
+  const ns = await cluster.createNamespace('order');
+  await createCanary(cluster.kubeConfig, canaryManifest(ns));
+  const message = `New revision detected! Scaling up podinfo.${ns}`;
+  await acts.writeStatus({
+    canary: { namespace: ns, name: 'podinfo' },
+    status: projection('Progressing'),
+    events: {
+      runId: 'run-1',
+      firstSequence: 0,
+      events: [{ type: 'Normal', message }],
+      eventHooks: [],
+      revision: REV,
+      phase: 'Progressing',
+    },
+  });
+  const stored = await readCanaryObject(cluster.kubeConfig, ns);
+  assert.equal(stored.status?.phase, 'Progressing');
+  const events = await syncedEvents(cluster.kubeConfig, ns);
+  assert.deepEqual(
+    events.map((e) => e.message),
+    [message],
+  );
+  // resourceVersion is etcd's revision here: the event was written before the status.
+  assert.ok(
+    Number(events[0]!.metadata?.resourceVersion) < Number(stored.metadata.resourceVersion),
+    `event ${events[0]!.metadata?.resourceVersion}, Canary ${stored.metadata.resourceVersion}`,
+  );
+});
+
 test('scale up from zero uses HPA minReplicas and becomes ready through the controller-manager', async () => {
   const { ns, canary } = await bootstrapPodinfo('scale');
   await acts.scaleCanary({ canary, revision: REV, direction: 'up' });
