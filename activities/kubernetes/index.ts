@@ -186,14 +186,10 @@ export function createKubernetesActivities(
     return (await readAutoscaler(kube, canary))?.spec?.minReplicas;
   }
 
-  /** `read`: the primary as already read (null: absent); undefined: read it here. */
-  async function readinessOf(r: Resolved, read?: Workload | null): Promise<{ primary: Readiness; canary: Readiness }> {
+  /** Readiness of the primary (as read; undefined: absent) and of the canary (the target). */
+  function readinessOf(r: Resolved, primary: Workload | undefined): { primary: Readiness; canary: Readiness } {
     const a = r.canary.spec.analysis;
     const deadline = r.canary.spec.progressDeadlineSeconds;
-    const primary =
-      read !== undefined
-        ? read
-        : await readWorkload(kube, r.kind, r.raw.metadata.namespace, primaryName(r.target.metadata!.name!));
     return {
       primary: primary
         ? readiness(r.kind, primary, deadline, a.primaryReadyThreshold, now())
@@ -229,7 +225,7 @@ export function createKubernetesActivities(
     ]);
     const selector = target && selectorLabel(target, labels);
     if (!target || !selector) return unknownReadiness(`${kind.toLowerCase()} ${name} not found`);
-    return readinessOf({ raw, canary, kind, target, selector }, primary ?? null);
+    return readinessOf({ raw, canary, kind, target, selector }, primary);
   }
 
   /**
@@ -338,7 +334,9 @@ export function createKubernetesActivities(
     if (ksvc) return knative.readiness(ksvc);
     const service = await resolveServiceTarget(canary, loaded);
     if (service) return serviceReadiness(canary, service.target.metadata!.name!);
-    return readinessOf(await resolve(canary, false, loaded));
+    const r = await resolve(canary, false, loaded);
+    const name = primaryName(r.target.metadata!.name!);
+    return readinessOf(r, await readWorkload(kube, r.kind, r.raw.metadata.namespace, name));
   }
 
   return {
