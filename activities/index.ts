@@ -3,7 +3,7 @@ import type { Provider } from '../api/canary.ts';
 import type { RolloutActivities, WebhookSpec } from '../api/ports.ts';
 import { parseCanary } from '../api/validate.ts';
 import type { ActivityDeps, AreaOptions } from './deps.ts';
-import { makeKube, withRequestTimeout } from './kubernetes/client.ts';
+import { makeKube, withConnectionReuse, withRequestTimeout } from './kubernetes/client.ts';
 import { readCanary, type RawCanary } from './kubernetes/canary.ts';
 import { createKubernetesActivities, type KubernetesActivities } from './kubernetes/index.ts';
 import { createDeliveryActivities, type DeliveryPort } from './delivery/index.ts';
@@ -23,7 +23,7 @@ export type FledgeActivities = RolloutActivities &
   GroupActivitySet;
 
 export function createActivities(input: ActivityDeps & AreaOptions): FledgeActivities {
-  const deps = { ...input, kube: withRequestTimeout(input.kube) };
+  const deps = { ...input, kube: withRequestTimeout(withConnectionReuse(input.kube)) };
   const { kube, log, defaultProvider } = deps;
   const parseOptions = defaultProvider ? { defaultProvider: defaultProvider as Provider } : {};
   /** The Canary's webhooks as written (URLs, metadata): read by the activities, never passed through the workflow. */

@@ -36,6 +36,7 @@ const { values: args } = parseArgs({
     'reuse-v8-context': { type: 'string' },
     'max-concurrent-wft': { type: 'string' },
     'start-batch': { type: 'string', default: '50' },
+    spread: { type: 'string', default: '0' },
     timeout: { type: 'string', default: '900' },
     db: { type: 'string' },
   },
@@ -45,6 +46,8 @@ const STEPS = Number(args.steps);
 const INTERVAL_S = Number(args.interval);
 const TIMEOUT_MS = Number(args.timeout) * 1000;
 const BATCH = Math.max(1, Number(args['start-batch']));
+/** Seconds over which the starts are spread evenly (0: in batches, as fast as the server takes them). */
+const SPREAD_MS = Math.max(0, Number(args.spread)) * 1000;
 if (!Number.isInteger(100 / STEPS)) throw new Error('--steps must divide 100');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -76,6 +79,21 @@ function startWorker(settings: EngineWorkerSettings): Promise<ChildProcess> {
     child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
     child.once('message', () => resolve(child));
   });
+}
+
+/**
+ * Starts `names` evenly over `spreadMs` (the i-th at i × spreadMs / N after the first), as `kubectl set image`s
+ * arriving over time rather than at one instant; resolves once every start was accepted.
+ */
+async function startSpread(names: string[], start: (name: string) => Promise<unknown>, spreadMs: number) {
+  const t0 = now();
+  const started: Promise<unknown>[] = [];
+  for (const [i, name] of names.entries()) {
+    const wait = t0 + (i * spreadMs) / names.length - now();
+    if (wait > 0) await sleep(wait);
+    started.push(start(name));
+  }
+  await Promise.all(started);
 }
 
 /** One rollout's history events counted by kind ("timerStarted 10, markerRecorded core_local_activity 33, …"). */
@@ -146,7 +164,8 @@ async function main(): Promise<void> {
     sampler.stage = 'starting';
     const t0 = now();
     const names = Array.from({ length: ROLLOUTS }, (_, i) => `podinfo${i}`);
-    for (let i = 0; i < names.length; i += BATCH) await Promise.all(names.slice(i, i + BATCH).map(start));
+    if (SPREAD_MS > 0) await startSpread(names, start, SPREAD_MS);
+    else for (let i = 0; i < names.length; i += BATCH) await Promise.all(names.slice(i, i + BATCH).map(start));
     const startedIn = now() - t0;
     sampler.stage = 'open';
     let done = 0;
@@ -187,7 +206,8 @@ async function main(): Promise<void> {
     );
     const j = final.jitterMs;
     const openMedian = percentile(open, 50);
-    console.log(`\n## ${ROLLOUTS} concurrent rollouts, ${STEPS} steps, interval ${INTERVAL_S} s`);
+    const spread = SPREAD_MS > 0 ? `, starts spread over ${SPREAD_MS / 1000} s` : '';
+    console.log(`\n## ${ROLLOUTS} concurrent rollouts, ${STEPS} steps, interval ${INTERVAL_S} s${spread}`);
     console.log(
       `worker: maxCachedWorkflows ${args['max-cached'] ?? 'SDK default'}, reuseV8Context ${args['reuse-v8-context'] ?? 'SDK default (true)'}, ` +
         `maxConcurrentWorkflowTaskExecutions ${args['max-concurrent-wft'] ?? 'SDK default (40)'}`,

@@ -238,7 +238,9 @@ async function main(): Promise<void> {
       results.push(['fledge', await measure(stack, run, ns, stack.temporalServer.pid)]);
       await run.stop();
       const canary = { namespace: ns, name: 'podinfo0' };
-      timeline = await rolloutTimeline(stack.temporalServer.address, stack.temporalServer.namespace, canary);
+      timeline = await rolloutTimeline(stack.temporalServer.address, stack.temporalServer.namespace, canary, {
+        tail: 40,
+      });
     }
     if (which.includes('flagger')) {
       const ns = await stack.createNamespace('flagger');
@@ -253,7 +255,7 @@ async function main(): Promise<void> {
     console.log(`\n## ${ROLLOUTS} succeeding + 1 failing rollout at once, interval ${INTERVAL_S} s, ${STEPS} steps`);
     report(results);
     if (timeline.length) {
-      console.log(`\nfledge: the first ${timeline.length} events of podinfo0's rollout (time since it started)`);
+      console.log(`\nfledge: the first 60 and the last 40 events of podinfo0's rollout (time since it started)`);
       for (const line of timeline) console.log(`    ${line}`);
     }
   } finally {

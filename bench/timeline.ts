@@ -37,14 +37,15 @@ export function eventKind(e: object): [kind: string, detail: string | undefined]
 }
 
 /**
- * Lines "+ms kind detail" for the events of the latest execution of the Canary's rollout workflow, up to and
- * including the `events`-th one. Throws when the workflow does not exist.
+ * Lines "+ms kind detail" for the events of the latest execution of the Canary's rollout workflow: its first
+ * `head` events and its last `tail` (a line "…" between them when some are left out). Throws when the workflow
+ * does not exist.
  */
 export async function rolloutTimeline(
   address: string,
   namespace: string,
   canary: { namespace: string; name: string },
-  events = 60,
+  { head = 60, tail = 0 }: { head?: number; tail?: number } = {},
 ): Promise<string[]> {
   const connection = await Connection.connect({ address });
   try {
@@ -52,11 +53,13 @@ export async function rolloutTimeline(
     const history = await client.workflow.getHandle(rolloutWorkflowId(canary)).fetchHistory();
     const all = (history.events ?? []) as EventLike[];
     const t0 = all.length ? millis(all[0]!) : 0;
-    return all.slice(0, events).map((e) => {
+    const line = (e: EventLike) => {
       const [kind, named] = eventKind(e);
       const detail = [named, summaryOf(e)].filter(Boolean).join(': ');
       return `+${(millis(e) - t0).toFixed(0).padStart(6)} ms  ${kind}${detail ? `  ${detail}` : ''}`;
-    });
+    };
+    if (all.length <= head + tail) return all.map(line);
+    return [...all.slice(0, head).map(line), '…', ...all.slice(all.length - tail).map(line)];
   } finally {
     await connection.close();
   }

@@ -19,6 +19,7 @@ import type { CanaryRef, RolloutActivities } from '../api/ports.ts';
 import { parseCanary } from '../api/validate.ts';
 import { deriveStrategy } from '../api/validate.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/controls.ts';
+import { withConnectionReuse } from '../activities/kubernetes/client.ts';
 import { ConfigError, HelpRequested, parseWorkerConfig, type WorkerConfig } from './config.ts';
 import { componentSettings } from './config.ts';
 import { startDevServer, type DevServer } from './dev-server.ts';
@@ -128,7 +129,8 @@ async function start(
   installRuntime(log, core.bindAddress);
   const connection = await temporalConnection(config, log, running);
   running.client = await connectClient(connection, config.temporal.namespace, log);
-  const kube = kubeConfig(config);
+  // Every apiserver request of the process (watcher lists and patches, activities) reuses connections.
+  const kube = withConnectionReuse(kubeConfig(config));
   await checkKubernetes(kube, log);
   if (config.mode === 'all' || config.mode === 'worker')
     await startWorker(config, log, running, readiness, { connection, kube });

@@ -12,6 +12,7 @@ import {
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
+import type { Dispatcher } from 'undici';
 
 export const FIELD_MANAGER = 'fledge';
 export const GROUP = 'flagger.app';
@@ -51,6 +52,41 @@ export function withRequestTimeout(kc: KubeConfig, ms = KUBE_REQUEST_TIMEOUT_MS)
     context.setSignal(AbortSignal.timeout(ms));
   };
   return timed;
+}
+
+/** How long one pooled connection set serves before a fresh one (re-read certificates) takes over. */
+export const KUBE_DISPATCHER_MAX_AGE_MS = 5 * 60_000;
+const POOLED = Symbol('fledge.kube.pooled');
+
+/**
+ * The same KubeConfig, but its API requests share connections. client-node 2.x builds a new undici Agent for every
+ * request it authenticates (`applySecurityAuthentication` → `createDispatcher`), so each apiserver call opened a new
+ * TLS connection: a handshake's round trips and CPU on both ends, per request. Here the first Agent is kept and
+ * handed to the requests that follow (keep-alive, one pool per apiserver), and replaced by the next fresh one after
+ * `maxAgeMs`, so rotated client certificates or CA files (read again by client-node for each request) are picked up
+ * within that time; the replaced Agent closes once its requests have ended. Wrapping twice is wrapping once.
+ */
+export function withConnectionReuse(kc: KubeConfig, maxAgeMs = KUBE_DISPATCHER_MAX_AGE_MS): KubeConfig {
+  if ((kc as { [POOLED]?: true })[POOLED]) return kc;
+  const pooled = Object.create(kc) as KubeConfig & { [POOLED]: true };
+  pooled[POOLED] = true;
+  let current: { dispatcher: Dispatcher; server: string | undefined; since: number } | undefined;
+  pooled.applySecurityAuthentication = async (context) => {
+    await kc.applySecurityAuthentication(context);
+    const fresh = context.getDispatcher();
+    if (!fresh) return; // plain HTTP: fetch's global dispatcher, already pooled
+    const server = kc.getCurrentCluster()?.server;
+    const now = Date.now();
+    if (current && current.server === server && now - current.since < maxAgeMs) {
+      context.setDispatcher(current.dispatcher);
+      return;
+    }
+    const replaced = current?.dispatcher;
+    current = { dispatcher: fresh, server, since: now };
+    // close() lets the requests already sent on it finish.
+    replaced?.close().catch(() => undefined);
+  };
+  return pooled;
 }
 
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
