@@ -224,7 +224,8 @@ export interface TargetsPort {
   /** Readiness of both workloads (observe already reports it; this is for callers outside a tick). */
   checkReadiness(input: TargetInput): Promise<{ primary: Readiness; canary: Readiness }>;
   /**
-   * Wait on the cluster until one workload is ready: polls checkReadiness every `pollMs` (default 300 ms),
+   * Wait on the cluster until one workload is ready: polls checkReadiness every `pollMs` (default: 50 ms first,
+   * then 1.5 times longer each time up to 500 ms),
    * heartbeating each poll, and returns its readiness as soon as it is ready or the cluster reports its progress
    * deadline exceeded, or the last one read after `timeoutMs`. The workflow's wait for the canary after scale-up and
    * for the primary after promotion (instead of an analysis interval). Cancelled through its heartbeats.
@@ -236,7 +237,7 @@ export interface AwaitReadinessInput extends TargetInput {
   which: 'primary' | 'canary';
   /** Longest wait, ms (the workflow passes what is left of the progress deadline). */
   timeoutMs: number;
-  /** Poll period, ms; default 300. */
+  /** Poll period, ms; default: 50 ms, growing by half each poll up to 500 ms. */
   pollMs?: number;
 }
 

@@ -3,7 +3,7 @@
 // FLEDGE_ENGINE_WORKER; it answers `{ type: 'stats' }` messages on the IPC channel with the step timings so far.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { quietWorkerLogs } from '../dev/temporal.ts';
-import { createScriptedPorts, stepJitters } from '../dev/scripted-ports.ts';
+import { createScriptedPorts, stepJitters, WARM_UP_CANARY } from '../dev/scripted-ports.ts';
 
 export interface EngineWorkerSettings {
   address: string;
@@ -51,7 +51,10 @@ process.on('message', (msg: { type?: string }) => {
   for (const c of ports.canaries.values()) phases[c.phase] = (phases[c.phase] ?? 0) + 1;
   const stats: EngineWorkerStats = {
     type: 'stats',
-    jitterMs: stepJitters(ports.canaries.values(), settings.intervalS * 1000),
+    jitterMs: stepJitters(
+      [...ports.canaries].filter(([key]) => !key.endsWith(`/${WARM_UP_CANARY}`)).map(([, c]) => c),
+      settings.intervalS * 1000,
+    ),
     phases,
   };
   process.send?.(stats);

@@ -26,6 +26,7 @@ import type { RolloutInput } from '../workflows/rollout.ts';
 import { rolloutWorkflowId } from '../workflows/controls.ts';
 import type { EngineWorkerSettings, EngineWorkerStats } from './engine-worker.ts';
 import { eventKind } from './timeline.ts';
+import { WARM_UP_CANARY } from '../dev/scripted-ports.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
     };
     // Warm-up: one rollout to its end loads the bundle into the worker's V8 context; then the worker is idle.
     sampler.stage = 'warm-up';
-    const warm = await start('warm-up');
+    const warm = await start(WARM_UP_CANARY);
     await warm.result();
     sampler.stage = 'idle';
     await sleep(5000);

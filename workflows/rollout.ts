@@ -138,7 +138,7 @@ function activityGroups(options: RolloutOptions | undefined) {
       localRetryThreshold: '10s',
       retry: { ...retry, maximumAttempts: TICK_ATTEMPTS },
     }),
-    // Waits on the cluster (event-driven-phases): polled every 300 ms with a heartbeat each poll, so a dead worker
+    // Waits on the cluster (event-driven-phases): polled every 50–500 ms with a heartbeat each poll, so a dead worker
     // is noticed within the heartbeat timeout and a control cancels the wait. Bounded by the progress deadline
     // (start-to-close and schedule-to-close are set per call, see awaitReady).
     waits: proxyActivities<Pick<RolloutActivities, 'awaitReadiness'>>({
@@ -182,7 +182,7 @@ type ActivityGroups = ReturnType<typeof activityGroups>;
 
 /** Attempts of observe and runMetrics within one tick (backoff 0.5 s, 1 s, 2 s between them). */
 const TICK_ATTEMPTS = 4;
-/** Heartbeat timeout of the activities that wait (awaitReadiness polls and heartbeats every 300 ms). */
+/** Heartbeat timeout of the activities that wait (awaitReadiness polls and heartbeats at least every 500 ms). */
 const READINESS_HEARTBEAT_TIMEOUT = '10s';
 /** Readiness waits in a row (no interval between them) before the rollout falls back to the interval. */
 const MAX_WAITS_IN_A_ROW = 3;

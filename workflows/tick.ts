@@ -63,6 +63,9 @@ export interface TickEnv {
   checkDelivery?: DeliveryEnv['checkDelivery'];
   /** Release groups' start gate (workflows/group-gate.ts); absent (unit tests): no gate. */
   group?: GroupGatePorts;
+  /** The last tick's fresh observation in this run and the phase it was read in (runTick keeps it; see
+   * FINALISING_REUSES_OBSERVATION). */
+  lastObservation?: { obs: Observation; phase: RolloutState['phase'] };
 }
 
 /** The readiness ordering of initialization, promotion, rollback and restart, and the invalid-spec deadline. */
@@ -97,9 +100,13 @@ export const MESH_ROUTES_FIRST = 'appmesh-routes-first';
  * function of the observed spec; `patched` only for App Mesh specs, so other histories see no marker.
  */
 function routesFirst(t: { env: TickEnv; spec: { provider?: string } }): boolean {
-  const provider = t.spec.provider ?? '';
-  if (provider !== 'appmesh' && !provider.startsWith('appmesh:')) return false;
+  if (!appMesh(t.spec)) return false;
   return t.env.patched ? t.env.patched(MESH_ROUTES_FIRST) : true;
+}
+
+function appMesh(spec: { provider?: string }): boolean {
+  const provider = spec.provider ?? '';
+  return provider === 'appmesh' || provider.startsWith('appmesh:');
 }
 
 /** A bootstrap started before its target's revision was known initializes the revision signalled meanwhile. */
@@ -176,8 +183,27 @@ interface Tick {
   delivery?: DeliveryEnv;
 }
 
+/**
+ * Finalising follows the tick that routed all traffic back to the primary at once (followUp 'now'), within the same
+ * second: it acts on that tick's observation instead of reading the cluster again (one observe fewer at the end
+ * of every rollout). The routes are the ones that tick wrote, not the ones it had read.
+ */
+export const FINALISING_REUSES_OBSERVATION = 'finalising-reuses-observation';
+
+/** The observation a Finalising tick acts on without reading again, if any (see FINALISING_REUSES_OBSERVATION). */
+function reusableObservation(state: RolloutState, env: TickEnv): Observation | undefined {
+  const last = env.lastObservation;
+  // Only the tick that entered Finalising is followed at once; a later Finalising tick (after a halt) reads again.
+  if (state.phase !== 'Finalising' || !last || last.phase === 'Finalising') return undefined;
+  if (!last.obs.found || !last.obs.spec.ok) return undefined;
+  return !env.patched || env.patched(FINALISING_REUSES_OBSERVATION) ? last.obs : undefined;
+}
+
 export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOutcome> {
   state.followUp = undefined;
+  const reused = reusableObservation(state, env);
+  env.lastObservation = undefined;
+  if (reused) return decideOn(state, env, reused, true);
   let obs: Observation;
   // The DeliveryPolicy verdict rides along the observation (one marker per tick, not two); see deliveryOf.
   const askDelivery = Boolean(env.checkDelivery);
@@ -194,12 +220,19 @@ export async function runTick(state: RolloutState, env: TickEnv): Promise<TickOu
     throw err;
   }
   if (state.fault?.source === 'observe') recovered(state);
+  env.lastObservation = { obs, phase: state.phase };
+  return decideOn(state, env, obs, false);
+}
+
+/** The tick once observed (or, `reused`, on the last tick's observation): spec checks, sync, then decide. */
+async function decideOn(state: RolloutState, env: TickEnv, obs: Observation, reused: boolean): Promise<TickOutcome> {
   if (!obs.found) {
     state.deleted = true;
     return 'final';
   }
-  // Routes as the router reads them; unknown only when not even the routing view of the spec is valid.
-  if (obs.routes) state.routes = obs.routes;
+  // Routes as the router reads them; unknown only when not even the routing view of the spec is valid. A reused
+  // observation's routes predate the last tick's own write.
+  if (obs.routes && !reused) state.routes = obs.routes;
   if (!obs.spec.ok) return invalidSpec(state, obs, env);
   const t: Tick = { state, spec: obs.spec.spec, obs, env, delivery: deliveryOf(obs, env) };
   state.intervalMs = t.spec.analysis.intervalMs;
@@ -922,13 +955,31 @@ const UNDER_WAY: readonly string[] = ['Progressing', 'WaitingPromotion', 'Promot
  * selector stay as they are. One reconcile per edit, in whatever phase the rollout is (running, at a gate, paused),
  * except while `spec.suspend` holds everything.
  */
+/** A spec sync writes the primary's extras and the Services and routes at the same time (see syncDerived). */
+export const PARALLEL_SPEC_SYNC = 'parallel-spec-sync';
+
+/**
+ * A changed spec reaches the primary (initializePrimary) and the Services and routes (reconcileRoutes, which keeps
+ * the weights). The two write different objects, so they run at the same time: one round trip instead of two on
+ * the way to a rollout's first weight. App Mesh keeps them in order (its VirtualNodes and the pods' sidecars).
+ * `patched` only when a sync is due, so other ticks record no marker.
+ */
 async function syncDerived(t: Tick): Promise<void> {
   const { state, obs, env } = t;
   if (obs.generation === undefined || obs.generation === state.syncedGeneration) return;
   // A suspended Canary is left alone entirely, as Flagger does; the edit is applied once it is resumed.
   if (t.spec.suspend) return;
-  await env.ports.initializePrimary({ canary: state.canary, revision: state.revision });
-  state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
+  const target = { canary: state.canary, revision: state.revision };
+  if (!appMesh(t.spec) && (env.patched ? env.patched(PARALLEL_SPEC_SYNC) : true)) {
+    const [, routes] = await Promise.all([
+      env.ports.initializePrimary(target),
+      env.ports.reconcileRoutes({ canary: state.canary }),
+    ]);
+    state.routes = routes;
+  } else {
+    await env.ports.initializePrimary(target);
+    state.routes = await env.ports.reconcileRoutes({ canary: state.canary });
+  }
   state.syncedGeneration = obs.generation;
 }
 

@@ -174,6 +174,7 @@ function handle(canaries: Canaries, op: string, key: string, args: unknown): unk
   const a = args as Record<string, unknown>;
   switch (op) {
     case 'observe':
+      mark(c, 'observe');
       return observe(c);
     case 'checkReadiness': {
       // Readiness alone, as the production activity reads it: no route involved.

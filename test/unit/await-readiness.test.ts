@@ -51,6 +51,13 @@ describe('awaitReadiness', () => {
     assert.deepEqual(w.beats[0], { which: 'canary', message: starting.message });
   });
 
+  it('by default polls fast at first and slows down to two reads a second', async () => {
+    const w = world([...Array<Readiness>(9).fill(starting), ready]);
+    assert.deepEqual(await awaitReadiness(w.deps, { ...input, which: 'canary', timeoutMs: 60_000 }), ready);
+    assert.deepEqual(w.sleeps, [50, 75, 113, 169, 253, 380, 500, 500, 500]);
+    assert.equal(w.reads, 10);
+  });
+
   it('gives up after timeoutMs with the last readiness read (the workflow then applies the deadline)', async () => {
     const w = world([starting]);
     const r = await awaitReadiness(w.deps, { ...input, which: 'canary', timeoutMs: 1000, pollMs: 300 });

@@ -96,6 +96,12 @@ describe('event-driven mechanical phases', { concurrency: true }, () => {
     // Promoting → Finalising, Finalising → Succeeded).
     const tail = succeeded - firstWeight;
     assert.ok(tail < 2 * intervalMs, `first weight → Succeeded took ${tail} ms (interval ${intervalMs} ms)`);
+    // Finalising acts on the observation of the tick that routed the traffic back (finalising-reuses-observation):
+    // nothing is read between that route write and the scale-down, and the status keeps the weight it wrote.
+    const scaledDown = at(world, 'scale down', back);
+    const between = world.log.timeline.filter((e) => e.at >= back && e.at <= scaledDown).map((e) => e.what);
+    assert.ok(!between.includes('observe'), `read again before the scale-down: ${between.join(', ')}`);
+    assert.equal(world.status.projection?.canaryWeight, 0);
   });
 
   it('a failed check that reaches the threshold routes all traffic to the primary within 1 s', async () => {
