@@ -60,6 +60,7 @@ import {
   type TickPorts,
 } from './tick.ts';
 import { groupGatePorts, installGroupGate } from './group-gate-ports.ts';
+import { intervalWait, tickAnchor, type Pace } from './pace.ts';
 import {
   analysisSummary,
   currentDetails,
@@ -186,14 +187,6 @@ const TICK_ATTEMPTS = 4;
 const READINESS_HEARTBEAT_TIMEOUT = '10s';
 /** Readiness waits in a row (no interval between them) before the rollout falls back to the interval. */
 const MAX_WAITS_IN_A_ROW = 3;
-/** Readiness waits since the last interval (per run; replayed from history like everything else). */
-interface Pace {
-  waits: number;
-  /** Workflow clock (ms) when the last tick began: the next one is due one interval after it (fixed rate). */
-  tickStartedAt?: number;
-}
-/** Shortest wait between two ticks when a tick took longer than the interval. */
-const MIN_TICK_WAIT_MS = 100;
 /** A readiness wait ends this long after the progress deadline, so the tick that follows sees it exceeded. */
 const DEADLINE_MARGIN_MS = 1000;
 const DEFAULT_MAX_TICKS_PER_RUN = 500;
@@ -218,7 +211,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
 
   while (!state.deleted && !state.deleting) {
     wake.arrived = false;
-    pace.tickStartedAt = Date.now();
+    pace.tickStartedAt = tickAnchor(pace, Date.now());
     const outcome = await interruptibleTick(state, env, interrupts);
     state.ticksThisRun++;
     const ends = outcome === 'final' || state.deleted || Boolean(state.deleting);
@@ -274,10 +267,7 @@ async function untilNextTick(
   pace.waits = waiting ? pace.waits + 1 : 0;
   if (waiting && (await awaitReady(state, follow, acts, wake))) return;
   pace.waits = 0;
-  // Fixed rate, as Flagger's ticker: the tick's own time (activities, Temporal round trips) is taken from the wait,
-  // so N analyses take N intervals, not N × (interval + tick).
-  const elapsed = Date.now() - (pace.tickStartedAt ?? Date.now());
-  const waitMs = Math.max(state.intervalMs - elapsed, Math.min(state.intervalMs, MIN_TICK_WAIT_MS));
+  const waitMs = intervalWait(pace, state.intervalMs, Date.now());
   await condition(() => wake.arrived || state.deleted, waitMs, {
     summary: waitSummary(waitMs, state.waitingFor),
   });
