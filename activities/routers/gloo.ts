@@ -106,6 +106,8 @@ export function createGlooRouter(deps: RouterDeps): Router {
   }
 
   return {
+    // Its Upstreams take the selectors of the primary and canary Services: reconciled after the Services.
+    readsServices: true,
     async reconcile(canary) {
       await applyUpstreams(canary);
       const current = await readTable(canary);

@@ -110,6 +110,8 @@ export function createKubernetesRouter(deps: RouterDeps): Router {
   }
 
   return {
+    // The apex Service is its route: reconciled after the Services.
+    readsServices: true,
     async reconcile(canary) {
       if (isServiceTarget(canary.spec.targetRef)) return ALL_TO_PRIMARY;
       return routesOfSelector((await readApex(canary)).spec?.selector);

@@ -14,6 +14,11 @@ export interface Router {
   getRoutes(canary: Canary): Promise<Routes>;
   /** Undo fledge's routing when the Canary is deleted (revertOnDeletion). */
   finalize(canary: Canary): Promise<void>;
+  /**
+   * The router reads or writes the apex/primary/canary Services itself (the kubernetes router patches the apex, Gloo
+   * reads the selectors): its reconcile then runs after the Services', not at the same time (activities/index.ts).
+   */
+  readonly readsServices?: boolean;
 }
 
 export interface RouterDeps {

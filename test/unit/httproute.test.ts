@@ -374,6 +374,10 @@ test('registry: one router per Flagger v1.44 provider; unknown names a validatio
     () => routerFor('envoy', { kube }),
     (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && e.type === 'InvalidSpec',
   );
+  // reconcileRoutes writes the Services and the router's objects at once, except for the routers that read or write
+  // those Services themselves: the kubernetes router (the apex Service) and Gloo (the Services' selectors).
+  const servicesFirst = FLAGGER_PROVIDERS.filter((name) => routerFor(name, { kube }).readsServices).sort();
+  assert.deepEqual(servicesFirst, ['gloo', 'kubernetes']);
 });
 
 test('a gatewayapi canary without gatewayRefs fails with Flagger text', () => {
