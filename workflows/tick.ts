@@ -63,8 +63,10 @@ export interface TickEnv {
   checkDelivery?: DeliveryEnv['checkDelivery'];
   /** Release groups' start gate (workflows/group-gate.ts); absent (unit tests): no gate. */
   group?: GroupGatePorts;
-  /** The last tick's fresh observation in this run and the phase it was read in (runTick keeps it; see
-   * FINALISING_REUSES_OBSERVATION). */
+  /**
+   * The last tick's fresh observation in this run and the phase it was read in (runTick keeps it; see
+   * FINALISING_REUSES_OBSERVATION).
+   */
   lastObservation?: { obs: Observation; phase: RolloutState['phase'] };
 }
 
@@ -949,20 +951,17 @@ async function invalidSpec(state: RolloutState, obs: Observation, env: TickEnv):
 /** Phases of a started rollout that the progress deadline still guards. */
 const UNDER_WAY: readonly string[] = ['Progressing', 'WaitingPromotion', 'Promoting', 'Finalising'];
 
-/**
- * Re-derive what fledge builds from the Canary spec after an edit (a new `metadata.generation`): the primary's
- * extras (finalizer, autoscaler; never its pod template) and the Services and route, whose weights and apex
- * selector stay as they are. One reconcile per edit, in whatever phase the rollout is (running, at a gate, paused),
- * except while `spec.suspend` holds everything.
- */
 /** A spec sync writes the primary's extras and the Services and routes at the same time (see syncDerived). */
 export const PARALLEL_SPEC_SYNC = 'parallel-spec-sync';
 
 /**
- * A changed spec reaches the primary (initializePrimary) and the Services and routes (reconcileRoutes, which keeps
- * the weights). The two write different objects, so they run at the same time: one round trip instead of two on
- * the way to a rollout's first weight. App Mesh keeps them in order (its VirtualNodes and the pods' sidecars).
- * `patched` only when a sync is due, so other ticks record no marker.
+ * Re-derive what fledge builds from the Canary spec after an edit (a new `metadata.generation`): the primary's
+ * extras (finalizer, autoscaler; never its pod template) and the Services and route, whose weights and apex
+ * selector stay as they are. One reconcile per edit, in whatever phase the rollout is (running, at a gate, paused),
+ * except while `spec.suspend` holds everything. The two write different objects, so they run at the same time
+ * (PARALLEL_SPEC_SYNC): one round trip instead of two on the way to a rollout's first weight. App Mesh keeps them in
+ * order (its VirtualNodes and the pods' sidecars). `patched` only when a sync is due, so other ticks record no
+ * marker.
  */
 async function syncDerived(t: Tick): Promise<void> {
   const { state, obs, env } = t;
