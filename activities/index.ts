@@ -1,6 +1,6 @@
 // createActivities(deps): every port of the rollout workflow, composed from one factory per area.
 import type { Provider } from '../api/canary.ts';
-import type { CanaryRef, RolloutActivities, WebhookSpec } from '../api/ports.ts';
+import type { RolloutActivities, WebhookSpec } from '../api/ports.ts';
 import { parseCanary } from '../api/validate.ts';
 import type { ActivityDeps, AreaOptions } from './deps.ts';
 import { makeKube, withConnectionReuse, withRequestTimeout } from './kubernetes/client.ts';
@@ -12,7 +12,6 @@ import { createMetricsActivities } from './metrics/index.ts';
 import { createGroupActivities, type GroupActivitySet } from './groups/index.ts';
 import { createAlertActivities } from './notifiers/index.ts';
 import { createRoutesActivities, type RoutesActivities } from './routers/index.ts';
-import { isRouterName, routerFor } from './routers/registry.ts';
 import { createWebhookActivities, postEvent, type WebhookDeps } from './webhooks/index.ts';
 
 export type { ActivityDeps, AreaOptions } from './deps.ts';
@@ -79,13 +78,6 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
       });
     },
   });
-  /** Whether the Canary's router reads or writes the Services itself (Router.readsServices); true when in doubt. */
-  async function routerReadsServices(ref: CanaryRef): Promise<boolean> {
-    const raw = await readCanary(canaries, ref).catch(() => undefined);
-    const provider = (raw?.spec as { provider?: unknown } | undefined)?.provider ?? defaultProvider ?? 'kubernetes';
-    if (typeof provider !== 'string' || !isRouterName(provider)) return true;
-    return routerFor(provider, { kube }).readsServices === true;
-  }
   const alerting = createAlertActivities({
     kube,
     log,
@@ -106,16 +98,9 @@ export function createActivities(input: ActivityDeps & AreaOptions): FledgeActiv
       },
       ...routes,
       ...createGroupActivities(deps),
-      // The router switches traffic between Services that the Kubernetes activities create. They write different
-      // objects, so both go at once, unless the router reads the Services itself: then Services first.
-      reconcileRoutes: async (input) => {
-        if (await routerReadsServices(input.canary)) {
-          await k8s.reconcileServices(input);
-          return routes.reconcileRoutes(input);
-        }
-        const [, reconciled] = await Promise.all([k8s.reconcileServices(input), routes.reconcileRoutes(input)]);
-        return reconciled;
-      },
+      // The router switches traffic between Services that the Kubernetes activities create: written alongside the
+      // router's objects, or first for a router that reads them itself.
+      reconcileRoutes: (input) => routes.reconcileRoutes(input, () => k8s.reconcileServices(input)),
       ...createMetricsActivities({
         kube,
         log,

@@ -225,10 +225,10 @@ export interface TargetsPort {
   checkReadiness(input: TargetInput): Promise<{ primary: Readiness; canary: Readiness }>;
   /**
    * Wait on the cluster until one workload is ready: polls checkReadiness every `pollMs` (default: 50 ms first,
-   * then 1.5 times longer each time up to 500 ms),
-   * heartbeating each poll, and returns its readiness as soon as it is ready or the cluster reports its progress
-   * deadline exceeded, or the last one read after `timeoutMs`. The workflow's wait for the canary after scale-up and
-   * for the primary after promotion (instead of an analysis interval). Cancelled through its heartbeats.
+   * then 1.5 times longer each time up to 500 ms), heartbeating each poll, and returns its readiness as soon as it
+   * is ready or the cluster reports its progress deadline exceeded, or the last one read after `timeoutMs`. The
+   * workflow's wait for the canary after scale-up and for the primary after promotion (instead of an analysis
+   * interval). Cancelled through its heartbeats.
    */
   awaitReadiness(input: AwaitReadinessInput): Promise<Readiness>;
 }

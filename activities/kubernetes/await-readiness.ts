@@ -1,9 +1,9 @@
 // Waiting on the cluster instead of on an interval: the rollout workflow's wait for the canary after scale-up and
 // for the primary after promotion (docs/architecture.md "Rollout timeline"). One activity polls the workloads'
-// readiness every few hundred milliseconds and heartbeats each poll, so a dead worker is noticed within the
-// heartbeat timeout and a control (abort, pause, a new revision) cancels the wait through the heartbeat. The polls
-// start fast and slow down: a workload ready within a second (pods already pulled) is seen within tens of
-// milliseconds, one that takes minutes costs two reads a second.
+// readiness and heartbeats each poll, so a dead worker is noticed within the heartbeat timeout and a control
+// (abort, pause, a new revision) cancels the wait through the heartbeat. The polls start fast and slow down: a
+// workload ready within a second (pods already pulled) is seen within tens of milliseconds, one that takes minutes
+// costs two reads a second.
 import { Context } from '@temporalio/activity';
 import type { AwaitReadinessInput, Readiness, TargetInput } from '../../api/ports.ts';
 
@@ -34,8 +34,9 @@ export interface AwaitReadinessDeps {
 }
 
 /**
- * Polls `deps.check` (every `input.pollMs`, else by readinessPollDelays) until `input.which` is ready, or reports its progress deadline exceeded
- * (`deadlineExceeded`), or `input.timeoutMs` has passed; returns the last readiness read. A read that fails
+ * Polls `deps.check` (every `input.pollMs`, else by readinessPollDelays) until `input.which` is ready, or reports
+ * its progress deadline exceeded (`deadlineExceeded`), or `input.timeoutMs` has passed; returns the last readiness
+ * read. A read that fails
  * (apiserver unreachable) fails the attempt: the caller's retry policy decides. Cancellation (heartbeat) rejects
  * with the SDK's CancelledFailure (from `Context.sleep`).
  */

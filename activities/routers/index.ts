@@ -36,6 +36,11 @@ export interface RoutesDeps {
 }
 
 export interface RoutesActivities extends RoutesPort {
+  /**
+   * RoutesPort.reconcileRoutes; given `services` (the write of the Services the router switches between), that too:
+   * at the same time, unless the router reads or writes those Services itself (Router.readsServices), then first.
+   */
+  reconcileRoutes(input: { canary: CanaryRef }, services?: () => Promise<void>): Promise<Routes>;
   /** Undo fledge's routing for a deleted Canary (restore an adopted route, delete a created one). */
   finalizeRoutes(input: { canary: CanaryRef }): Promise<void>;
 }
@@ -102,8 +107,18 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
     run(await loadCanary(ref), what, act);
 
   return {
-    reconcileRoutes: ({ canary }): Promise<Routes> =>
-      withRouter(canary, 'reconcile routes of', (r, c) => r.reconcile(c)),
+    async reconcileRoutes({ canary }, services?: () => Promise<void>): Promise<Routes> {
+      const reconcile = (c: Canary) => run(c, 'reconcile routes of', (r, cc) => r.reconcile(cc));
+      if (!services) return reconcile(await loadCanary(canary));
+      // A Canary that cannot be loaded goes the ordered way, so it fails as it always did (Services first).
+      const loaded = await loadCanary(canary).catch(() => undefined);
+      if (!loaded || routerFor(loaded.spec.provider ?? 'kubernetes', routerDeps).readsServices) {
+        await services();
+        return reconcile(loaded ?? (await loadCanary(canary)));
+      }
+      const [, routes] = await Promise.all([services(), reconcile(loaded)]);
+      return routes;
+    },
     // setRoutes and getRoutes work on the routing view: a spec whose analysis turned invalid mid-rollout must
     // still report the weights in force (status mirrors the route) and let a rollback restore the primary.
     setRoutes: async ({ canary, routes }: SetRoutesInput): Promise<Routes> =>
