@@ -331,11 +331,13 @@ describe('real traffic through Traefik', { concurrency: true }, () => {
       .find(Boolean);
     assert.ok(halt, `a Warning with the measured error rate:\n${messages.join('\n')}`);
     const rate = Number(halt[1]);
-    // podinfo --random-error fails about a third of the requests, but the first check that halts can see less:
-    // at weight 10 the canary gets about two of hey's requests a second, and Prometheus' rate() ignores the first
-    // increment of a 5xx series born inside the window. Above the threshold (the halt proves it) and below what a
-    // third of the requests could give is what the measurement supports.
-    assert.ok(rate > 5 && rate < 60, `measured error rate ${rate}%`);
+    // podinfo --random-error fails each request with probability 1/3, independently. The check that halts is the
+    // first one above the threshold, and at weight 10 the canary gets about two of hey's requests a second, so its
+    // rate() covers a handful of requests (Prometheus also drops the first increment of a 5xx series born inside
+    // the window): a share of such a small sample can be anywhere up to 100 %, so above the threshold (the halt
+    // proves it) and a valid percentage is all the measurement supports. That the 5xx came from the canary pods,
+    // and none from the primary, is asserted on the pods' own counters below.
+    assert.ok(rate > 5 && rate <= 100, `measured error rate ${rate}%`);
     // Prometheus scraped the pods themselves (discovered through the apiserver, on their IPs): podinfo's own
     // request counters, labelled with namespace and pod, show the canary pods' 5xx and the primary's none.
     const pods = await podRequests(ns);
