@@ -41,7 +41,7 @@ import { kubernetesPodsJob, startPrometheus, type PrometheusServer } from './pro
 import { supervise, type RestartRecord, type SupervisionOptions, type Supervised } from './supervisor.ts';
 import { startTemporal, type TemporalOptions, type TemporalServer } from './temporal.ts';
 import { workflowBundlePath } from './workflow-bundle.ts';
-import { CONTROLLER_NODE_FLAGS } from '../worker/node-flags.ts';
+import { controllerNodeFlags } from '../worker/node-flags.ts';
 import { podinfoFixtureDir } from './fixtures.ts';
 import { startPodNetwork, type PodNetwork } from './netns.ts';
 import { startPodRunner, type PodRunner } from './pod-runner.ts';
@@ -488,7 +488,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           args: [
             // The image's V8 flags, then FLEDGE_CONTROLLER_NODE_ARGS for diagnosis (e.g. `--expose-gc
             // --heapsnapshot-signal=SIGUSR2`; later flags win, e.g. `--heap-growing-percent=0` for V8's default).
-            ...CONTROLLER_NODE_FLAGS,
+            ...controllerNodeFlags(REPO_ROOT),
             ...(process.env.FLEDGE_CONTROLLER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
             join(REPO_ROOT, 'worker', 'main.ts'),
             '--mode',
