@@ -8,7 +8,10 @@
 // (`--trace-memory-reducer`; docs/benchmarks.md, "Memory after the rollouts end"). Here each thread samples its own
 // event-loop utilisation and heap size, and once it is idle with a heap grown well above its last compacted size it
 // runs one memory-reducing collection (V8's gc extension, flavor `last-resort`: full collections with compaction
-// until nothing more is freed).
+// until nothing more is freed, which also releases V8's pool of freed pages). That collection stops the thread for
+// about 2 ms per MiB of heap and round, usually two rounds (a 60 MiB heap: 140 ms on the benchmark machine), hence
+// the 10 s of quiet it waits for and once a minute at most; a thread kept busy, as a worker with many open
+// rollouts is, never gets one.
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -17,28 +20,35 @@ import vm from 'node:vm';
 export interface IdleGcPolicy {
   /** How often the thread samples itself (default 5,000). */
   periodMs: number;
-  /** Idle: event-loop utilisation over the last period below this (default 0.05). */
+  /** Idle: event-loop utilisation below this (default 0.05)… */
   maxUtilization: number;
+  /** …over this many periods in a row (default 2: 10 s of quiet, so periodic work is not cut into). */
+  idlePeriods: number;
   /** Grown: the heap's committed physical size at least this much above the floor (default 4 MiB)… */
   minGrowthBytes: number;
   /** …and at least this fraction above it (default 0.1). */
   minGrowthRatio: number;
-  /** At most one collection per this long (default 30,000). */
+  /** At most one collection per this long (default 60,000). */
   minSpacingMs: number;
 }
 
 export const DEFAULT_IDLE_GC_POLICY: IdleGcPolicy = {
   periodMs: 5_000,
   maxUtilization: 0.05,
+  idlePeriods: 2,
   minGrowthBytes: 4 * 2 ** 20,
   minGrowthRatio: 0.1,
-  minSpacingMs: 30_000,
+  minSpacingMs: 60_000,
 };
 
-/** What a thread remembers between samples: the smallest heap seen since its last collection, and when that was. */
+/**
+ * What a thread remembers between samples: the smallest heap seen since its last collection, when that was, and how
+ * many idle periods in a row it has just had.
+ */
 export interface IdleGcState {
   floorBytes: number;
   lastCollectionAt: number;
+  idlePeriods: number;
 }
 
 /** One sample: the time (ms), the event-loop utilisation over the period just ended, the heap's physical size. */
@@ -49,9 +59,10 @@ export interface IdleGcSample {
 }
 
 /**
- * Decides one sample: `collect` when the thread is idle and its heap has grown past the floor by both the absolute
- * and the relative margin, and the last collection is old enough. The returned state carries the floor forward
- * (it only falls; the caller resets it to the compacted size after a collection).
+ * Decides one sample: `collect` when the thread has been idle for `policy.idlePeriods` periods in a row, its heap
+ * has grown past the floor by both the absolute and the relative margin, and the last collection is old enough.
+ * The returned state carries the floor (it only falls; the caller resets it to the compacted size after a
+ * collection) and the count of idle periods forward.
  */
 export function decideIdleGc(
   state: IdleGcState,
@@ -59,13 +70,14 @@ export function decideIdleGc(
   policy: IdleGcPolicy = DEFAULT_IDLE_GC_POLICY,
 ): { collect: boolean; state: IdleGcState } {
   const floorBytes = Math.min(state.floorBytes, sample.heapBytes);
+  const idlePeriods = sample.utilization < policy.maxUtilization ? state.idlePeriods + 1 : 0;
   const growth = sample.heapBytes - floorBytes;
   const collect =
-    sample.utilization < policy.maxUtilization &&
+    idlePeriods >= policy.idlePeriods &&
     growth >= policy.minGrowthBytes &&
     growth >= floorBytes * policy.minGrowthRatio &&
     sample.at - state.lastCollectionAt >= policy.minSpacingMs;
-  return { collect, state: { ...state, floorBytes } };
+  return { collect, state: { ...state, floorBytes, idlePeriods } };
 }
 
 type GcFunction = (options?: { type?: string; execution?: string; flavor?: string }) => unknown;
@@ -105,7 +117,7 @@ export interface IdleGc {
 export function startIdleGc(policy: IdleGcPolicy = DEFAULT_IDLE_GC_POLICY): IdleGc {
   const gc = isolateGc();
   const heapBytes = () => v8.getHeapStatistics().total_physical_size;
-  let state: IdleGcState = { floorBytes: heapBytes(), lastCollectionAt: -Infinity };
+  let state: IdleGcState = { floorBytes: heapBytes(), lastCollectionAt: -Infinity, idlePeriods: 0 };
   let elu = performance.eventLoopUtilization();
   let collections = 0;
   const timer = setInterval(() => {
@@ -117,7 +129,7 @@ export function startIdleGc(policy: IdleGcPolicy = DEFAULT_IDLE_GC_POLICY): Idle
     if (!decision.collect) return;
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     collections++;
-    state = { floorBytes: heapBytes(), lastCollectionAt: performance.now() };
+    state = { floorBytes: heapBytes(), lastCollectionAt: performance.now(), idlePeriods: 0 };
     // The collection itself is not the thread's work: the next period measures from here.
     elu = performance.eventLoopUtilization();
   }, policy.periodMs);

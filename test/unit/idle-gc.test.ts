@@ -12,12 +12,20 @@ import { controllerNodeFlags } from '../../worker/node-flags.ts';
 const MiB = 2 ** 20;
 
 describe('decideIdleGc', () => {
-  const state: IdleGcState = { floorBytes: 40 * MiB, lastCollectionAt: 0 };
+  const state: IdleGcState = { floorBytes: 40 * MiB, lastCollectionAt: 0, idlePeriods: 1 };
   const at = 60_000;
 
-  it('collects an idle thread whose heap grew past both margins', () => {
+  it('collects a thread idle for two periods in a row whose heap grew past both margins', () => {
     const d = decideIdleGc(state, { at, utilization: 0.01, heapBytes: 50 * MiB });
     assert.equal(d.collect, true);
+    assert.equal(d.state.idlePeriods, 2);
+  });
+
+  it('waits for the second idle period, and a busy one starts the count again', () => {
+    const first = decideIdleGc({ ...state, idlePeriods: 0 }, { at, utilization: 0.01, heapBytes: 50 * MiB });
+    assert.deepEqual([first.collect, first.state.idlePeriods], [false, 1]);
+    const busy = decideIdleGc(first.state, { at, utilization: 0.3, heapBytes: 50 * MiB });
+    assert.deepEqual([busy.collect, busy.state.idlePeriods], [false, 0]);
   });
 
   it('leaves a busy thread alone, however large its heap', () => {
@@ -26,9 +34,9 @@ describe('decideIdleGc', () => {
   });
 
   it('needs the absolute margin (small heaps) and the relative one (large heaps)', () => {
-    const small = { floorBytes: 10 * MiB, lastCollectionAt: 0 };
+    const small = { floorBytes: 10 * MiB, lastCollectionAt: 0, idlePeriods: 1 };
     assert.equal(decideIdleGc(small, { at, utilization: 0, heapBytes: 13 * MiB }).collect, false, '3 MiB < 4 MiB');
-    const large = { floorBytes: 100 * MiB, lastCollectionAt: 0 };
+    const large = { floorBytes: 100 * MiB, lastCollectionAt: 0, idlePeriods: 1 };
     assert.equal(decideIdleGc(large, { at, utilization: 0, heapBytes: 108 * MiB }).collect, false, '8 % < 10 %');
     assert.equal(decideIdleGc(large, { at, utilization: 0, heapBytes: 111 * MiB }).collect, true);
   });
