@@ -27,6 +27,7 @@ import { rolloutWorkflowId } from '../workflows/controls.ts';
 import type { EngineWorkerSettings, EngineWorkerStats } from './engine-worker.ts';
 import { eventKind } from './timeline.ts';
 import { WARM_UP_CANARY } from '../dev/scripted-ports.ts';
+import { controllerNodeFlags } from '../worker/node-flags.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,7 +73,9 @@ function stats(child: ChildProcess): Promise<EngineWorkerStats> {
 }
 
 function startWorker(settings: EngineWorkerSettings): Promise<ChildProcess> {
+  // The worker runs with the controller's node flags (GC sizing, idle heap compaction), as the image does.
   const child = fork(join(REPO_ROOT, 'bench', 'engine-worker.ts'), [], {
+    execArgv: [...process.execArgv, ...controllerNodeFlags(REPO_ROOT)],
     env: { ...process.env, FLEDGE_ENGINE_WORKER: JSON.stringify(settings) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
