@@ -8,7 +8,8 @@
 //   options: --steps N (divides 100), --interval S, --max-cached N, --reuse-v8-context true|false,
 //            --max-concurrent-wft N (workflow tasks the worker runs at once), --start-batch N, --timeout S,
 //            --db DIR (where the dev server keeps its SQLite file; default /dev/shm when it exists, so the
-//            server's fsyncs measure memory, not this machine's disk)
+//            server's fsyncs measure memory, not this machine's disk), --node-flags controller|none (the worker's
+//            node flags: the controller's, worker/node-flags.ts, by default; none: V8's defaults)
 //
 // Prints: step jitter p50/p99/max (time between two weight steps − interval), worker RSS idle vs. while every
 // rollout is open (MiB per open rollout), worker CPU-seconds per rollout, history events per rollout. Every run
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     'max-concurrent-wft': { type: 'string' },
     'start-batch': { type: 'string', default: '50' },
     spread: { type: 'string', default: '0' },
+    'node-flags': { type: 'string', default: 'controller' },
     timeout: { type: 'string', default: '900' },
     db: { type: 'string' },
   },
@@ -51,6 +53,7 @@ const BATCH = Math.max(1, Number(args['start-batch']));
 /** Seconds over which the starts are spread evenly (0: in batches, as fast as the server takes them). */
 const SPREAD_MS = Math.max(0, Number(args.spread)) * 1000;
 if (!Number.isInteger(100 / STEPS)) throw new Error('--steps must divide 100');
+if (!['controller', 'none'].includes(args['node-flags'])) throw new Error('--node-flags is controller or none');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
@@ -73,9 +76,11 @@ function stats(child: ChildProcess): Promise<EngineWorkerStats> {
 }
 
 function startWorker(settings: EngineWorkerSettings): Promise<ChildProcess> {
-  // The worker runs with the controller's node flags (GC sizing, idle heap compaction), as the image does.
+  // The worker runs with the controller's node flags (GC sizing, idle heap compaction), as the image does, unless
+  // --node-flags none (V8's defaults).
+  const flags = args['node-flags'] === 'none' ? [] : controllerNodeFlags(REPO_ROOT);
   const child = fork(join(REPO_ROOT, 'bench', 'engine-worker.ts'), [], {
-    execArgv: [...process.execArgv, ...controllerNodeFlags(REPO_ROOT)],
+    execArgv: [...process.execArgv, ...flags],
     env: { ...process.env, FLEDGE_ENGINE_WORKER: JSON.stringify(settings) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -214,7 +219,8 @@ async function main(): Promise<void> {
     console.log(`\n## ${ROLLOUTS} concurrent rollouts, ${STEPS} steps, interval ${INTERVAL_S} s${spread}`);
     console.log(
       `worker: maxCachedWorkflows ${args['max-cached'] ?? 'SDK default'}, reuseV8Context ${args['reuse-v8-context'] ?? 'SDK default (true)'}, ` +
-        `maxConcurrentWorkflowTaskExecutions ${args['max-concurrent-wft'] ?? 'SDK default (40)'}`,
+        `maxConcurrentWorkflowTaskExecutions ${args['max-concurrent-wft'] ?? 'SDK default (40)'}, ` +
+        `node flags ${args['node-flags'] === 'none' ? "none (V8's defaults)" : controllerNodeFlags('.').join(' ')}`,
     );
     console.log(
       `started all in ${s(startedIn)}; ${done}/${ROLLOUTS} ended in ${s(wall)}; phases ${JSON.stringify(final.phases)}`,
