@@ -486,8 +486,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           name: `controller ${index}`,
           bin: process.execPath,
           args: [
-            // The image's V8 flags, then FLEDGE_CONTROLLER_NODE_ARGS for diagnosis (e.g. `--expose-gc
-            // --heapsnapshot-signal=SIGUSR2`; later flags win, e.g. `--heap-growing-percent=0` for V8's default).
+            // The image's node flags (GC sizing, the idle-compaction preload), then FLEDGE_CONTROLLER_NODE_ARGS for
+            // diagnosis (e.g. `--expose-gc --heapsnapshot-signal=SIGUSR2`; later flags win, e.g.
+            // `--heap-growing-percent=0` for V8's default).
             ...controllerNodeFlags(REPO_ROOT),
             ...(process.env.FLEDGE_CONTROLLER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
             join(REPO_ROOT, 'worker', 'main.ts'),

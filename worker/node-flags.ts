@@ -18,7 +18,8 @@ export const IDLE_GC_PRELOAD = 'worker/idle-gc-preload.ts';
 
 /**
  * The controller's node flags for an app rooted at `appRoot` (`/app` in the image, the repository in dev/stack.ts,
- * `.` in package.json, which npm runs from the package's directory): {@link CONTROLLER_V8_FLAGS}, then `--require=<appRoot>/worker/idle-gc-preload.ts`.
+ * `.` in package.json, which npm runs from the package's directory): {@link CONTROLLER_V8_FLAGS}, then
+ * `--require=<appRoot>/worker/idle-gc-preload.ts`.
  */
 export function controllerNodeFlags(appRoot: string): string[] {
   return [...CONTROLLER_V8_FLAGS, `--require=${appRoot.replace(/\/$/, '')}/${IDLE_GC_PRELOAD}`];
