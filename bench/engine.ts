@@ -54,6 +54,8 @@ const BATCH = Math.max(1, Number(args['start-batch']));
 const SPREAD_MS = Math.max(0, Number(args.spread)) * 1000;
 if (!Number.isInteger(100 / STEPS)) throw new Error('--steps must divide 100');
 if (!['controller', 'none'].includes(args['node-flags'])) throw new Error('--node-flags is controller or none');
+/** The worker's node flags: the controller's, as the image runs it, unless --node-flags none (V8's defaults). */
+const WORKER_NODE_FLAGS = args['node-flags'] === 'none' ? [] : controllerNodeFlags(REPO_ROOT);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
@@ -76,11 +78,8 @@ function stats(child: ChildProcess): Promise<EngineWorkerStats> {
 }
 
 function startWorker(settings: EngineWorkerSettings): Promise<ChildProcess> {
-  // The worker runs with the controller's node flags (GC sizing, idle heap compaction), as the image does, unless
-  // --node-flags none (V8's defaults).
-  const flags = args['node-flags'] === 'none' ? [] : controllerNodeFlags(REPO_ROOT);
   const child = fork(join(REPO_ROOT, 'bench', 'engine-worker.ts'), [], {
-    execArgv: [...process.execArgv, ...flags],
+    execArgv: [...process.execArgv, ...WORKER_NODE_FLAGS],
     env: { ...process.env, FLEDGE_ENGINE_WORKER: JSON.stringify(settings) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -220,7 +219,7 @@ async function main(): Promise<void> {
     console.log(
       `worker: maxCachedWorkflows ${args['max-cached'] ?? 'SDK default'}, reuseV8Context ${args['reuse-v8-context'] ?? 'SDK default (true)'}, ` +
         `maxConcurrentWorkflowTaskExecutions ${args['max-concurrent-wft'] ?? 'SDK default (40)'}, ` +
-        `node flags ${args['node-flags'] === 'none' ? "none (V8's defaults)" : controllerNodeFlags('.').join(' ')}`,
+        `node flags ${WORKER_NODE_FLAGS.join(' ') || "none (V8's defaults)"}`,
     );
     console.log(
       `started all in ${s(startedIn)}; ${done}/${ROLLOUTS} ended in ${s(wall)}; phases ${JSON.stringify(final.phases)}`,

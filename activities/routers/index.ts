@@ -93,9 +93,12 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
     return raw;
   }
 
+  /** The Canary's router: its spec.provider, kubernetes when it names none. */
+  const routerOf = (canary: Canary): Router => routerFor(canary.spec.provider ?? 'kubernetes', routerDeps);
+
   /** Picks the Canary's router, runs `act` and maps failures for Temporal. */
   async function run<T>(canary: Canary, what: string, act: (r: Router, c: Canary) => Promise<T>): Promise<T> {
-    const router = routerFor(canary.spec.provider ?? 'kubernetes', routerDeps);
+    const router = routerOf(canary);
     try {
       return await act(router, canary);
     } catch (err) {
@@ -112,7 +115,7 @@ export function createRoutesActivities(deps: RoutesDeps): RoutesActivities {
       if (!services) return reconcile(await loadCanary(canary));
       // A Canary that cannot be loaded goes the ordered way, so it fails as it always did (Services first).
       const loaded = await loadCanary(canary).catch(() => undefined);
-      if (!loaded || routerFor(loaded.spec.provider ?? 'kubernetes', routerDeps).readsServices) {
+      if (!loaded || routerOf(loaded).readsServices) {
         await services();
         return reconcile(loaded ?? (await loadCanary(canary)));
       }

@@ -6,7 +6,13 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../dev/proc.ts';
-import { DEFAULT_IDLE_GC_POLICY, decideIdleGc, idleGcPolicyFromEnv, type IdleGcState } from '../../worker/idle-gc.ts';
+import {
+  DEFAULT_IDLE_GC_POLICY,
+  IDLE_GC_HANDLE,
+  decideIdleGc,
+  idleGcPolicyFromEnv,
+  type IdleGcState,
+} from '../../worker/idle-gc.ts';
 import { controllerNodeFlags } from '../../worker/node-flags.ts';
 
 const MiB = 2 ** 20;
@@ -69,7 +75,7 @@ const FRAGMENT = `
   const v8 = require('node:v8');
   const report = (kind) => emit({ thread: require('node:worker_threads').threadId, kind,
     heap: v8.getHeapStatistics().total_physical_size,
-    collections: globalThis[Symbol.for('fledge.idle-gc')]?.collections ?? 0 });
+    collections: globalThis[Symbol.for(${JSON.stringify(IDLE_GC_HANDLE.description)})]?.collections ?? 0 });
   globalThis.kept = [];
   for (let r = 0; r < 30; r++) {
     const batch = [];
