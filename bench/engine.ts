@@ -9,7 +9,8 @@
 //            --max-concurrent-wft N (workflow tasks the worker runs at once), --start-batch N, --timeout S,
 //            --db DIR (where the dev server keeps its SQLite file; default /dev/shm when it exists, so the
 //            server's fsyncs measure memory, not this machine's disk), --node-flags controller|none (the worker's
-//            node flags: the controller's, worker/node-flags.ts, by default; none: V8's defaults)
+//            node flags: the controller's, worker/node-flags.ts, by default; none: V8's defaults),
+//            --dynamic-config key=value (the dev server's, repeatable; on top of worker/dev-server.ts's)
 //
 // Prints: step jitter p50/p99/max (time between two weight steps − interval), worker RSS idle vs. while every
 // rollout is open (MiB per open rollout), worker CPU-seconds per rollout, history events per rollout. Every run
@@ -26,7 +27,7 @@ import { workflowBundlePath } from '../dev/workflow-bundle.ts';
 import type { RolloutInput } from '../workflows/rollout.ts';
 import { rolloutWorkflowId } from '../workflows/controls.ts';
 import type { EngineWorkerSettings, EngineWorkerStats } from './engine-worker.ts';
-import { eventKind } from './timeline.ts';
+import { eventKind, stepLatencies, type StepLatency } from './timeline.ts';
 import { WARM_UP_CANARY } from '../dev/scripted-ports.ts';
 import { controllerNodeFlags } from '../worker/node-flags.ts';
 
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     'node-flags': { type: 'string', default: 'controller' },
     timeout: { type: 'string', default: '900' },
     db: { type: 'string' },
+    'dynamic-config': { type: 'string', multiple: true },
   },
 });
 const ROLLOUTS = Number(args.rollouts);
@@ -61,6 +63,24 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** `--dynamic-config key=value` flags (value as JSON, else a string) as startTemporal's dynamicConfig. */
+function dynamicConfigOf(pairs: string[]): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const pair of pairs) {
+    const i = pair.indexOf('=');
+    if (i <= 0) throw new Error(`--dynamic-config takes key=value, got ${JSON.stringify(pair)}`);
+    const raw = pair.slice(i + 1);
+    let value: string | number | boolean = raw;
+    try {
+      value = JSON.parse(raw) as string | number | boolean;
+    } catch {
+      // a plain string
+    }
+    out[pair.slice(0, i)] = value;
+  }
+  return out;
+}
 
 /** Asks the worker for its stats over IPC. */
 function stats(child: ChildProcess): Promise<EngineWorkerStats> {
@@ -116,6 +136,65 @@ async function eventKinds(client: Client, name: string): Promise<string> {
   return [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
+/** Step latencies (bench/timeline.ts) of every named rollout, histories fetched `parallel` at a time. */
+async function latencies(client: Client, names: string[], parallel = 20): Promise<StepLatency[]> {
+  const out: StepLatency[] = [];
+  for (let i = 0; i < names.length; i += parallel) {
+    const batch = await Promise.all(
+      names.slice(i, i + parallel).map(async (name) => {
+        const h = await client.workflow.getHandle(rolloutWorkflowId({ namespace: 'bench', name })).fetchHistory();
+        return stepLatencies(h.events ?? []);
+      }),
+    );
+    out.push(...batch.flat());
+  }
+  return out;
+}
+
+/** Lines: p50/p99/max of each segment of the steps' lateness, then the 10 s windows with the latest steps. */
+function latencyReport(steps: StepLatency[]): string[] {
+  if (steps.length === 0) return ['step lateness: no step followed a timer'];
+  const keys = ['timer', 'taskQueue', 'task', 'activityQueue', 'total'] as const;
+  const lines = [`step lateness (interval timer due → setRoutes started, server clock; n=${steps.length}):`];
+  for (const k of keys) {
+    const v = steps.map((x) => x[k]);
+    lines.push(
+      `  ${k.padEnd(13)} p50 ${s(percentile(v, 50))}, p90 ${s(percentile(v, 90))}, p99 ${s(percentile(v, 99))}, max ${s(Math.max(...v))}`,
+    );
+  }
+  const t0 = Math.min(...steps.map((x) => x.dueAt));
+  const windows = new Map<number, StepLatency[]>();
+  for (const x of steps) {
+    const w = Math.floor((x.dueAt - t0) / 10_000);
+    windows.set(w, [...(windows.get(w) ?? []), x]);
+  }
+  const worst = [...windows].sort(
+    ([, a], [, b]) =>
+      percentile(
+        b.map((x) => x.total),
+        90,
+      ) -
+      percentile(
+        a.map((x) => x.total),
+        90,
+      ),
+  );
+  lines.push('  worst 10 s windows (from the first due timer): p90 of total, and of each segment');
+  for (const [w, xs] of worst.slice(0, 8)) {
+    const p = (k: (typeof keys)[number]) =>
+      s(
+        percentile(
+          xs.map((x) => x[k]),
+          90,
+        ),
+      );
+    lines.push(
+      `    +${w * 10}s n=${xs.length}: total ${p('total')} = timer ${p('timer')}, taskQueue ${p('taskQueue')}, task ${p('task')}, activityQueue ${p('activityQueue')}`,
+    );
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const deadline = now() + TIMEOUT_MS;
   const left = () => deadline - now();
@@ -125,7 +204,10 @@ async function main(): Promise<void> {
   process.once('exit', () => dbDir && rmSync(dbDir, { recursive: true, force: true }));
   console.log(`# Temporal dev server database: ${dbDir ?? 'the default temporary folder'}`);
   const [temporal, bundlePath] = await Promise.all([
-    startTemporal(dbDir === undefined ? {} : { dbFile: join(dbDir, 'temporal.sqlite') }),
+    startTemporal({
+      ...(dbDir === undefined ? {} : { dbFile: join(dbDir, 'temporal.sqlite') }),
+      dynamicConfig: dynamicConfigOf(args['dynamic-config'] ?? []),
+    }),
     workflowBundlePath(),
   ]);
   let child: ChildProcess | undefined;
@@ -242,6 +324,7 @@ async function main(): Promise<void> {
       `history events per rollout: median ${percentile(lengths, 50)} (min ${Math.min(...lengths)}, max ${Math.max(...lengths)}, n=${lengths.length})`,
     );
     console.log(`  by kind (${sample[0]}): ${await eventKinds(client, sample[0]!)}`);
+    for (const line of latencyReport(await latencies(client, names))) console.log(line);
     if (done < ROLLOUTS) process.exitCode = 1;
   } finally {
     child?.kill('SIGTERM');

@@ -64,3 +64,76 @@ export async function rolloutTimeline(
     await connection.close();
   }
 }
+
+/** Where the time of one weight step went, ms (see stepLatencies). */
+export interface StepLatency {
+  /** Wall clock (ms since the epoch) the interval's timer was due. */
+  dueAt: number;
+  /** Timer due → TimerFired: the server's timer queue. */
+  timer: number;
+  /** TimerFired → the workflow task started on the worker: task queue and the worker's pollers. */
+  taskQueue: number;
+  /** Workflow task started → completed with setRoutes scheduled: the workflow's code and its local activities. */
+  task: number;
+  /** setRoutes scheduled → started on the worker: the activity task queue. */
+  activityQueue: number;
+  /** Timer due → setRoutes started: the step's lateness, the sum of the above. */
+  total: number;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : v ? Number(String(v)) : 0);
+const durationMs = (d: unknown): number => {
+  const x = d as { seconds?: unknown; nanos?: number | null } | null | undefined;
+  return num(x?.seconds) * 1000 + (x?.nanos ?? 0) / 1e6;
+};
+
+/**
+ * For each `setRoutes` activity of a history that follows a fired timer, where its lateness went: the timer that
+ * fired last before the workflow task which scheduled it, that task, and the activity's own queue. Steps scheduled
+ * after another activity completed (the first weight after the readiness wait) are left out. Event times are the
+ * server's, so the segments add up to `total` whatever the worker's clock.
+ */
+export function stepLatencies(events: object[]): StepLatency[] {
+  const byId = new Map<number, EventLike>();
+  for (const e of events as EventLike[]) byId.set(num(e.eventId), e);
+  const attrs = (e: EventLike | undefined, kind: string) =>
+    e?.[`${kind}EventAttributes`] as Record<string, unknown> | undefined;
+  const out: StepLatency[] = [];
+  let lastFired: EventLike | undefined;
+  let firedBeforeTask: EventLike | undefined;
+  const started = new Map<number, number>(); // activity scheduled id → started time
+  for (const e of events as EventLike[]) {
+    const s = attrs(e, 'activityTaskStarted');
+    if (s) started.set(num(s.scheduledEventId), millis(e));
+  }
+  for (const e of events as EventLike[]) {
+    const [kind, named] = eventKind(e);
+    if (kind === 'timerFired') lastFired = e;
+    if (kind === 'workflowTaskScheduled' && lastFired) {
+      firedBeforeTask = lastFired;
+      lastFired = undefined;
+    }
+    // A step is one timer's task (and its heartbeats) scheduling setRoutes; after another activity, it is not.
+    if (kind === 'activityTaskCompleted') firedBeforeTask = lastFired = undefined;
+    if (kind !== 'activityTaskScheduled' || named !== 'setRoutes' || !firedBeforeTask) continue;
+    const completed = byId.get(num(attrs(e, 'activityTaskScheduled')?.workflowTaskCompletedEventId));
+    const c = attrs(completed, 'workflowTaskCompleted');
+    const taskScheduled = byId.get(num(c?.scheduledEventId));
+    const taskStarted = byId.get(num(c?.startedEventId));
+    const timerStarted = byId.get(num(attrs(firedBeforeTask, 'timerFired')?.startedEventId));
+    const fire = durationMs(attrs(timerStarted, 'timerStarted')?.startToFireTimeout);
+    const activityStarted = started.get(num(e.eventId));
+    if (!completed || !taskScheduled || !taskStarted || !timerStarted || activityStarted === undefined) continue;
+    const dueAt = millis(timerStarted) + fire;
+    out.push({
+      dueAt,
+      timer: millis(firedBeforeTask) - dueAt,
+      taskQueue: millis(taskStarted) - millis(firedBeforeTask),
+      task: millis(completed) - millis(taskStarted),
+      activityQueue: activityStarted - millis(e),
+      total: activityStarted - dueAt,
+    });
+    firedBeforeTask = undefined;
+  }
+  return out;
+}

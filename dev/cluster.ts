@@ -452,8 +452,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   }
 }
 
-/** Polls until `check` returns true (errors count as "not yet"). */
-export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+/**
+ * Polls until `check` returns true (errors count as "not yet"), every 250 ms for at most `timeoutMs`. Throws
+ * "timed out after … waiting for <what>": `what` may be a function, called only then, so the message can describe
+ * the state that kept the check false.
+ */
+export async function waitFor(
+  check: () => Promise<boolean>,
+  what: string | (() => Promise<string> | string),
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -464,5 +472,6 @@ export async function waitFor(check: () => Promise<boolean>, what: string, timeo
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
+  const described = typeof what === 'string' ? what : await Promise.resolve(what()).catch((e: unknown) => `? (${e})`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${described}${last ? ` (last error: ${last})` : ''}`);
 }

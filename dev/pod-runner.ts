@@ -56,6 +56,8 @@ export interface PodRunner {
   running(): string[];
   /** How many times the process of `key` was started (restarts included). */
   starts(key: string): number;
+  /** Why the last round failed (`<ISO time> <message>`), until a round succeeds; undefined while rounds succeed. */
+  lastError(): string | undefined;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
   const startCount = new Map<string, number>();
   let stopped = false;
   let seq = 0;
+  let lastError: string | undefined;
 
   const setReady = async (pod: k8s.V1Pod, ready: boolean) => {
     const status = ready ? 'True' : 'False';
@@ -153,8 +156,10 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
     while (!stopped) {
       try {
         await sync();
-      } catch {
-        // apiserver briefly unavailable: next round
+        lastError = undefined;
+      } catch (err) {
+        // apiserver briefly unavailable, a process that could not be spawned: next round; kept for diagnosis
+        lastError = `${new Date().toISOString()} ${err instanceof Error ? err.message : String(err)}`;
       }
       await new Promise((r) => setTimeout(r, 300));
     }
@@ -163,6 +168,7 @@ export function startPodRunner(kc: k8s.KubeConfig, net: PodNetwork): PodRunner {
   return {
     running: () => [...procs.keys()].sort(),
     starts: (key) => startCount.get(key) ?? 0,
+    lastError: () => lastError,
     async stop() {
       stopped = true;
       await loop;

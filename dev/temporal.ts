@@ -15,6 +15,7 @@ import {
   waitReady,
   type Server,
 } from './proc.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG, dynamicConfigArgs } from '../worker/dev-server.ts';
 
 export interface SearchAttribute {
   name: string;
@@ -32,6 +33,8 @@ export interface TemporalOptions {
   /** SQLite file; default: a file in a fresh temp dir (removed on stop). */
   dbFile?: string;
   searchAttributes?: SearchAttribute[];
+  /** Dynamic config values (`--dynamic-config-value key=value`), on top of DEV_SERVER_DYNAMIC_CONFIG. */
+  dynamicConfig?: Record<string, string | number | boolean>;
 }
 
 export interface TemporalServer {
@@ -88,6 +91,7 @@ export async function startTemporal(opts: TemporalOptions = {}): Promise<Tempora
     '--log-level',
     'warn',
     ...attributes.flatMap((a) => ['--search-attribute', `${a.name}=${a.type}`]),
+    ...dynamicConfigArgs({ ...DEV_SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig }),
     ...(ports.ui !== undefined ? ['--ui-ip', '127.0.0.1', '--ui-port', String(ports.ui)] : ['--headless']),
   ];
   let ports = await pickPorts();

@@ -58,6 +58,22 @@ async function answers(address: string, namespace: string): Promise<boolean> {
   }
 }
 
+/**
+ * Dynamic config of every dev server fledge starts (the controller's own, the sandbox's, the tests'). Eager activity
+ * dispatch: an activity scheduled by a workflow task comes back in that task's completion response when the worker
+ * has a free slot, instead of through the task queue's matching (one round trip less per weight step). Temporal
+ * servers default it to off (`system.enableActivityEagerExecution`, go.temporal.io/server
+ * common/dynamicconfig/constants.go); docs/install.md asks production servers to turn it on.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, string | number | boolean>> = {
+  'system.enableActivityEagerExecution': true,
+};
+
+/** `--dynamic-config-value key=<JSON value>` pairs for `temporal server start-dev`. */
+export function dynamicConfigArgs(values: Record<string, string | number | boolean>): string[] {
+  return Object.entries(values).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]);
+}
+
 export function devServerArgs(opts: DevServerOptions): string[] {
   return [
     'server',
@@ -77,6 +93,7 @@ export function devServerArgs(opts: DevServerOptions): string[] {
     '--log-level',
     'warn',
     ...SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=${a.type}`]),
+    ...dynamicConfigArgs(DEV_SERVER_DYNAMIC_CONFIG),
   ];
 }
 

@@ -14,7 +14,6 @@ import {
   continueAsNew,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -61,6 +60,7 @@ import {
 } from './tick.ts';
 import { groupGatePorts, installGroupGate } from './group-gate-ports.ts';
 import { intervalWait, tickAnchor, type Pace } from './pace.ts';
+import { executionPatches, INVALID_NEW_CANARY_STATUS, PROVIDER_ATTRIBUTE, type Patched } from './patches.ts';
 import {
   analysisSummary,
   currentDetails,
@@ -193,6 +193,8 @@ const DEFAULT_MAX_TICKS_PER_RUN = 500;
 const DEFAULT_RETRY_WINDOW_MS = 24 * 3600_000;
 
 export async function rollout(input: RolloutInput): Promise<RolloutResult> {
+  // First, so a new execution records the baseline in its first workflow task (workflows/patches.ts).
+  const patches = executionPatches();
   const state = input.carried ?? initialState(input.canary, input.revision, input.cause);
   state.ticksThisRun = 0;
   // Outcomes of controls decided by a tick from an earlier run have no waiting update any more.
@@ -202,9 +204,9 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   const answers: Answers = new Map();
   installHandlers(state, wake, interrupts, answers);
   const acts = activityGroups(input.options);
-  const env = tickEnv(acts, interrupts);
+  const env = tickEnv(acts, interrupts, patches);
   env.checkDelivery = (i) => checkDelivery(acts, i);
-  const visibility = new Visibility();
+  const visibility = new Visibility(patches);
   visibility.update(state);
   const projected: Projected = { lastStatus: '' };
   const pace: Pace = { waits: 0 };
@@ -216,7 +218,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     state.ticksThisRun++;
     const ends = outcome === 'final' || state.deleted || Boolean(state.deleting);
     if (ends) settlePending(state);
-    await projectFully(state, env.spec, projected, acts, ends);
+    await projectFully(state, env.spec, projected, acts, patches, ends);
     answer(state, answers);
     // A phase the next tick leaves at once (Finalising) is not worth a search-attribute upsert.
     visibility.update(state, state.followUp === 'now' && !ends);
@@ -562,10 +564,11 @@ function activityFailure(err: unknown): TemporalFailure | undefined {
 function tickEnv(
   { reads, actions, checks, webhooks, localChecks }: ActivityGroups,
   interrupts: Interrupts,
+  patches: Patched,
 ): TickEnv & { spec?: RolloutSpec } {
   const target = (canary: CanaryRef) => targetOf(canary, env.spec);
   // Histories recorded before event-driven-phases scheduled the metrics as a (non-local) activity.
-  const local = () => patched(EVENT_DRIVEN_PHASES);
+  const local = () => patches(EVENT_DRIVEN_PHASES);
   const ports: TickPorts = {
     observe: async (i) => {
       try {
@@ -625,7 +628,12 @@ function tickEnv(
       }
     },
   };
-  const env: TickEnv & { spec?: RolloutSpec } = { ports, now: () => Date.now(), patched, group: groupGatePorts() };
+  const env: TickEnv & { spec?: RolloutSpec } = {
+    ports,
+    now: () => Date.now(),
+    patched: patches,
+    group: groupGatePorts(),
+  };
   return env;
 }
 
@@ -728,9 +736,10 @@ async function projectFully(
   spec: RolloutSpec | undefined,
   done: Projected,
   acts: ActivityGroups,
+  patches: Patched,
   last: boolean,
 ): Promise<void> {
-  while (!(await project(state, spec, done, acts)) && last && !state.deleted)
+  while (!(await project(state, spec, done, acts, patches)) && last && !state.deleted)
     await sleep(state.intervalMs, {
       summary: `wait ${humanDuration(state.intervalMs)}, then write the final status again`,
     });
@@ -743,16 +752,13 @@ function projectionFailed(err: unknown, what: string): void {
   log.warn(`${what} not written; retried at the next tick`, { error: failure.message });
 }
 
-/** A new Canary invalid from its first observation gets a status too (phase Initializing, condition InvalidSpec). */
-export const INVALID_NEW_CANARY_STATUS = 'invalid-new-canary-status';
-
 /**
  * Before the first valid observation there is no phase, so nothing was written and the problem was only a Warning
  * event; `kubectl get canary` and `kubectl wait` showed nothing. Now its status says Initializing with the Promoted
- * condition's reason InvalidSpec and the errors (activities/kubernetes/status.ts). `patched` only in that case.
+ * condition's reason InvalidSpec and the errors (activities/kubernetes/status.ts). Asks `patches` only in that case.
  */
-function invalidFromTheStart(state: RolloutState): boolean {
-  return state.message.startsWith('invalid spec: ') && patched(INVALID_NEW_CANARY_STATUS);
+function invalidFromTheStart(state: RolloutState, patches: Patched): boolean {
+  return state.message.startsWith('invalid spec: ') && patches(INVALID_NEW_CANARY_STATUS);
 }
 
 /**
@@ -765,6 +771,7 @@ async function project(
   spec: RolloutSpec | undefined,
   done: Projected,
   { projection, notify }: ActivityGroups,
+  patches: Patched,
 ): Promise<boolean> {
   let complete = true;
   const { events, alerts } = state.outbox;
@@ -784,9 +791,9 @@ async function project(
     revision: state.revision,
     phase,
   };
-  const writeStatus = (state.phase !== 'Pending' || invalidFromTheStart(state)) && key !== done.lastStatus;
+  const writeStatus = (state.phase !== 'Pending' || invalidFromTheStart(state, patches)) && key !== done.lastStatus;
   // event-driven-phases: events and alerts ride along the status write (one marker instead of three).
-  const ride = writeStatus && (events.length > 0 || alerts.length > 0) && patched(EVENT_DRIVEN_PHASES);
+  const ride = writeStatus && (events.length > 0 || alerts.length > 0) && patches(EVENT_DRIVEN_PHASES);
   const together = ride && events.length > 0;
   const riding = ride ? alerts.map((a) => ({ ...a, alerts: spec?.analysis.alerts ?? [] })) : [];
   if (writeStatus) {
@@ -859,12 +866,13 @@ function statusProjection(state: RolloutState, phase: CanaryPhase): StatusProjec
   };
 }
 
-/** Patch id of the FledgeProvider search attribute (histories recorded before it replay without it). */
-const PROVIDER_ATTRIBUTE = 'search-attribute-provider';
-
 /** Search attributes (only on change: each upsert is a history event) and the UI's current details (story.ts). */
 class Visibility {
   private last = '';
+  private readonly patches: Patched;
+  constructor(patches: Patched) {
+    this.patches = patches;
+  }
 
   /** `transient`: a phase the rollout leaves at once; only the current details change. */
   update(state: RolloutState, transient = false): void {
@@ -880,7 +888,7 @@ class Visibility {
       { key: { name: 'FledgePhase', type: 'KEYWORD' }, value: state.phase },
       { key: { name: 'FledgeRevision', type: 'KEYWORD' }, value: state.revision.hash },
       // The provider is known once a tick has read the spec; rides along the phase's upsert (no new command).
-      ...(provider && patched(PROVIDER_ATTRIBUTE)
+      ...(provider && this.patches(PROVIDER_ATTRIBUTE)
         ? [{ key: { name: 'FledgeProvider', type: 'KEYWORD' as const }, value: provider }]
         : []),
     ]);

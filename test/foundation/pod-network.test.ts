@@ -54,6 +54,17 @@ async function pods(ns: string, app: string): Promise<k8s.V1Pod[]> {
   return (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${app}` })).items;
 }
 
+/** What kept pods of `ns` from running: the runner's last error and each pod's phase, IP, node and readiness. */
+async function podState(what: string, ns: string): Promise<string> {
+  const core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const items = (await core.listNamespacedPod({ namespace: ns })).items;
+  const each = items.map(
+    (p) =>
+      `${p.metadata?.name} ${p.status?.phase} ip=${p.status?.podIP ?? '-'} node=${p.spec?.nodeName ?? '-'} ready=${ready(p) ?? '-'}`,
+  );
+  return `${what}; runner running ${JSON.stringify(runner.running())}, last error ${runner.lastError() ?? 'none'}; pods: ${each.join(', ') || 'none'}`;
+}
+
 const ready = (p: k8s.V1Pod) => p.status?.conditions?.find((c) => c.type === 'Ready')?.status;
 
 /** GET inside the namespace (curl run there): status and body. */
@@ -76,7 +87,10 @@ describe('pod network and pod runner', () => {
       ['apply', '-f', '-'],
       JSON.stringify(deploymentManifest(ns, 'web', 'ghcr.io/stefanprodan/podinfo:6.0.1', 2, ['--random-error=false'])),
     );
-    await waitFor(async () => runner.running().filter((k) => k.startsWith(`${ns}/`)).length === 2, 'two pod processes');
+    await waitFor(
+      async () => runner.running().filter((k) => k.startsWith(`${ns}/`)).length === 2,
+      () => podState('two pod processes', ns),
+    );
     const ips = (await pods(ns, 'web')).map((p) => p.status?.podIP ?? '');
     assert.equal(ips.length, 2);
     for (const ip of ips) {
@@ -138,7 +152,10 @@ describe('pod network and pod runner', () => {
       ['apply', '-f', '-'],
       JSON.stringify(deploymentManifest(ns, 'broken', 'ghcr.io/stefanprodan/podinfo:6.0.3', 1, ['--port=none'])),
     );
-    await waitFor(async () => runner.running().some((k) => k.startsWith(`${ns}/`)), 'pod process');
+    await waitFor(
+      async () => runner.running().some((k) => k.startsWith(`${ns}/`)),
+      () => podState('a pod process', ns),
+    );
     const key = runner.running().find((k) => k.startsWith(`${ns}/`)) ?? '';
     // Two restarts: each time the process exited, the runner checked the pod and left (or set) it NotReady.
     await waitFor(async () => runner.starts(key) >= 3, 'the process restarted twice');
@@ -154,7 +171,10 @@ describe('pod network and pod runner', () => {
       ['apply', '-f', '-'],
       JSON.stringify(deploymentManifest(ns, 'bad', 'ghcr.io/stefanprodan/podinfo:6.0.2', 1, ['--random-error=true'])),
     );
-    await waitFor(async () => runner.running().some((k) => k.startsWith(`${ns}/`)), 'pod process');
+    await waitFor(
+      async () => runner.running().some((k) => k.startsWith(`${ns}/`)),
+      () => podState('a pod process', ns),
+    );
     const ip = (await pods(ns, 'bad'))[0]?.status?.podIP ?? '';
     await waitFor(async () => (await curlInside(`http://${ip}:9898/healthz`)).status === 200, 'healthz');
     const port = await net.forwardToNamespace(ip, 9898);

@@ -53,6 +53,7 @@ function scriptedPorts(worldUrl: string): RolloutActivities & DeliveryPort & Gro
           phase: w.status.phase as Observation['status']['phase'],
           lastAppliedRevision: w.status.lastAppliedRevision,
         },
+        ...(w.generation !== undefined ? { generation: w.generation } : {}),
       };
     },
     initializePrimary: (i) => call('initializePrimary', i.canary, i),
@@ -89,6 +90,8 @@ interface WorldObservation {
   canary: Observation['canary'];
   routes: Observation['routes'];
   status: { phase?: string; lastAppliedRevision?: string };
+  /** The Canary's metadata.generation, when its object has one. */
+  generation?: number;
 }
 
 function notFound(): Observation {

@@ -251,6 +251,7 @@ function observe(c: WorldCanary) {
     canary: { ready: c.canary.ready, message: c.canary.ready ? undefined : (c.canary.message ?? 'canary not ready') },
     routes: c.routes,
     status: { phase: c.status.phase, lastAppliedRevision: c.status.lastAppliedRevision },
+    generation: (c.raw.metadata as { generation?: number } | undefined)?.generation,
   };
 }
 

@@ -167,6 +167,19 @@ export const SCENARIOS: readonly Scenario[] = [
     routes: ['75/25', '50/50', '100/0', '75/25', '50/50', '100/0'],
   },
   {
+    // The production-shaped start: a Canary whose object has a metadata.generation not synced by this execution
+    // yet, so the rollout's start syncs the spec (primary extras, Services, routes) along with the scale-up.
+    strategy: 'canary',
+    covers: 'succeeded',
+    init: (name) => {
+      const raw = canaryRaw(name, { interval: '500ms', stepWeight: 25, maxWeight: 50 });
+      (raw.metadata as Record<string, unknown>).generation = 3;
+      return { raw };
+    },
+    phase: 'Succeeded',
+    routes: ['75/25', '50/50', '100/0'],
+  },
+  {
     strategy: 'canary',
     covers: 'invalid-spec',
     init: (name) => ({ raw: canaryRaw(name, { interval: '500ms', stepWeight: 25, maxWeight: 50 }) }),

@@ -102,7 +102,8 @@ describe('rollout strategies', { concurrency: true }, () => {
     // 197 after it; the delivery-policy check then added a local-activity marker per tick (214). Observe now
     // answers the delivery and release-group questions in its own marker (activities/tick-answers.ts): 197.
     // Finalising then acted on the promotion tick's observation (one observe marker fewer, two events for the
-    // patch's marker and version attribute): 198. Issue 16's budget: 200.
+    // patch's marker and version attribute): 198. One baseline patch instead of one marker per patch
+    // (workflows/patches.ts): 194. Issue 16's budget: 200.
     assert.ok(events <= 200, `history has ${events} events`);
   });
 
