@@ -54,7 +54,10 @@ async function pods(ns: string, app: string): Promise<k8s.V1Pod[]> {
   return (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${app}` })).items;
 }
 
-/** What kept pods of `ns` from running: the runner's last error and each pod's phase, IP, node and readiness. */
+/**
+ * What kept pods of `ns` from running: the runner's last error, each pod's phase, IP, node and readiness, and the
+ * namespace's last events.
+ */
 async function podState(what: string, ns: string): Promise<string> {
   const core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
   const items = (await core.listNamespacedPod({ namespace: ns })).items;
@@ -62,7 +65,11 @@ async function podState(what: string, ns: string): Promise<string> {
     (p) =>
       `${p.metadata?.name} ${p.status?.phase} ip=${p.status?.podIP ?? '-'} node=${p.spec?.nodeName ?? '-'} ready=${ready(p) ?? '-'}`,
   );
-  return `${what}; runner running ${JSON.stringify(runner.running())}, last error ${runner.lastError() ?? 'none'}; pods: ${each.join(', ') || 'none'}`;
+  // The namespace's events name what kept pods from being created, scheduled or started (ReplicaSet, scheduler, kwok).
+  const events = (await core.listNamespacedEvent({ namespace: ns })).items
+    .slice(-8)
+    .map((e) => `${e.involvedObject.kind}/${e.involvedObject.name} ${e.reason}: ${e.message}`);
+  return `${what}; runner running ${JSON.stringify(runner.running())}, last error ${runner.lastError() ?? 'none'}; pods: ${each.join(', ') || 'none'}; events: ${events.join(' | ') || 'none'}`;
 }
 
 const ready = (p: k8s.V1Pod) => p.status?.conditions?.find((c) => c.type === 'Ready')?.status;
