@@ -25,7 +25,7 @@ import { percentile, procUsage, RssSampler } from '../dev/procstat.ts';
 import { startTemporal } from '../dev/temporal.ts';
 import { workflowBundlePath } from '../dev/workflow-bundle.ts';
 import type { RolloutInput } from '../workflows/rollout.ts';
-import { rolloutWorkflowId } from '../workflows/controls.ts';
+import { rolloutSearchAttributes, rolloutWorkflowId } from '../workflows/controls.ts';
 import type { EngineWorkerSettings, EngineWorkerStats } from './engine-worker.ts';
 import { eventKind, stepLatencies, type StepLatency } from './timeline.ts';
 import { WARM_UP_CANARY } from '../dev/scripted-ports.ts';
@@ -239,7 +239,13 @@ async function main(): Promise<void> {
     const start = (name: string) => {
       const canary = { namespace: 'bench', name };
       const input: RolloutInput = { canary, revision: { hash: 'rev-2', generation: 2 }, cause: 'new-revision' };
-      return client.workflow.start('rollout', { taskQueue, workflowId: rolloutWorkflowId(canary), args: [input] });
+      // With the search attributes the watcher starts an execution with (worker/watcher.ts).
+      return client.workflow.start('rollout', {
+        taskQueue,
+        workflowId: rolloutWorkflowId(canary),
+        typedSearchAttributes: rolloutSearchAttributes(canary, 'Pending', input.revision.hash),
+        args: [input],
+      });
     };
     // Warm-up: one rollout to its end loads the bundle into the worker's V8 context; then the worker is idle.
     sampler.stage = 'warm-up';

@@ -29,6 +29,7 @@ import {
   canaryDeletingSignal,
   controlSignals,
   newRevisionSignal,
+  rolloutSearchAttributes,
   rolloutWorkflowId,
   type ControlName,
 } from '../workflows/controls.ts';
@@ -161,6 +162,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
       workflowId: rolloutWorkflowId(ref),
       taskQueue: opts.taskQueue,
       ...metadata(c, ref, revision, cause),
+      typedSearchAttributes: rolloutSearchAttributes(ref, 'Pending', revision.hash),
       args: [input],
       signal: newRevisionSignal,
       signalArgs: [revision],
@@ -187,6 +189,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         args: [input],
         workflowIdConflictPolicy: 'FAIL',
         ...metadata(c, ref, revision, 'spec-edit'),
+        typedSearchAttributes: rolloutSearchAttributes(ref, 'Pending', revision.hash),
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return;
@@ -247,6 +250,7 @@ export function startWatcher(opts: WatcherOptions): Watcher {
         workflowId: rolloutWorkflowId(ref),
         taskQueue: opts.taskQueue,
         args: [input],
+        typedSearchAttributes: rolloutSearchAttributes(ref, 'Pending', revision.hash),
         staticSummary: `${ref.namespace}/${ref.name}: finalize the deleted Canary (restore the target)`,
         signal: canaryDeletingSignal,
         signalArgs: [],

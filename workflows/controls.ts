@@ -18,6 +18,34 @@ export const SEARCH_ATTRIBUTES: readonly { name: string; type: SearchAttributeTy
   { name: 'FledgeProvider', type: 'Keyword' },
 ];
 
+/** A rollout's search attribute and its value, as the client's start options and the workflow's upsert take it. */
+export interface RolloutSearchAttribute {
+  key: { name: string; type: 'KEYWORD' };
+  value: string;
+}
+
+/**
+ * The search attributes of a rollout execution (SEARCH_ATTRIBUTES): FledgeCanary, FledgeNamespace, FledgePhase,
+ * FledgeRevision (the revision's hash) and FledgeProvider once the spec was read. The watcher starts an execution
+ * with them (phase Pending, no provider), so it can be listed before its first workflow task and the workflow's
+ * first upsert is saved; the workflow upserts them on each phase change (workflows/rollout.ts Visibility).
+ */
+export function rolloutSearchAttributes(
+  canary: CanaryRef,
+  phase: string,
+  revisionHash: string,
+  provider?: string,
+): RolloutSearchAttribute[] {
+  const keyword = (name: string, value: string): RolloutSearchAttribute => ({ key: { name, type: 'KEYWORD' }, value });
+  return [
+    keyword('FledgeCanary', canary.name),
+    keyword('FledgeNamespace', canary.namespace),
+    keyword('FledgePhase', phase),
+    keyword('FledgeRevision', revisionHash),
+    ...(provider !== undefined ? [keyword('FledgeProvider', provider)] : []),
+  ];
+}
+
 /** Workflow type name and id scheme: one workflow id per Canary, one execution per rollout. */
 export const ROLLOUT_WORKFLOW = 'rollout';
 export function rolloutWorkflowId(canary: CanaryRef): string {

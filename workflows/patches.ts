@@ -25,11 +25,14 @@ export const INVALID_NEW_CANARY_STATUS = 'invalid-new-canary-status';
 /** The FledgeProvider search attribute (workflows/rollout.ts Visibility). */
 export const PROVIDER_ATTRIBUTE = 'search-attribute-provider';
 
+/** An execution started with its search attributes (the watcher's) does not upsert them again at its start. */
+export const START_SEARCH_ATTRIBUTES = 'start-search-attributes';
+
 /** Marker of an execution whose code has every patch of BASELINE_COVERS (recorded once, at its start). */
 export const BASELINE_PATCH = 'baseline-2026-11-30';
 
 /**
- * The patch ids that existed when BASELINE_PATCH was introduced (SCALE_UP_WITH_SYNC came with it). Never add to it:
+ * The patch ids that existed when BASELINE_PATCH was introduced (SCALE_UP_WITH_SYNC and START_SEARCH_ATTRIBUTES came with it). Never add to it:
  * a history recorded with the baseline by code without the new id would replay the new behaviour. A new patch gets
  * its own marker.
  */
@@ -46,6 +49,7 @@ export const BASELINE_COVERS: ReadonlySet<string> = new Set([
   RELEASE_GROUP_PATCH,
   INVALID_NEW_CANARY_STATUS,
   PROVIDER_ATTRIBUTE,
+  START_SEARCH_ATTRIBUTES,
 ]);
 
 /** `patched` of one execution: true for a covered id when the execution has the baseline, else Temporal's answer. */

@@ -41,10 +41,12 @@ import {
   controlUpdates,
   newRevisionSignal,
   rejectControl,
+  rolloutSearchAttributes,
   statusQuery,
   statusView,
   type ControlName,
   type ControlResult,
+  type RolloutSearchAttribute,
 } from './controls.ts';
 import { MAX_WEBHOOK_RETRIES } from '../api/limits.ts';
 import { emit, initialState, recordStep, settleControl, type ControlOutcome, type RolloutState } from './state.ts';
@@ -60,7 +62,13 @@ import {
 } from './tick.ts';
 import { groupGatePorts, installGroupGate } from './group-gate-ports.ts';
 import { intervalWait, tickAnchor, type Pace } from './pace.ts';
-import { executionPatches, INVALID_NEW_CANARY_STATUS, PROVIDER_ATTRIBUTE, type Patched } from './patches.ts';
+import {
+  executionPatches,
+  INVALID_NEW_CANARY_STATUS,
+  PROVIDER_ATTRIBUTE,
+  START_SEARCH_ATTRIBUTES,
+  type Patched,
+} from './patches.ts';
 import {
   analysisSummary,
   currentDetails,
@@ -866,6 +874,12 @@ function statusProjection(state: RolloutState, phase: CanaryPhase): StatusProjec
   };
 }
 
+/** Whether the execution's search attributes already hold every one of `pairs` (set at its start). */
+function alreadySet(pairs: RolloutSearchAttribute[]): boolean {
+  const current = workflowInfo().typedSearchAttributes;
+  return pairs.every((p) => current.get(p.key) === p.value);
+}
+
 /** Search attributes (only on change: each upsert is a history event) and the UI's current details (story.ts). */
 class Visibility {
   private last = '';
@@ -880,17 +894,14 @@ class Visibility {
     if (transient) return;
     const key = `${state.phase}|${state.revision.hash}`;
     if (key === this.last) return;
-    this.last = key;
     const provider = state.lastSpec ? (state.lastSpec.provider ?? 'default') : undefined;
-    upsertSearchAttributes([
-      { key: { name: 'FledgeCanary', type: 'KEYWORD' }, value: state.canary.name },
-      { key: { name: 'FledgeNamespace', type: 'KEYWORD' }, value: state.canary.namespace },
-      { key: { name: 'FledgePhase', type: 'KEYWORD' }, value: state.phase },
-      { key: { name: 'FledgeRevision', type: 'KEYWORD' }, value: state.revision.hash },
-      // The provider is known once a tick has read the spec; rides along the phase's upsert (no new command).
-      ...(provider && this.patches(PROVIDER_ATTRIBUTE)
-        ? [{ key: { name: 'FledgeProvider', type: 'KEYWORD' as const }, value: provider }]
-        : []),
-    ]);
+    // The provider is known once a tick has read the spec; rides along the phase's upsert (no new command).
+    const withProvider = provider && this.patches(PROVIDER_ATTRIBUTE) ? provider : undefined;
+    const pairs = rolloutSearchAttributes(state.canary, state.phase, state.revision.hash, withProvider);
+    // The execution may have been started with exactly these (the watcher does, worker/watcher.ts): no upsert.
+    const first = this.last === '';
+    this.last = key;
+    if (first && alreadySet(pairs) && this.patches(START_SEARCH_ATTRIBUTES)) return;
+    upsertSearchAttributes(pairs);
   }
 }

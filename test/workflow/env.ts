@@ -7,7 +7,7 @@ import { quietWorkerLogs, startTemporal, type TemporalServer } from '../../dev/t
 import { workflowBundlePath } from '../../dev/workflow-bundle.ts';
 import { createScriptedActivities } from '../scripted/activities.ts';
 import { newWorldCanary, startWorld, type World, type WorldCanary, type WorldCanaryInit } from '../scripted/world.ts';
-import { rolloutWorkflowId } from '../../workflows/controls.ts';
+import { rolloutSearchAttributes, rolloutWorkflowId } from '../../workflows/controls.ts';
 import type { RolloutInput, RolloutOptions, RolloutResult } from '../../workflows/rollout.ts';
 
 export const NAMESPACE = 'test';
@@ -142,9 +142,11 @@ export async function startRollout(
     cause: opts.cause ?? 'new-revision',
     options: opts.options,
   };
+  // Started as the watcher starts it (worker/watcher.ts), search attributes included.
   return env.client.workflow.start('rollout', {
     taskQueue: env.taskQueue,
     workflowId: rolloutWorkflowId(canary),
+    typedSearchAttributes: rolloutSearchAttributes(canary, 'Pending', input.revision.hash),
     args: [input],
   });
 }
