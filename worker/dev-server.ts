@@ -63,7 +63,7 @@ async function answers(address: string, namespace: string): Promise<boolean> {
  * dispatch: an activity scheduled by a workflow task comes back in that task's completion response when the worker
  * has a free slot, instead of through the task queue's matching (one round trip less per weight step). Temporal
  * servers default it to off (`system.enableActivityEagerExecution`, go.temporal.io/server
- * common/dynamicconfig/constants.go); docs/install.md asks production servers to turn it on.
+ * common/dynamicconfig/constants.go); docs/migration-from-flagger.md asks self-hosted servers to turn it on.
  */
 export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, string | number | boolean>> = {
   'system.enableActivityEagerExecution': true,

@@ -32,9 +32,9 @@ export const START_SEARCH_ATTRIBUTES = 'start-search-attributes';
 export const BASELINE_PATCH = 'baseline-2026-11-30';
 
 /**
- * The patch ids that existed when BASELINE_PATCH was introduced (SCALE_UP_WITH_SYNC and START_SEARCH_ATTRIBUTES came with it). Never add to it:
- * a history recorded with the baseline by code without the new id would replay the new behaviour. A new patch gets
- * its own marker.
+ * The patch ids that existed when BASELINE_PATCH was introduced (SCALE_UP_WITH_SYNC and START_SEARCH_ATTRIBUTES
+ * came with it). Never add to it: a history recorded with the baseline by code without the new id would replay the
+ * new behaviour. A new patch gets its own marker.
  */
 export const BASELINE_COVERS: ReadonlySet<string> = new Set([
   TRAFFIC_AFTER_READINESS,
