@@ -999,8 +999,10 @@ export const SCALE_UP_WITH_SYNC = 'scale-up-with-sync';
 /**
  * Whether a rollout's start scales the canary up and syncs the spec (syncDerived) at the same time: they write
  * different objects (the target; the primary's extras, the Services and routes, whose weights stay), so one round
- * trip instead of two, one workflow task fewer in every new revision's history. App Mesh keeps its order (see
- * routesFirst). `patched` only when a sync is due, so other starts record no marker.
+ * trip instead of two, one workflow task fewer in every new revision's history. A Service target's scale-up and
+ * sync both bring `<name>-canary` in line, with the same server-side apply (idempotent); a Knative target scales
+ * nothing. App Mesh keeps its order (see routesFirst). `patched` only when a sync is due, so other starts record no
+ * marker.
  */
 function scaleUpWithSync(t: Tick): boolean {
   if (appMesh(t.spec) || !syncDue(t)) return false;
