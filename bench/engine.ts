@@ -166,30 +166,21 @@ function latencyReport(steps: StepLatency[]): string[] {
   const windows = new Map<number, StepLatency[]>();
   for (const x of steps) {
     const w = Math.floor((x.dueAt - t0) / 10_000);
-    windows.set(w, [...(windows.get(w) ?? []), x]);
+    const list = windows.get(w);
+    if (list) list.push(x);
+    else windows.set(w, [x]);
   }
-  const worst = [...windows].sort(
-    ([, a], [, b]) =>
-      percentile(
-        b.map((x) => x.total),
-        90,
-      ) -
-      percentile(
-        a.map((x) => x.total),
-        90,
-      ),
-  );
+  const p90 = (xs: StepLatency[], k: (typeof keys)[number]) =>
+    percentile(
+      xs.map((x) => x[k]),
+      90,
+    );
+  const worst = [...windows].map(([w, xs]) => ({ w, xs, total: p90(xs, 'total') })).sort((a, b) => b.total - a.total);
   lines.push('  worst 10 s windows (from the first due timer): p90 of total, and of each segment');
-  for (const [w, xs] of worst.slice(0, 8)) {
-    const p = (k: (typeof keys)[number]) =>
-      s(
-        percentile(
-          xs.map((x) => x[k]),
-          90,
-        ),
-      );
+  for (const { w, xs, total } of worst.slice(0, 8)) {
+    const p = (k: (typeof keys)[number]) => s(p90(xs, k));
     lines.push(
-      `    +${w * 10}s n=${xs.length}: total ${p('total')} = timer ${p('timer')}, taskQueue ${p('taskQueue')}, task ${p('task')}, activityQueue ${p('activityQueue')}`,
+      `    +${w * 10}s n=${xs.length}: total ${s(total)} = timer ${p('timer')}, taskQueue ${p('taskQueue')}, task ${p('task')}, activityQueue ${p('activityQueue')}`,
     );
   }
   return lines;

@@ -118,12 +118,11 @@ export function stepLatencies(events: object[]): StepLatency[] {
     if (kind !== 'activityTaskScheduled' || named !== 'setRoutes' || !firedBeforeTask) continue;
     const completed = byId.get(num(attrs(e, 'activityTaskScheduled')?.workflowTaskCompletedEventId));
     const c = attrs(completed, 'workflowTaskCompleted');
-    const taskScheduled = byId.get(num(c?.scheduledEventId));
     const taskStarted = byId.get(num(c?.startedEventId));
     const timerStarted = byId.get(num(attrs(firedBeforeTask, 'timerFired')?.startedEventId));
     const fire = durationMs(attrs(timerStarted, 'timerStarted')?.startToFireTimeout);
     const activityStarted = started.get(num(e.eventId));
-    if (!completed || !taskScheduled || !taskStarted || !timerStarted || activityStarted === undefined) continue;
+    if (!completed || !taskStarted || !timerStarted || activityStarted === undefined) continue;
     const dueAt = millis(timerStarted) + fire;
     out.push({
       dueAt,

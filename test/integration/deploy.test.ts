@@ -14,6 +14,7 @@ import { REPO_ROOT, binary, freePort, makeTempDir, removeTempDir } from '../../d
 import { startTemporal, type TemporalServer } from '../../dev/temporal.ts';
 import { workflowBundlePath } from '../../dev/workflow-bundle.ts';
 import { SEARCH_ATTRIBUTES } from '../../workflows/controls.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../../worker/dev-server.ts';
 
 const run = promisify(execFile);
 const CHART = join(REPO_ROOT, 'deploy', 'chart');
@@ -136,6 +137,9 @@ describe('deploy artifacts', () => {
     );
     assert.match(out, /deployment.apps\/fl-fledge serverside-applied \(server dry run\)/);
     for (const a of SEARCH_ATTRIBUTES) assert.ok(yaml.includes(`--search-attribute=${a.name}=${a.type}`), a.name);
+    // The chart's dev server has the dynamic config of every dev server fledge starts (worker/dev-server.ts).
+    for (const [k, v] of Object.entries(DEV_SERVER_DYNAMIC_CONFIG))
+      assert.ok(yaml.includes(`--dynamic-config-value=${k}=${JSON.stringify(v)}`), k);
   });
 
   it('every value reaches the controller: flags, Temporal Cloud API key, TLS, monitors, PDB', async () => {
